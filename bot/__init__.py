@@ -1,0 +1,1 @@
+"""newsdesk's Discord face: a thin layer over ``index.pipeline.Pipeline``."""

@@ -1,0 +1,497 @@
+"""`newsdesk` command line: index articles, ask questions, manage the index.
+
+Errors are translated here, once: a NewsdeskError prints one line and exits 1; anything else is
+a bug, whose traceback goes to the log file, never to the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+import tempfile
+import textwrap
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import __version__
+from .config import Settings, load_settings
+from .errors import NewsdeskError
+from .models import Answer, Hit
+
+log = logging.getLogger("newsdesk")
+
+EPILOG = """\
+examples:
+  newsdesk index ~/articles https://example.com/story.html   index a folder and a web page
+  newsdesk index https://example.com/feed.xml                 every entry of an RSS/Atom feed
+  newsdesk ask "What did Ma say about Apple Pay?"             the answer, quoted and cited
+  newsdesk ask --json "Who founded Alibaba?"                  the same as JSON
+  printf 'q1\\nq2\\n' | newsdesk ask --json                      batch: one JSON object per line
+  newsdesk chat                                               ask questions interactively
+  newsdesk stats                                              what is indexed
+
+data dir: --data-dir, else $NEWSDESK_DATA_DIR, else data_dir in the config file, else
+~/.local/share/newsdesk. config: --config, else $NEWSDESK_CONFIG, else ./config.toml.
+"""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=32, width=100)
+
+
+def _common(sub: bool) -> argparse.ArgumentParser:
+    """Options accepted before and after the command; after it they must not reset defaults."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("common options")
+    d: dict[str, Any] = {"default": argparse.SUPPRESS} if sub else {}
+    g.add_argument("--config", metavar="FILE", help="config file (TOML); see config.example.toml", **d)
+    g.add_argument("--data-dir", metavar="DIR", help="where the index lives", **d)
+    g.add_argument(
+        "-v", "--verbose", action="count", help="more log output (-vv: debug)",
+        **(d or {"default": 0}),
+    )
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bars or notes", **d)
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common(sub=True)
+    parser = argparse.ArgumentParser(
+        prog="newsdesk",
+        description="Answer questions about your articles with the exact sentence, quoted and cited.",
+        epilog=EPILOG,
+        formatter_class=_Formatter,
+        parents=[_common(sub=False)],
+    )
+    parser.add_argument("--version", action="version", version=f"newsdesk {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def cmd(name: str, help: str, description: str = "", epilog: str = "") -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=help,
+            description=description or help,
+            epilog=epilog,
+            parents=[common],
+            formatter_class=_Formatter,
+        )
+
+    p = cmd(
+        "index",
+        "add or update articles from files, folders, web pages and feeds",
+        "Add articles to the index. Unchanged articles are skipped (content hash); changed ones\n"
+        "are re-embedded. Supported: .txt, .md (front matter title/url/date), .html files,\n"
+        "folders (recursively), http(s) pages, and RSS/Atom feeds (each entry is fetched).",
+        "examples:\n  newsdesk index samples/\n  newsdesk index notes.md https://example.com/a.html",
+    )
+    p.add_argument("inputs", nargs="+", metavar="PATH_OR_URL")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    p = cmd(
+        "ask",
+        "answer a question (or one per stdin line) with a quoted sentence",
+        "Answer with the sentence that best answers the question, its article, and the top\n"
+        "passages. With no QUESTION, reads one question per line from stdin (batch mode).",
+        'examples:\n  newsdesk ask "What did Ma say about Apple Pay?"\n'
+        "  newsdesk ask --json --k 3 < questions.txt",
+    )
+    p.add_argument("question", nargs="?", help="the question (omit to read stdin)")
+    p.add_argument("--k", type=_positive, default=None, help="passages to return (default 5)")
+    p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], help="retrieval mode")
+    p.add_argument("--json", action="store_true", help="JSON output (one object per line in batch)")
+
+    p = cmd("search", "list the passages that best match a query", "List top passages.")
+    p.add_argument("query")
+    p.add_argument("--k", type=_positive, default=None, help="passages to return (default 5)")
+    p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], help="retrieval mode")
+    p.add_argument("--json", action="store_true", help="JSON output")
+
+    cmd(
+        "chat",
+        "ask questions in a terminal loop (quit with 'quit' or Ctrl-D)",
+        "Read questions line by line and answer each; works with a pipe too.",
+    )
+
+    p = cmd("remove", "remove articles by id, title, path or URL")
+    p.add_argument("articles", nargs="+", metavar="ARTICLE")
+
+    cmd(
+        "reindex",
+        "rebuild every passage and vector from the stored article text",
+        "Re-chunk and re-embed all stored articles with the current settings (model, chunking).\n"
+        "Needs no network: article text is kept in the database.",
+    )
+
+    p = cmd("stats", "show what is indexed")
+    p.add_argument("--json", action="store_true", help="JSON output")
+
+    p = cmd("articles", "list indexed articles")
+    p.add_argument("--json", action="store_true", help="JSON output")
+
+    p = cmd("article", "show one article: title, source, date, passages, opening")
+    p.add_argument("ref", metavar="ARTICLE", help="id, title, path or URL")
+    p.add_argument("--json", action="store_true", help="JSON output")
+
+    cmd(
+        "run",
+        "start the Discord bot (needs DISCORD_TOKEN)",
+        "Start the Discord bot. The token is read from $DISCORD_TOKEN only.",
+    )
+    return parser
+
+
+def _positive(v: str) -> int:
+    try:
+        n = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {v!r}") from None
+    if not 1 <= n <= 50:
+        raise argparse.ArgumentTypeError("must be between 1 and 50")
+    return n
+
+
+# -- output helpers --------------------------------------------------------------------------
+
+
+def _wrap(text: str, indent: str = "  ") -> str:
+    width = max(40, min(100, _term_width()) - len(indent))
+    return textwrap.fill(
+        " ".join(text.split()), width=width, initial_indent=indent, subsequent_indent=indent
+    )
+
+
+def _term_width() -> int:
+    try:
+        return os.get_terminal_size().columns
+    except OSError:
+        return 100
+
+
+def _where(h: Hit | Any) -> str:
+    return str(h.url or h.source)
+
+
+def format_answer(ans: Answer, show_passages: bool = True) -> str:
+    lines = []
+    if ans.quote is None:
+        lines.append("I couldn't find that in the indexed articles.")
+        if ans.suggestions:
+            lines.append("Closest articles: " + "; ".join(ans.suggestions))
+    else:
+        q = ans.quote
+        lines.append(_wrap(f"“{q.text}”", "  > ").replace("  > ", "  > ", 1))
+        lines.append(f"  — {q.title} ({_where(q)})")
+    if show_passages and ans.passages:
+        lines.append("")
+        lines.append("Top passages:")
+        for i, h in enumerate(ans.passages, 1):
+            snippet = " ".join(h.text.split())
+            if len(snippet) > 160:
+                snippet = snippet[:157].rsplit(" ", 1)[0] + "…"
+            lines.append(f"{i:>2}. {h.title} [{h.score:.3f}]")
+            lines.append(_wrap(snippet, "    "))
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def progress_bars(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
+    from tqdm import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if not enabled:
+            return
+        bar = bars.get(stage)
+        if bar is None:
+            bar = tqdm(total=total, desc=stage, unit="", leave=False, file=sys.stderr, disable=None)
+            bars[stage] = bar
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        for bar in bars.values():
+            bar.close()
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def _pipeline(settings: Settings) -> Any:
+    from .pipeline import Pipeline
+
+    return Pipeline(settings)
+
+
+def cmd_index(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from .sources import collect
+
+    quiet = args.quiet or args.json
+    with progress_bars(not quiet) as progress:
+        collected = collect(
+            args.inputs,
+            settings.fetch,
+            progress=(lambda msg: log.info("reading %s", msg)),
+        )
+        for w in collected.warnings:
+            print(f"newsdesk: skipped {w}", file=sys.stderr)
+        if collected.errors:
+            for e in collected.errors:
+                print(f"newsdesk: error: {e}", file=sys.stderr)
+            print("newsdesk: nothing was indexed", file=sys.stderr)
+            return 1
+        if not collected.documents:
+            print("newsdesk: error: no articles found in the given inputs", file=sys.stderr)
+            return 1
+        with _pipeline(settings) as pipe:
+            report = pipe.add_documents(collected.documents, progress=progress)
+    report.skipped = [str(w) for w in collected.warnings]
+    if args.json:
+        print(json.dumps(report.to_json()), file=out)
+    else:
+        print(f"Indexed: {report.summary()}", file=out)
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    with _pipeline(settings) as pipe:
+        if args.question is not None:
+            ans = pipe.ask(args.question, k=args.k, mode=args.mode)
+            if args.json:
+                print(json.dumps(ans.to_json(), ensure_ascii=False), file=out)
+            else:
+                print(format_answer(ans), file=out)
+            return 0
+        if sys.stdin.isatty():
+            print("newsdesk: error: give a QUESTION, or pipe questions on stdin", file=sys.stderr)
+            return 2
+        lines = [line.rstrip("\r\n") for line in sys.stdin]
+        results = pipe.ask_many(lines, k=args.k, mode=args.mode)
+        failed = 0
+        for q, res in zip(lines, results, strict=True):
+            if isinstance(res, NewsdeskError):
+                failed += 1
+                if args.json:
+                    print(json.dumps({"question": q, "error": str(res)}, ensure_ascii=False), file=out)
+                else:
+                    print(f"Q: {q}\nerror: {res}\n", file=out)
+            elif args.json:
+                print(json.dumps(res.to_json(), ensure_ascii=False), file=out)
+            else:
+                print(f"Q: {q}\n{format_answer(res, show_passages=False)}\n", file=out)
+            out.flush()
+        return 0 if failed < len(lines) or not lines else 1
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    with _pipeline(settings) as pipe:
+        hits = pipe.search(args.query, k=args.k, mode=args.mode)
+    if args.json:
+        print(json.dumps([h.to_json() for h in hits], ensure_ascii=False), file=out)
+    else:
+        print(format_answer(Answer(args.query, None, hits)).split("\n", 2)[-1], file=out)
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    interactive = sys.stdin.isatty()
+    with _pipeline(settings) as pipe:
+        stats = pipe.stats()
+        if interactive:
+            print(
+                f"newsdesk chat — {stats.articles} articles indexed. "
+                "Ask a question; 'quit' or Ctrl-D to leave.",
+                file=out,
+            )
+        while True:
+            if interactive:
+                try:
+                    line = input("? ")
+                except EOFError:
+                    print(file=out)
+                    break
+            else:
+                raw = sys.stdin.readline()
+                if not raw:
+                    break
+                line = raw.rstrip("\n")
+            if line.strip().lower() in ("quit", "exit", ":q"):
+                break
+            if not line.strip():
+                continue
+            try:
+                ans = pipe.ask(line)
+                print(format_answer(ans, show_passages=False), file=out)
+            except NewsdeskError as e:
+                print(f"error: {e}", file=out)
+            print(file=out)
+            out.flush()
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    with _pipeline(settings) as pipe:
+        for ref in args.articles:
+            art = pipe.remove(ref)
+            print(f"Removed: {art.title} ({art.id})", file=out)
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    with progress_bars(not args.quiet) as progress, _pipeline(settings) as pipe:
+        report = pipe.reindex(progress=progress)
+    print(
+        f"Re-indexed {report.updated} articles ({report.chunks_embedded} passages, "
+        f"{report.seconds:.1f}s)",
+        file=out,
+    )
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    with _pipeline(settings) as pipe:
+        s = pipe.stats()
+    if args.json:
+        print(json.dumps(s.to_json()), file=out)
+        return 0
+    print(
+        f"articles     {s.articles}\npassages     {s.chunks}\nmodel        {s.model} "
+        f"(dimension {s.dimension})\nindex type   {s.index_type}\n"
+        f"on disk      {_human(s.bytes_on_disk)}\ndata dir     {s.data_dir}\n"
+        f"last indexed {s.last_indexed or 'never'}",
+        file=out,
+    )
+    return 0
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def cmd_articles(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    with _pipeline(settings) as pipe:
+        rows = pipe.list_articles()
+    if args.json:
+        print(json.dumps([r.__dict__ for r in rows], ensure_ascii=False), file=out)
+        return 0
+    if not rows:
+        print("No articles yet: run `newsdesk index PATH_OR_URL`.", file=out)
+    for r in rows:
+        date = f" {r.published[:10]}" if r.published else ""
+        print(f"{r.id}  {r.title}{date}  ({r.chunk_count} passages)", file=out)
+    return 0
+
+
+def cmd_article(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    with _pipeline(settings) as pipe:
+        a = pipe.get_article(args.ref)
+    opening = a.text.strip().split("\n\n", 1)[0]
+    if args.json:
+        data = {
+            "id": a.id,
+            "title": a.title,
+            "source": a.source,
+            "url": a.url,
+            "published": a.published,
+            "passages": a.chunk_count,
+            "opening": opening,
+        }
+        print(json.dumps(data, ensure_ascii=False), file=out)
+        return 0
+    print(f"{a.title}\n  id        {a.id}\n  source    {a.url or a.source}", file=out)
+    print(f"  date      {a.published or 'unknown'}\n  passages  {a.chunk_count}\n", file=out)
+    print(_wrap(opening, "  "), file=out)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from bot.__main__ import run_bot
+
+    return run_bot(settings)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, TextIO], int]] = {
+    "index": cmd_index,
+    "ask": cmd_ask,
+    "search": cmd_search,
+    "chat": cmd_chat,
+    "remove": cmd_remove,
+    "reindex": cmd_reindex,
+    "stats": cmd_stats,
+    "articles": cmd_articles,
+    "article": cmd_article,
+    "run": cmd_run,
+}
+
+
+def setup_logging(verbose: int, quiet: bool, settings_level: str = "WARNING") -> None:
+    level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else settings_level
+    if quiet and not verbose:
+        level = logging.ERROR
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True
+    )
+    for noisy in ("httpx", "httpcore", "sentence_transformers", "transformers", "faiss", "bm25s"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _crash_log(exc: BaseException) -> str:
+    path = Path(tempfile.gettempdir()) / f"newsdesk-crash-{os.getpid()}.log"
+    try:
+        path.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+    except OSError:
+        return "(could not write a crash log)"
+    return str(path)
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    out = out or sys.stdout
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help(out)
+        return 2
+    setup_logging(args.verbose, args.quiet)
+    try:
+        settings = load_settings(args.config, args.data_dir)
+        setup_logging(args.verbose, args.quiet, settings.log_level.upper())
+        return COMMANDS[args.command](args, settings, out)
+    except NewsdeskError as e:
+        print(f"newsdesk: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("newsdesk: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        with contextlib.suppress(Exception):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return 0
+    except Exception as e:
+        where = _crash_log(e)
+        log.debug("unexpected error", exc_info=True)
+        print(
+            f"newsdesk: unexpected error: {type(e).__name__}: {str(e)[:200]} "
+            f"(details in {where}; please report it)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

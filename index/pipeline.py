@@ -1,0 +1,593 @@
+"""The one facade both faces (CLI, Discord) call: add, remove, reindex, search, ask, stats.
+
+Storage layout in the data dir::
+
+    newsdesk.db                 SQLite (WAL): meta, articles (full text), chunks (offsets)
+    generations/00000007/       vectors.faiss + lexical/ for generation 7
+    write.lock                  the single-writer file lock
+
+A write builds the next generation's files beside the current ones, then commits the SQLite
+changes together with ``meta.generation``: that commit is the atomic switch. Readers (this
+process or others) keep answering from the generation they loaded and pick up the new one on
+their next question.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import difflib
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from filelock import FileLock
+from filelock import Timeout as LockTimeout
+
+from . import answer as answer_mod
+from .chunking import CHUNKER_VERSION, chunk_text
+from .config import Settings
+from .embedder import Embedder, make_embedder
+from .errors import (
+    EmptyIndexError,
+    IndexBusyError,
+    IndexCorruptError,
+    IndexMismatchError,
+    InvalidQuestionError,
+    NewsdeskError,
+)
+from .lexical import LexicalIndex
+from .models import Answer, Article, Chunk, Document, Hit, IndexReport, Stats
+from .retrieval import Fused, merge_overlapping, rrf, single
+from .store import SCHEMA_VERSION, ArticleRow, Store, now_iso
+from .vectors import VectorIndex
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+GEN_DIR = "generations"
+NOT_FOUND = "I couldn't find that in the indexed articles."
+
+
+@dataclass
+class Snapshot:
+    generation: int
+    vectors: VectorIndex
+    lexical: LexicalIndex
+
+
+@dataclass
+class _Planned:
+    doc: Document
+    chunks: list[Chunk]
+
+
+def _sanitize(doc: Document) -> Document:
+    """Drop what SQLite or a terminal cannot hold: NULs and lone surrogates."""
+
+    def clean(s: str) -> str:
+        return s.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+    title = " ".join(clean(doc.title).split())[:300] or "Untitled"
+    return dataclasses.replace(doc, title=title, text=clean(doc.text))
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.data_dir = Path(settings.data_dir)
+        self.store = Store(self.data_dir)
+        self._embedder = embedder
+        self._snap: Snapshot | None = None
+        self._snap_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self.writing = False
+
+    # -- components --------------------------------------------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = make_embedder(self.settings.embedding)
+        return self._embedder
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def expected_meta(self) -> dict[str, str]:
+        e = self.embedder
+        return {
+            "schema_version": str(SCHEMA_VERSION),
+            "model": e.name,
+            "dimension": str(e.dimension),
+            "chunk_max_tokens": str(self.settings.chunking.max_tokens or e.max_seq_length),
+            "chunk_overlap": str(self.settings.chunking.overlap_sentences),
+            "chunker_version": str(CHUNKER_VERSION),
+        }
+
+    def _check_meta(self, meta: dict[str, str]) -> None:
+        if not meta.get("model"):
+            return  # a new, empty index
+        if meta.get("schema_version") != str(SCHEMA_VERSION):
+            raise IndexMismatchError(
+                f"the index in {self.data_dir} uses storage format "
+                f"{meta.get('schema_version')}, this newsdesk uses {SCHEMA_VERSION}: "
+                "run `newsdesk reindex`"
+            )
+        expected = self.expected_meta()
+        diffs = [
+            f"{k} {meta.get(k)!r} -> {v!r}"
+            for k, v in expected.items()
+            if k != "schema_version" and meta.get(k) != v
+        ]
+        if diffs:
+            raise IndexMismatchError(
+                f"the index in {self.data_dir} was built with other settings ("
+                + "; ".join(diffs)
+                + "): run `newsdesk reindex` to rebuild it from the stored articles"
+            )
+
+    # -- snapshots ---------------------------------------------------------------------------
+    def _gen_path(self, gen: int) -> Path:
+        return self.data_dir / GEN_DIR / f"{gen:08d}"
+
+    def snapshot(self) -> Snapshot:
+        """The current generation, reloaded when another writer has published a newer one."""
+        gen = self.store.generation() if self.store.exists() else 0
+        snap = self._snap
+        if snap is not None and snap.generation == gen:
+            return snap
+        with self._snap_lock:
+            if self._snap is not None and self._snap.generation == gen:
+                return self._snap
+            self._snap = self._load_snapshot(gen)
+            return self._snap
+
+    def _load_snapshot(self, gen: int) -> Snapshot:
+        if gen == 0:
+            return Snapshot(0, VectorIndex.empty(self.embedder.dimension), LexicalIndex.build([], []))
+        self._check_meta(self.store.meta())
+        path = self._gen_path(gen)
+        if not path.is_dir():
+            raise IndexCorruptError(
+                f"generation {gen} of the index is missing from {path.parent}; "
+                "run `newsdesk reindex` to rebuild it from the stored articles"
+            )
+        vectors = VectorIndex.load(path / "vectors.faiss", self.embedder.dimension)
+        try:
+            lexical = LexicalIndex.load(path / "lexical")
+        except Exception as e:
+            raise IndexCorruptError(
+                f"the keyword index in {path} is unreadable ({e}); run `newsdesk reindex`"
+            ) from e
+        log.info("loaded generation %d: %d vectors", gen, len(vectors))
+        return Snapshot(gen, vectors, lexical)
+
+    # -- writing -----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def writer(self, wait: float | None = None) -> Iterator[None]:
+        """Exclusive writer: one thread of this process and one process on this data dir."""
+        if not self._write_lock.acquire(blocking=False):
+            raise IndexBusyError("the index is already being updated; try again when it finishes")
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(str(self.data_dir / "write.lock"))
+            timeout = float(os.environ.get("NEWSDESK_LOCK_TIMEOUT", "600")) if wait is None else wait
+            try:
+                lock.acquire(timeout=0)
+            except LockTimeout:
+                log.warning("another newsdesk process is updating %s; waiting", self.data_dir)
+                try:
+                    lock.acquire(timeout=timeout)
+                except LockTimeout:
+                    raise IndexBusyError(
+                        f"another newsdesk process is updating {self.data_dir}; "
+                        "try again when it finishes"
+                    ) from None
+            self.writing = True
+            try:
+                self.store.init_schema()
+                self._cleanup_generations()
+                yield
+            finally:
+                self.writing = False
+                lock.release()
+        finally:
+            self._write_lock.release()
+
+    def _cleanup_generations(self, keep: int | None = None) -> None:
+        root = self.data_dir / GEN_DIR
+        if not root.is_dir():
+            return
+        current = self.store.generation() if keep is None else keep
+        for p in root.iterdir():
+            name = p.name.split(".")[0]
+            if p.name.endswith(".tmp") or not name.isdigit() or int(name) < current - 1:
+                shutil.rmtree(p, ignore_errors=True)
+
+    def _budget(self, title: str) -> int:
+        e = self.embedder
+        max_tokens = self.settings.chunking.max_tokens or e.max_seq_length
+        title_tokens = e.count_tokens([title])[0] if title else 0
+        return max(32, max_tokens - 3 - min(title_tokens, max_tokens // 3))
+
+    def plan_chunks(self, doc: Document) -> list[Chunk]:
+        spans = chunk_text(
+            doc.text,
+            self.embedder.count_tokens,
+            self._budget(doc.title),
+            overlap=self.settings.chunking.overlap_sentences,
+        )
+        return [
+            Chunk(doc.article_id, i, s, e, doc.text[s:e]) for i, (s, e) in enumerate(spans)
+        ]
+
+    @staticmethod
+    def embed_text(title: str, passage: str) -> str:
+        return f"{title}\n{passage}"
+
+    def _embed_planned(self, planned: Sequence[_Planned], progress: Progress | None) -> np.ndarray:
+        texts = [self.embed_text(p.doc.title, c.text) for p in planned for c in p.chunks]
+        total = len(texts)
+        done = 0
+
+        def step(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress("embedding", done, total)
+
+        if progress:
+            progress("embedding", 0, total)
+        return self.embedder.embed(texts, progress=step)
+
+    def add_documents(
+        self, docs: Sequence[Document], progress: Progress | None = None
+    ) -> IndexReport:
+        """Add new articles, re-embed changed ones, skip unchanged ones (by content hash)."""
+        t0 = time.perf_counter()
+        report = IndexReport()
+        unique: dict[str, Document] = {}
+        for d in docs:
+            d = _sanitize(d)
+            unique[d.article_id] = d
+        with self.writer():
+            meta = self.store.meta()
+            self._check_meta(meta)
+            hashes = self.store.hashes()
+            todo: list[Document] = []
+            for d in unique.values():
+                old = hashes.get(d.article_id)
+                if old == d.content_hash:
+                    report.unchanged += 1
+                else:
+                    todo.append(d)
+                    if old is None:
+                        report.added += 1
+                    else:
+                        report.updated += 1
+                    report.titles.append(d.title)
+            if todo:
+                planned = []
+                for i, d in enumerate(todo):
+                    planned.append(_Planned(d, self.plan_chunks(d)))
+                    if progress:
+                        progress("chunking", i + 1, len(todo))
+                vecs = self._embed_planned(planned, progress)
+                report.chunks_embedded = len(vecs)
+                self._publish(
+                    replace=[d.article_id for d in todo if d.article_id in hashes],
+                    planned=planned,
+                    vectors=vecs,
+                    progress=progress,
+                )
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def remove(self, ref: str) -> Article:
+        """Remove one article (by id, source path/URL or exact title) from SQLite, FAISS and BM25."""
+        with self.writer():
+            self._check_meta(self.store.meta())
+            article = self.store.find_article(ref)
+            self._publish(
+                replace=[article.id],
+                planned=[],
+                vectors=np.zeros((0, 1), np.float32),
+                delete_articles=True,
+            )
+        return article
+
+    def reindex(self, progress: Progress | None = None) -> IndexReport:
+        """Re-chunk and re-embed every stored article with the current settings (no network)."""
+        t0 = time.perf_counter()
+        report = IndexReport()
+        with self.writer():
+            articles = list(self.store.all_articles())
+            planned = []
+            for i, a in enumerate(articles):
+                doc = Document(a.source, a.title, a.text, a.url, a.published)
+                planned.append(_Planned(doc, self.plan_chunks(doc)))
+                if progress:
+                    progress("chunking", i + 1, len(articles))
+            vecs = self._embed_planned(planned, progress)
+            report.chunks_embedded = len(vecs)
+            report.updated = len(articles)
+            self._publish(replace=[], planned=planned, vectors=vecs, full=True, progress=progress)
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _publish(
+        self,
+        *,
+        replace: Sequence[str],
+        planned: Sequence[_Planned],
+        vectors: np.ndarray,
+        full: bool = False,
+        delete_articles: bool = False,
+        progress: Progress | None = None,
+    ) -> None:
+        """Write the changes and the next generation; the SQLite commit switches atomically."""
+        store = self.store
+        old_gen = store.generation()
+        if full:
+            base = VectorIndex.empty(self.embedder.dimension)
+        else:
+            base = self.snapshot().vectors.copy()
+        new_gen = old_gen + 1
+        final = self._gen_path(new_gen)
+        tmp = final.with_name(final.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(final, ignore_errors=True)
+        when = now_iso()
+        with store.transaction() as c:
+            if full:
+                c.execute("DELETE FROM chunks")
+            elif replace:
+                old_ids = store.chunk_ids_of(c, list(replace))
+                base.remove(np.asarray(old_ids, dtype=np.int64))
+                c.executemany(
+                    "DELETE FROM chunks WHERE article_id=?", [(a,) for a in replace]
+                )
+                if delete_articles:
+                    c.executemany("DELETE FROM articles WHERE id=?", [(a,) for a in replace])
+            all_chunks: list[Chunk] = []
+            for p in planned:
+                store.upsert_article(c, p.doc, when)
+                all_chunks.extend(p.chunks)
+            ids = store.insert_chunks(c, all_chunks)
+            if ids:
+                base.add(np.asarray(ids, dtype=np.int64), vectors)
+            if progress:
+                progress("keyword index", 0, 1)
+            lex_ids, lex_texts = store.passage_texts(c)
+            lexical = LexicalIndex.build(lex_ids, lex_texts)
+            if len(base) != len(lex_ids):
+                raise IndexCorruptError(
+                    f"internal error: {len(base)} vectors for {len(lex_ids)} passages; "
+                    "run `newsdesk reindex`"
+                )
+            tmp.mkdir(parents=True)
+            base.save(tmp / "vectors.faiss")
+            lexical.save(tmp / "lexical")
+            _fsync_tree(tmp)
+            os.replace(tmp, final)
+            _fsync_dir(final.parent)
+            meta = {**self.expected_meta(), "generation": new_gen, "updated_at": when}
+            meta["index_type"] = base.kind
+            store.set_meta(c, meta)
+        with self._snap_lock:
+            self._snap = Snapshot(new_gen, base, lexical)
+        self._cleanup_generations(keep=new_gen)
+        if progress:
+            progress("keyword index", 1, 1)
+
+    # -- reading -----------------------------------------------------------------------------
+    def validate_question(self, question: str) -> str:
+        q = " ".join((question or "").split())
+        if not q:
+            raise InvalidQuestionError("the question is empty: ask something about the articles")
+        limit = self.settings.answer.max_question_chars
+        if len(q) > limit:
+            raise InvalidQuestionError(
+                f"the question is too long ({len(q):,} characters; the limit is {limit:,}): "
+                "ask something shorter"
+            )
+        return q
+
+    def _require_content(self, snap: Snapshot) -> None:
+        if len(snap.lexical) == 0 and len(snap.vectors) == 0:
+            raise EmptyIndexError()
+
+    def _fused(self, query: str, q_vec: np.ndarray | None, snap: Snapshot, mode: str) -> Fused:
+        r = self.settings.retrieval
+        n = max(r.candidates, r.k)
+        lists = {}
+        if mode in ("dense", "hybrid") and q_vec is not None:
+            lists["dense"] = snap.vectors.search(q_vec, n)
+        if mode in ("bm25", "hybrid"):
+            lists["bm25"] = snap.lexical.search(query, n)
+        if mode == "hybrid":
+            return rrf(lists, {"dense": r.dense_weight, "bm25": r.bm25_weight}, k=r.rrf_k)
+        name = "dense" if mode == "dense" else "bm25"
+        return single(name, lists.get(name, []))
+
+    def _hits(self, fused: Fused, k: int) -> list[Hit]:
+        # fetch a few more than k: merging overlapping passages can shrink the list
+        hits = self.store.hits(fused[: k * 2])
+        merged = merge_overlapping(hits, self.store.article_span)
+        return merged[:k]
+
+    def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
+        q = self.validate_question(query)
+        snap = self.snapshot()
+        self._require_content(snap)
+        mode = mode or self.settings.retrieval.mode
+        q_vec = self.embedder.embed_query(q) if mode != "bm25" else None
+        return self._hits(self._fused(q, q_vec, snap, mode), k or self.settings.retrieval.k)
+
+    def ask(self, question: str, k: int | None = None, mode: str | None = None) -> Answer:
+        t0 = time.perf_counter()
+        q = self.validate_question(question)
+        snap = self.snapshot()
+        self._require_content(snap)
+        q_vec = self.embedder.embed_query(q)
+        return self._answer(q, q_vec, snap, k, mode, t0)
+
+    def ask_many(
+        self, questions: Sequence[str], k: int | None = None, mode: str | None = None
+    ) -> list[Answer | NewsdeskError]:
+        """Answer many questions, embedding them in batches; bad ones become errors in place."""
+        out: list[Answer | NewsdeskError] = []
+        valid: list[tuple[int, str]] = []
+        for i, question in enumerate(questions):
+            try:
+                valid.append((i, self.validate_question(question)))
+                out.append(InvalidQuestionError("pending"))
+            except NewsdeskError as e:
+                out.append(e)
+        if not valid:
+            return out
+        snap = self.snapshot()
+        self._require_content(snap)
+        batch = 64
+        for b in range(0, len(valid), batch):
+            part = valid[b : b + batch]
+            t0 = time.perf_counter()
+            vecs = self.embedder.embed([q for _, q in part])
+            per = (time.perf_counter() - t0) / len(part)
+            for (i, q), v in zip(part, vecs, strict=True):
+                t1 = time.perf_counter() - per
+                try:
+                    out[i] = self._answer(q, v, snap, k, mode, t1)
+                except NewsdeskError as e:
+                    out[i] = e
+        return out
+
+    def _answer(
+        self,
+        q: str,
+        q_vec: np.ndarray,
+        snap: Snapshot,
+        k: int | None,
+        mode: str | None,
+        t0: float,
+    ) -> Answer:
+        mode = mode or self.settings.retrieval.mode
+        k = k or self.settings.retrieval.k
+        hits = self._hits(self._fused(q, q_vec, snap, mode), max(k, 3))
+        quote, cand = answer_mod.select(
+            q,
+            hits,
+            q_vec,
+            self.embedder.embed,
+            snap.lexical.idf,
+            max_chars=self.settings.answer.max_chars,
+        )
+        confidence = cand.score if cand else 0.0
+        suggestions: list[str] = []
+        if quote is None or confidence < self.settings.answer.min_confidence:
+            quote = None
+            for h in hits:
+                if h.title not in suggestions:
+                    suggestions.append(h.title)
+            suggestions = suggestions[:3]
+        ans = Answer(q, quote, hits[:k], suggestions=suggestions)
+        ans.elapsed_ms = (time.perf_counter() - t0) * 1000
+        return ans
+
+    # -- articles & stats --------------------------------------------------------------------
+    def list_articles(self) -> list[ArticleRow]:
+        if not self.store.exists():
+            return []
+        self.store.init_schema()
+        return self.store.list_articles()
+
+    def get_article(self, ref: str) -> Article:
+        self.store.init_schema()
+        return self.store.find_article(ref)
+
+    def match_titles(self, query: str, limit: int = 25) -> list[ArticleRow]:
+        """Titles for autocomplete: prefix matches, then substring, then fuzzy; at most ``limit``."""
+        rows = self.list_articles()
+        q = query.strip().lower()
+        if not q:
+            return rows[:limit]
+        prefix = [r for r in rows if r.title.lower().startswith(q)]
+        seen = {r.id for r in prefix}
+        sub = [r for r in rows if r.id not in seen and q in r.title.lower()]
+        seen |= {r.id for r in sub}
+        rest = [r for r in rows if r.id not in seen]
+        scored = sorted(
+            rest,
+            key=lambda r: -difflib.SequenceMatcher(None, q, r.title.lower()[: len(q) + 10]).ratio(),
+        )
+        fuzzy = [
+            r
+            for r in scored
+            if difflib.SequenceMatcher(None, q, r.title.lower()[: len(q) + 10]).ratio() >= 0.5
+        ]
+        return (prefix + sub + fuzzy)[:limit]
+
+    def stats(self) -> Stats:
+        meta = self.store.meta() if self.store.exists() else {}
+        articles, chunks = self.store.counts() if meta else (0, 0)
+        size = 0
+        if self.data_dir.is_dir():
+            for p in self.data_dir.rglob("*"):
+                with contextlib.suppress(OSError):
+                    if p.is_file():
+                        size += p.stat().st_size
+        return Stats(
+            articles=articles,
+            chunks=chunks,
+            model=meta.get("model", self.settings.embedding.model),
+            dimension=int(meta.get("dimension", 0) or 0),
+            index_type=meta.get("index_type", "flat"),
+            bytes_on_disk=size,
+            data_dir=str(self.data_dir),
+            schema_version=int(meta.get("schema_version", SCHEMA_VERSION)),
+            last_indexed=meta.get("updated_at"),
+        )
+
+
+def _fsync_tree(path: Path) -> None:
+    for p in sorted(path.rglob("*"), reverse=True):
+        with contextlib.suppress(OSError):
+            if p.is_file():
+                fd = os.open(p, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+    _fsync_dir(path)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def parse_date(value: str | None) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value[:10])
+    except ValueError:
+        return None

@@ -1,0 +1,329 @@
+"""SQLite storage: articles (full text), chunks (offsets), meta. WAL mode, one file.
+
+A chunk's text is never stored twice: it is ``substr(article.text, start + 1, end - start)``.
+Chunk ids come from ``AUTOINCREMENT`` so an id is never reused: a stale vector can never point at
+a different passage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ArticleNotFoundError, IndexCorruptError
+from .models import Article, Chunk, Document, Hit
+
+SCHEMA_VERSION = 1
+DB_NAME = "newsdesk.db"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    source TEXT NOT NULL UNIQUE,
+    url TEXT,
+    published TEXT,
+    text TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    UNIQUE (article_id, ordinal)
+);
+CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
+"""
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True)
+class ArticleRow:
+    id: str
+    title: str
+    source: str
+    url: str | None
+    published: str | None
+    content_hash: str
+    added_at: str
+    chunk_count: int
+
+
+class Store:
+    """Thread-safe access to the SQLite file: one connection per thread."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.path = data_dir / DB_NAME
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+
+    # -- connections -------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            c = self._connect()
+            self._local.conn = c
+        return c
+
+    def _connect(self) -> sqlite3.Connection:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            c = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            c.execute("PRAGMA journal_mode=WAL")
+            c.execute("PRAGMA synchronous=NORMAL")
+            c.execute("PRAGMA foreign_keys=ON")
+            c.execute("PRAGMA busy_timeout=30000")
+        except sqlite3.DatabaseError as e:
+            raise IndexCorruptError(
+                f"the database {self.path} is unreadable ({e}); move it away and run "
+                "`newsdesk index` again, or restore a backup"
+            ) from e
+        with self._all_lock:
+            self._all.append(c)
+        return c
+
+    def init_schema(self) -> None:
+        try:
+            self.conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise IndexCorruptError(f"the database {self.path} is unreadable ({e})") from e
+
+    def close(self) -> None:
+        with self._all_lock:
+            for c in self._all:
+                with contextlib.suppress(Exception):
+                    c.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            yield c
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        else:
+            c.execute("COMMIT")
+
+    # -- meta --------------------------------------------------------------------------------
+    def meta(self) -> dict[str, str]:
+        try:
+            return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):
+                return {}
+            raise IndexCorruptError(f"the database {self.path} is unreadable ({e})") from e
+        except sqlite3.DatabaseError as e:
+            raise IndexCorruptError(
+                f"the database {self.path} is unreadable ({e}); it may be truncated or damaged"
+            ) from e
+
+    def generation(self) -> int:
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        except sqlite3.OperationalError:
+            return 0
+        except sqlite3.DatabaseError as e:
+            raise IndexCorruptError(f"the database {self.path} is unreadable ({e})") from e
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def set_meta(c: sqlite3.Connection, values: dict[str, object]) -> None:
+        c.executemany(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            [(k, str(v)) for k, v in values.items()],
+        )
+
+    # -- articles ----------------------------------------------------------------------------
+    def hashes(self) -> dict[str, str]:
+        """article id -> content hash."""
+        return dict(self.conn.execute("SELECT id, content_hash FROM articles").fetchall())
+
+    def counts(self) -> tuple[int, int]:
+        a = self.conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+        c = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        return int(a), int(c)
+
+    def list_articles(self) -> list[ArticleRow]:
+        rows = self.conn.execute(
+            "SELECT a.id, a.title, a.source, a.url, a.published, a.content_hash, a.added_at, "
+            "(SELECT count(*) FROM chunks c WHERE c.article_id = a.id) "
+            "FROM articles a ORDER BY a.title COLLATE NOCASE"
+        ).fetchall()
+        return [ArticleRow(*r) for r in rows]
+
+    def get_article(self, article_id: str) -> Article:
+        r = self.conn.execute(
+            "SELECT id, title, source, text, url, published, content_hash, added_at, "
+            "(SELECT count(*) FROM chunks c WHERE c.article_id = a.id) FROM articles a WHERE id=?",
+            (article_id,),
+        ).fetchone()
+        if r is None:
+            raise ArticleNotFoundError(f"no article with id {article_id}")
+        return Article(*r)
+
+    def find_article(self, ref: str) -> Article:
+        """By id, source (path or URL), or exact title (case-insensitive)."""
+        ref = ref.strip()
+        if not ref:
+            raise ArticleNotFoundError("give an article id, title, path or URL")
+        candidates = [ref]
+        p = Path(ref).expanduser()
+        with contextlib.suppress(OSError, ValueError):
+            candidates.append(str(p.resolve()))
+        for cand in candidates:
+            row = self.conn.execute(
+                "SELECT id FROM articles WHERE id=? OR source=?", (cand, cand)
+            ).fetchone()
+            if row:
+                return self.get_article(row[0])
+        rows = self.conn.execute(
+            "SELECT id, title FROM articles WHERE title = ? COLLATE NOCASE", (ref,)
+        ).fetchall()
+        if len(rows) == 1:
+            return self.get_article(rows[0][0])
+        if len(rows) > 1:
+            ids = ", ".join(r[0] for r in rows)
+            raise ArticleNotFoundError(
+                f'several articles are titled "{ref}"; give one of these ids: {ids}'
+            )
+        raise ArticleNotFoundError(
+            f'no article matches "{ref}" (try `newsdesk articles` for ids and titles)'
+        )
+
+    def all_articles(self) -> Iterator[Article]:
+        cur = self.conn.execute(
+            "SELECT id, title, source, text, url, published, content_hash, added_at, 0 "
+            "FROM articles ORDER BY added_at, id"
+        )
+        for r in cur:
+            yield Article(*r)
+
+    @staticmethod
+    def upsert_article(c: sqlite3.Connection, doc: Document, when: str) -> None:
+        c.execute(
+            "INSERT INTO articles(id, title, source, url, published, text, content_hash, "
+            "added_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET title=excluded.title, url=excluded.url, "
+            "published=excluded.published, text=excluded.text, "
+            "content_hash=excluded.content_hash, updated_at=excluded.updated_at",
+            (
+                doc.article_id,
+                doc.title,
+                doc.source,
+                doc.url,
+                doc.published,
+                doc.text,
+                doc.content_hash,
+                when,
+                when,
+            ),
+        )
+
+    # -- chunks ------------------------------------------------------------------------------
+    @staticmethod
+    def chunk_ids_of(c: sqlite3.Connection, article_ids: Sequence[str]) -> list[int]:
+        out: list[int] = []
+        for i in range(0, len(article_ids), 500):
+            part = list(article_ids[i : i + 500])
+            q = "SELECT id FROM chunks WHERE article_id IN (%s)" % ",".join("?" * len(part))
+            out.extend(r[0] for r in c.execute(q, part))
+        return out
+
+    @staticmethod
+    def insert_chunks(c: sqlite3.Connection, chunks: Sequence[Chunk]) -> list[int]:
+        ids = []
+        for ch in chunks:
+            cur = c.execute(
+                "INSERT INTO chunks(article_id, ordinal, start, end) VALUES (?, ?, ?, ?)",
+                (ch.article_id, ch.ordinal, ch.start, ch.end),
+            )
+            assert cur.lastrowid is not None
+            ids.append(int(cur.lastrowid))
+        return ids
+
+    @staticmethod
+    def passage_texts(c: sqlite3.Connection) -> tuple[list[int], list[str]]:
+        """All chunk ids with "title\\ntext", in id order (for the lexical index)."""
+        ids: list[int] = []
+        texts: list[str] = []
+        for cid, title, text in c.execute(
+            "SELECT c.id, a.title, substr(a.text, c.start + 1, c.end - c.start) "
+            "FROM chunks c JOIN articles a ON a.id = c.article_id ORDER BY c.id"
+        ):
+            ids.append(cid)
+            texts.append(f"{title}\n{text}")
+        return ids, texts
+
+    def chunk_ids(self) -> list[int]:
+        return [r[0] for r in self.conn.execute("SELECT id FROM chunks ORDER BY id")]
+
+    def hits(self, scored: Sequence[tuple[int, float, dict[str, float]]]) -> list[Hit]:
+        """Hits for (chunk id, score, details), in the given order; unknown ids dropped."""
+        if not scored:
+            return []
+        ids = [s[0] for s in scored]
+        q = (
+            "SELECT c.id, c.article_id, a.title, a.source, a.url, "
+            "substr(a.text, c.start + 1, c.end - c.start), c.start, c.end, a.published "
+            "FROM chunks c JOIN articles a ON a.id = c.article_id WHERE c.id IN (%s)"
+        ) % ",".join("?" * len(ids))
+        rows = {r[0]: r for r in self.conn.execute(q, ids)}
+        out = []
+        for cid, score, details in scored:
+            r = rows.get(cid)
+            if r is None:
+                continue
+            out.append(
+                Hit(
+                    chunk_id=r[0],
+                    article_id=r[1],
+                    title=r[2],
+                    source=r[3],
+                    url=r[4],
+                    text=r[5],
+                    start=r[6],
+                    end=r[7],
+                    published=r[8],
+                    score=score,
+                    details=dict(details),
+                )
+            )
+        return out
+
+    def article_span(self, article_id: str, start: int, end: int) -> str:
+        r = self.conn.execute(
+            "SELECT substr(text, ? + 1, ? - ?) FROM articles WHERE id=?",
+            (start, end, start, article_id),
+        ).fetchone()
+        return str(r[0]) if r else ""
+
+    def integrity_errors(self) -> list[str]:
+        try:
+            rows = self.conn.execute("PRAGMA quick_check").fetchall()
+        except sqlite3.DatabaseError as e:
+            return [str(e)]
+        return [r[0] for r in rows if r[0] != "ok"]
