@@ -67,8 +67,8 @@ def sentences(text: str, start: int = 0, end: int | None = None) -> list[Span]:
         if text[m.start()] == ".":
             wb = _WORD_BEFORE.search(text, max(sent_start, m.start() - 20), m.start() + 1)
             if wb:
-                word = wb.group(1).lower()
-                if word in _ABBREV or (len(word) == 1 and word.isalpha()):
+                word = wb.group(1)
+                if word.lower() in _ABBREV or (len(word) == 1 and word.isupper()):
                     continue
         span = _trim(text, sent_start, cut)
         if span[1] > span[0]:
