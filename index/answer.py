@@ -97,9 +97,7 @@ def select(
             continue
         lex = coverage(q_terms, a.terms | b.terms, idf)
         pair_score = (
-            w.dense * max(a.dense, b.dense)
-            + w.lexical * lex
-            + w.rank_prior / (1 + best.hit_index)
+            w.dense * max(a.dense, b.dense) + w.lexical * lex + w.rank_prior / (1 + best.hit_index)
         )
         if pair_score > score + w.pair_margin:
             start, end, score = a.start, b.end, pair_score

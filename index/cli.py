@@ -51,10 +51,15 @@ def _common(sub: bool) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("common options")
     d: dict[str, Any] = {"default": argparse.SUPPRESS} if sub else {}
-    g.add_argument("--config", metavar="FILE", help="config file (TOML); see config.example.toml", **d)
+    g.add_argument(
+        "--config", metavar="FILE", help="config file (TOML); see config.example.toml", **d
+    )
     g.add_argument("--data-dir", metavar="DIR", help="where the index lives", **d)
     g.add_argument(
-        "-v", "--verbose", action="count", help="more log output (-vv: debug)",
+        "-v",
+        "--verbose",
+        action="count",
+        help="more log output (-vv: debug)",
         **(d or {"default": 0}),
     )
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars or notes", **d)
@@ -65,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common(sub=True)
     parser = argparse.ArgumentParser(
         prog="newsdesk",
-        description="Answer questions about your articles with the exact sentence, quoted and cited.",
+        description="Answer questions about your articles with the exact sentence, quoted.",
         epilog=EPILOG,
         formatter_class=_Formatter,
         parents=[_common(sub=False)],
@@ -73,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"newsdesk {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def cmd(name: str, help: str, description: str = "", epilog: str = "") -> argparse.ArgumentParser:
+    def cmd(
+        name: str, help: str, description: str = "", epilog: str = ""
+    ) -> argparse.ArgumentParser:
         return sub.add_parser(
             name,
             help=help,
@@ -282,7 +289,9 @@ def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             if isinstance(res, NewsdeskError):
                 failed += 1
                 if args.json:
-                    print(json.dumps({"question": q, "error": str(res)}, ensure_ascii=False), file=out)
+                    print(
+                        json.dumps({"question": q, "error": str(res)}, ensure_ascii=False), file=out
+                    )
                 else:
                     print(f"Q: {q}\nerror: {res}\n", file=out)
             elif args.json:

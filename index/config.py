@@ -65,7 +65,7 @@ class RetrievalSettings:
 @dataclass
 class AnswerSettings:
     # below this calibrated confidence the engine abstains ("I couldn't find that...")
-    min_confidence: float = 0.5
+    min_confidence: float = 0.3
     # the quote may join two adjacent sentences up to this many characters
     max_chars: int = 400
     max_question_chars: int = 2000
@@ -193,7 +193,9 @@ def _apply(obj: Any, data: dict[str, Any], prefix: str, where: str) -> None:
             _apply(getattr(obj, key), value, dotted + ".", where)
             continue
         if _SECRET_KEY.search(key):
-            log.warning("%s: %s looks like a secret; keep secrets in the environment", where, dotted)
+            log.warning(
+                "%s: %s looks like a secret; keep secrets in the environment", where, dotted
+            )
         setattr(obj, key, _coerce(dotted, value, tp, where))
 
 
@@ -202,8 +204,18 @@ def _validate(s: Settings, where: str) -> None:
         if not cond:
             raise ConfigError(f"{where}: {key} must be {what} (got {got!r})")
 
-    need(s.embedding.batch_size >= 1, "embedding.batch_size", "an integer >= 1", s.embedding.batch_size)
-    need(bool(s.embedding.model.strip()), "embedding.model", "a model name or path", s.embedding.model)
+    need(
+        s.embedding.batch_size >= 1,
+        "embedding.batch_size",
+        "an integer >= 1",
+        s.embedding.batch_size,
+    )
+    need(
+        bool(s.embedding.model.strip()),
+        "embedding.model",
+        "a model name or path",
+        s.embedding.model,
+    )
     need(
         s.chunking.max_tokens == 0 or 32 <= s.chunking.max_tokens <= 8192,
         "chunking.max_tokens",
@@ -220,7 +232,12 @@ def _validate(s: Settings, where: str) -> None:
     need(s.retrieval.rrf_k >= 1, "retrieval.rrf_k", "an integer >= 1", s.retrieval.rrf_k)
     need(s.retrieval.dense_weight >= 0, "retrieval.dense_weight", ">= 0", s.retrieval.dense_weight)
     need(s.retrieval.bm25_weight >= 0, "retrieval.bm25_weight", ">= 0", s.retrieval.bm25_weight)
-    need(s.retrieval.candidates >= 1, "retrieval.candidates", "an integer >= 1", s.retrieval.candidates)
+    need(
+        s.retrieval.candidates >= 1,
+        "retrieval.candidates",
+        "an integer >= 1",
+        s.retrieval.candidates,
+    )
     need(
         0.0 <= s.answer.min_confidence <= 1.0,
         "answer.min_confidence",
@@ -237,10 +254,20 @@ def _validate(s: Settings, where: str) -> None:
     need(s.fetch.timeout > 0, "fetch.timeout", "a number of seconds > 0", s.fetch.timeout)
     need(s.fetch.max_bytes >= 1024, "fetch.max_bytes", "an integer >= 1024", s.fetch.max_bytes)
     need(s.fetch.max_file_bytes >= 1024, "fetch.max_file_bytes", ">= 1024", s.fetch.max_file_bytes)
-    need(s.discord.cooldown_seconds >= 0, "discord.cooldown_seconds", ">= 0", s.discord.cooldown_seconds)
+    need(
+        s.discord.cooldown_seconds >= 0,
+        "discord.cooldown_seconds",
+        ">= 0",
+        s.discord.cooldown_seconds,
+    )
     need(s.discord.cooldown_rate >= 1, "discord.cooldown_rate", ">= 1", s.discord.cooldown_rate)
     levels = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
-    need(s.log_level.upper() in levels, "log_level", "one of " + ", ".join(sorted(levels)), s.log_level)
+    need(
+        s.log_level.upper() in levels,
+        "log_level",
+        "one of " + ", ".join(sorted(levels)),
+        s.log_level,
+    )
 
 
 def find_config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:

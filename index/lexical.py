@@ -30,8 +30,18 @@ def _stemmer() -> Any:
     return _STEMMER
 
 
-def tokenize(texts: Sequence[str]) -> list[list[str]]:
+def _bm25s() -> Any:
     import bm25s
+
+    # bm25s sets its logger to DEBUG on import; keep it quiet unless asked
+    lg = logging.getLogger("bm25s")
+    if lg.level < logging.WARNING and not logging.getLogger().isEnabledFor(logging.DEBUG):
+        lg.setLevel(logging.WARNING)
+    return bm25s
+
+
+def tokenize(texts: Sequence[str]) -> list[list[str]]:
+    bm25s = _bm25s()
 
     out = bm25s.tokenize(
         list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
@@ -55,7 +65,7 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, ids: Sequence[int], texts: Sequence[str]) -> LexicalIndex:
-        import bm25s
+        bm25s = _bm25s()
 
         retriever = bm25s.BM25()
         df: Counter[str] = Counter()
@@ -98,7 +108,7 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, path: Path) -> LexicalIndex:
-        import bm25s
+        bm25s = _bm25s()
 
         ids = np.load(path / "ids.npy")
         df = json.loads((path / "lexical.json").read_text()).get("df", {})

@@ -205,7 +205,9 @@ class IndexReport:
             parts.append(f"{self.removed} removed")
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped")
-        return ", ".join(parts) + f" ({self.chunks_embedded} passages embedded, {self.seconds:.1f}s)"
+        return (
+            ", ".join(parts) + f" ({self.chunks_embedded} passages embedded, {self.seconds:.1f}s)"
+        )
 
 
 @dataclass

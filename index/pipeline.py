@@ -158,7 +158,9 @@ class Pipeline:
 
     def _load_snapshot(self, gen: int) -> Snapshot:
         if gen == 0:
-            return Snapshot(0, VectorIndex.empty(self.embedder.dimension), LexicalIndex.build([], []))
+            return Snapshot(
+                0, VectorIndex.empty(self.embedder.dimension), LexicalIndex.build([], [])
+            )
         self._check_meta(self.store.meta())
         path = self._gen_path(gen)
         if not path.is_dir():
@@ -185,7 +187,9 @@ class Pipeline:
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             lock = FileLock(str(self.data_dir / "write.lock"))
-            timeout = float(os.environ.get("NEWSDESK_LOCK_TIMEOUT", "600")) if wait is None else wait
+            timeout = (
+                float(os.environ.get("NEWSDESK_LOCK_TIMEOUT", "600")) if wait is None else wait
+            )
             try:
                 lock.acquire(timeout=0)
             except LockTimeout:
@@ -231,9 +235,7 @@ class Pipeline:
             self._budget(doc.title),
             overlap=self.settings.chunking.overlap_sentences,
         )
-        return [
-            Chunk(doc.article_id, i, s, e, doc.text[s:e]) for i, (s, e) in enumerate(spans)
-        ]
+        return [Chunk(doc.article_id, i, s, e, doc.text[s:e]) for i, (s, e) in enumerate(spans)]
 
     @staticmethod
     def embed_text(title: str, passage: str) -> str:
@@ -298,7 +300,7 @@ class Pipeline:
         return report
 
     def remove(self, ref: str) -> Article:
-        """Remove one article (by id, source path/URL or exact title) from SQLite, FAISS and BM25."""
+        """Remove one article (id, source path/URL or exact title) from SQLite, FAISS and BM25."""
         with self.writer():
             self._check_meta(self.store.meta())
             article = self.store.find_article(ref)
@@ -358,9 +360,7 @@ class Pipeline:
             elif replace:
                 old_ids = store.chunk_ids_of(c, list(replace))
                 base.remove(np.asarray(old_ids, dtype=np.int64))
-                c.executemany(
-                    "DELETE FROM chunks WHERE article_id=?", [(a,) for a in replace]
-                )
+                c.executemany("DELETE FROM chunks WHERE article_id=?", [(a,) for a in replace])
                 if delete_articles:
                     c.executemany("DELETE FROM articles WHERE id=?", [(a,) for a in replace])
             all_chunks: list[Chunk] = []
@@ -520,7 +520,7 @@ class Pipeline:
         return self.store.find_article(ref)
 
     def match_titles(self, query: str, limit: int = 25) -> list[ArticleRow]:
-        """Titles for autocomplete: prefix matches, then substring, then fuzzy; at most ``limit``."""
+        """Autocomplete titles: prefix, then substring, then fuzzy matches; at most ``limit``."""
         rows = self.list_articles()
         q = query.strip().lower()
         if not q:

@@ -87,7 +87,9 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         try:
-            c = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            c = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
             c.execute("PRAGMA journal_mode=WAL")
             c.execute("PRAGMA synchronous=NORMAL")
             c.execute("PRAGMA foreign_keys=ON")
@@ -249,7 +251,7 @@ class Store:
         out: list[int] = []
         for i in range(0, len(article_ids), 500):
             part = list(article_ids[i : i + 500])
-            q = "SELECT id FROM chunks WHERE article_id IN (%s)" % ",".join("?" * len(part))
+            q = "SELECT id FROM chunks WHERE article_id IN ({})".format(",".join("?" * len(part)))
             out.extend(r[0] for r in c.execute(q, part))
         return out
 
@@ -289,8 +291,8 @@ class Store:
         q = (
             "SELECT c.id, c.article_id, a.title, a.source, a.url, "
             "substr(a.text, c.start + 1, c.end - c.start), c.start, c.end, a.published "
-            "FROM chunks c JOIN articles a ON a.id = c.article_id WHERE c.id IN (%s)"
-        ) % ",".join("?" * len(ids))
+            "FROM chunks c JOIN articles a ON a.id = c.article_id WHERE c.id IN ({})"
+        ).format(",".join("?" * len(ids)))
         rows = {r[0]: r for r in self.conn.execute(q, ids)}
         out = []
         for cid, score, details in scored:

@@ -43,10 +43,10 @@ class VectorIndex:
     def remove(self, ids: np.ndarray) -> int:
         if len(ids) == 0:
             return 0
-        return int(self.index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64)))
+        return int(self.index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64)))  # type: ignore[arg-type]
 
     def ids(self) -> np.ndarray:
-        return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        return faiss.vector_to_array(self.index.id_map).astype(np.int64)  # type: ignore[attr-defined]
 
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         if len(self) == 0:

@@ -32,7 +32,11 @@ def test_sentences_keep_abbreviations_and_initials() -> None:
 
 def test_sentences_with_closing_quotes() -> None:
     t = "“We will invest more,” Ma said. “It’s our time.” He smiled."
-    assert texts(t, sentences(t)) == ["“We will invest more,” Ma said.", "“It’s our time.”", "He smiled."]
+    assert texts(t, sentences(t)) == [
+        "“We will invest more,” Ma said.",
+        "“It’s our time.”",
+        "He smiled.",
+    ]
 
 
 def test_no_split_before_lowercase() -> None:
@@ -42,7 +46,11 @@ def test_no_split_before_lowercase() -> None:
 
 def test_paragraphs_and_all_sentences_never_cross_blank_lines() -> None:
     t = "Title line\n\nFirst para one. First para two\n\n\n  Second para.  \n"
-    assert texts(t, paragraphs(t)) == ["Title line", "First para one. First para two", "Second para."]
+    assert texts(t, paragraphs(t)) == [
+        "Title line",
+        "First para one. First para two",
+        "Second para.",
+    ]
     assert texts(t, all_sentences(t)) == [
         "Title line",
         "First para one.",

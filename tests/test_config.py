@@ -31,7 +31,9 @@ def test_example_config_loads_as_is() -> None:
 
 def test_unknown_key_is_named_with_suggestion(tmp_path: Path) -> None:
     p = write(tmp_path, "[retrieval]\nkk = 3\n")
-    with pytest.raises(ConfigError, match=r"unknown key 'retrieval.kk' \(did you mean \"retrieval.k\"\?\)"):
+    with pytest.raises(
+        ConfigError, match=r"unknown key 'retrieval.kk' \(did you mean \"retrieval.k\"\?\)"
+    ):
         load_settings(p)
 
 
@@ -46,12 +48,14 @@ def test_bad_type_is_named(tmp_path: Path) -> None:
 
 
 def test_bad_range_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="retrieval.k must be an integer between 1 and 50"):
+    with pytest.raises(ConfigError, match=r"retrieval\.k must be an integer between 1 and 50"):
         load_settings(write(tmp_path, "[retrieval]\nk = 0\n"))
 
 
 def test_bad_choice_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match='retrieval.mode must be one of "hybrid", "dense", "bm25"'):
+    with pytest.raises(
+        ConfigError, match=r'retrieval\.mode must be one of "hybrid", "dense", "bm25"'
+    ):
         load_settings(write(tmp_path, '[retrieval]\nmode = "magic"\n'))
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import faiss
 import numpy as np
 import pytest
@@ -59,7 +61,9 @@ def test_add_then_ask_quotes_verbatim(pipeline: Pipeline) -> None:
     assert faiss_ids(pipeline) == db_ids(pipeline)
 
 
-def test_unchanged_documents_are_not_embedded(pipeline: Pipeline, fake_embedder: HashEmbedder) -> None:
+def test_unchanged_documents_are_not_embedded(
+    pipeline: Pipeline, fake_embedder: HashEmbedder
+) -> None:
     pipeline.add_documents([VOLCANO, CHESS])
     before = fake_embedder.texts_embedded
     gen = pipeline.store.generation()
@@ -69,7 +73,9 @@ def test_unchanged_documents_are_not_embedded(pipeline: Pipeline, fake_embedder:
     assert pipeline.store.generation() == gen  # nothing published
 
 
-def test_changed_document_is_reembedded_alone(pipeline: Pipeline, fake_embedder: HashEmbedder) -> None:
+def test_changed_document_is_reembedded_alone(
+    pipeline: Pipeline, fake_embedder: HashEmbedder
+) -> None:
     pipeline.add_documents([VOLCANO, CHESS])
     old_ids = db_ids(pipeline)
     changed = Document(CHESS.source, CHESS.title, CHESS.text + " The prize fund was large.")
@@ -180,12 +186,14 @@ def test_overlapping_passages_are_merged(settings, fake_embedder) -> None:  # ty
     assert p.store.counts()[1] > 2
     hits = p.search("turbines wind farms", k=10)
     spans = sorted((h.start, h.end) for h in hits)
-    for (a1, b1), (a2, b2) in zip(spans, spans[1:], strict=False):
+    for (_a1, b1), (a2, _b2) in itertools.pairwise(spans):
         assert b1 < a2, "overlapping passages of one article must be merged"
 
 
 def test_text_with_nul_and_surrogates_is_stored(pipeline: Pipeline) -> None:
-    doc = Document("/a/odd.txt", "Odd\x00 title", "Broken \ud800 text with a NUL\x00 inside. Second.")
+    doc = Document(
+        "/a/odd.txt", "Odd\x00 title", "Broken \ud800 text with a NUL\x00 inside. Second."
+    )
     pipeline.add_documents([doc])
     art = pipeline.get_article(doc.source)
     assert "\x00" not in art.text and "\x00" not in art.title

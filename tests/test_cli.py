@@ -1,0 +1,212 @@
+"""The `newsdesk` CLI in-process, with the hash embedder: output, exit codes, bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from index.cli import main
+from tests.conftest import ARTICLES
+from tests.httpserver import LoopbackServer, closed_port
+
+
+class Run:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+
+@pytest.fixture
+def nd(hash_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch):  # type: ignore[no-untyped-def]
+    allow = tmp_path / "allow.toml"
+    allow.write_text(
+        '[embedding]\nmodel = "hash"\n[fetch]\ntimeout = 1.5\nallow_hosts = ["127.0.0.1"]\n'
+    )
+
+    def run(*args: str, stdin: str | None = None, config: Path = allow) -> Run:
+        if stdin is not None:
+            monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        out = io.StringIO()
+        code = main(["--config", str(config), "--data-dir", str(tmp_path / "data"), *args], out=out)
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "Traceback" not in out.getvalue()
+        return Run(code, out.getvalue(), err)
+
+    return run
+
+
+def index_state(tmp_path: Path) -> bytes | None:
+    db = tmp_path / "data" / "newsdesk.db"
+    return db.read_bytes() if db.exists() else None
+
+
+def test_index_ask_json_and_stats(nd, corpus_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    r = nd("index", str(corpus_dir))
+    assert r.code == 0 and "3 added" in r.out
+    r = nd("ask", "--json", "Which move did the opponent resign on?")
+    assert r.code == 0
+    o = json.loads(r.out)
+    assert o["question"] == "Which move did the opponent resign on?"
+    assert "move 61" in o["answer"]["text"]
+    assert o["answer"]["title"] == "Chess champion keeps her title"
+    assert set(o["answer"]) >= {"text", "article", "title", "source"}
+    for p in o["passages"]:
+        assert set(p) >= {"text", "article", "title", "source", "score", "chunk_id"}
+    r = nd("ask", "Which move did the opponent resign on?")
+    assert r.code == 0 and "move 61" in r.out and "Chess champion keeps her title" in r.out
+    r = nd("stats", "--json")
+    s = json.loads(r.out)
+    assert s["articles"] == 3 and s["chunks"] >= 3 and s["model"] == "hash-embedder"
+    assert s["bytes_on_disk"] > 0
+
+
+def test_reindex_same_folder_reports_unchanged(nd, corpus_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    nd("index", str(corpus_dir))
+    r = nd("index", str(corpus_dir))
+    assert r.code == 0 and "0 added, 0 updated, 3 unchanged" in r.out
+    # the same article twice in one call is one article
+    one = str(corpus_dir / "volcano.txt")
+    r = nd("index", "--json", one, one)
+    assert json.loads(r.out)["unchanged"] == 1
+
+
+def test_batch_mode_one_object_per_line(nd, corpus_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    nd("index", str(corpus_dir))
+    r = nd(
+        "ask", "--json", "--k", "2", stdin="Where is the bakery?\n\n" + "x" * 10_000 + "\nchess?\n"
+    )
+    rows = [json.loads(line) for line in r.out.splitlines()]
+    assert len(rows) == 4
+    assert rows[0]["question"] == "Where is the bakery?" and len(rows[0]["passages"]) <= 2
+    assert "error" in rows[1] and "empty" in rows[1]["error"]
+    assert "error" in rows[2] and "too long" in rows[2]["error"]
+    assert rows[3]["question"] == "chess?" and "error" not in rows[3]
+
+
+def test_remove_and_articles(nd, corpus_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    nd("index", str(corpus_dir))
+    r = nd("remove", "Bakery wins bread prize")
+    assert r.code == 0 and "Removed: Bakery wins bread prize" in r.out
+    r = nd("articles", "--json")
+    assert sorted(a["title"] for a in json.loads(r.out)) == [
+        "Chess champion keeps her title",
+        "Volcano erupts on remote island",
+    ]
+    r = nd("remove", "no such article")
+    assert r.code == 1 and "no article matches" in r.err
+
+
+def test_article_card(nd, corpus_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    nd("index", str(corpus_dir))
+    r = nd("article", "--json", "Chess champion keeps her title")
+    card = json.loads(r.out)
+    assert card["url"] == "https://news.example.com/chess"
+    assert card["published"].startswith("2024-03-05")
+    assert card["opening"].startswith("The world chess champion")
+
+
+@pytest.mark.parametrize("question", ["", "   ", "x" * 10_000])
+def test_bad_questions(nd, corpus_dir: Path, question: str) -> None:  # type: ignore[no-untyped-def]
+    nd("index", str(corpus_dir))
+    r = nd("ask", question)
+    assert r.code == 1
+    assert r.err.startswith("newsdesk: error: the question is")
+    assert len(r.err.strip().splitlines()) == 1
+
+
+def test_ask_before_indexing(nd) -> None:  # type: ignore[no-untyped-def]
+    r = nd("ask", "anything?")
+    assert r.code == 1 and "run `newsdesk index" in r.err
+
+
+def _bad_file(tmp_path: Path, kind: str) -> Path:
+    p = tmp_path / f"bad-{kind}.txt"
+    if kind == "empty":
+        p.write_bytes(b"")
+    elif kind == "blank":
+        p.write_bytes(b"  \n\n \t\n")
+    elif kind == "binary":
+        p.write_bytes(bytes(range(256)) * 8)
+    elif kind == "latin1":
+        p.write_bytes("Caf\xe9 cr\xe8me br\xfbl\xe9e is on the menu.".encode("latin-1"))
+    return p
+
+
+@pytest.mark.parametrize("kind", ["empty", "blank", "binary", "latin1"])
+def test_bad_files_leave_index_unchanged(nd, corpus_dir: Path, tmp_path: Path, kind: str) -> None:  # type: ignore[no-untyped-def]
+    nd("index", str(corpus_dir))
+    before = nd("stats", "--json").out
+    r = nd("index", str(_bad_file(tmp_path, kind)), str(corpus_dir / "volcano.txt"))
+    assert r.code == 1
+    assert "bad-" in r.err and "nothing was indexed" in r.err
+    assert nd("stats", "--json").out == before
+
+
+def test_missing_path(nd, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    r = nd("index", str(tmp_path / "nope"))
+    assert r.code == 1 and "no such file or folder" in r.err
+    assert index_state(tmp_path) is None
+
+
+def test_urls_and_feeds(nd, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    page = ARTICLES["bakery.html"]
+    with LoopbackServer() as srv:
+        srv.route("/story", body=page, content_type="text/html; charset=utf-8")
+        srv.route("/missing", status=404, body="not here", content_type="text/html")
+        srv.route("/slow", body=page, content_type="text/html", delay=4)
+        srv.route("/doc.pdf", body=b"%PDF-1.4 ...", content_type="application/pdf")
+        srv.route(
+            "/empty.xml",
+            body='<?xml version="1.0"?><rss version="2.0"><channel><title>Empty</title>'
+            "<link>http://x/</link><description>d</description></channel></rss>",
+            content_type="application/rss+xml",
+        )
+        r = nd("index", srv.url("/story"))
+        assert r.code == 0 and "1 added" in r.out, r.err
+        assert nd("ask", "--json", "Who is the baker?").code == 0
+        before = nd("stats", "--json").out
+        for path, msg in [
+            ("/missing", "404"),
+            ("/slow", "timed out"),
+            ("/doc.pdf", "content type"),
+            ("/empty.xml", "no entries"),
+        ]:
+            r = nd("index", srv.url(path))
+            assert r.code == 1, path
+            assert msg in r.err, (path, r.err)
+            assert len([ln for ln in r.err.splitlines() if "error" in ln]) == 1
+        assert nd("stats", "--json").out == before
+    r = nd("index", f"http://127.0.0.1:{closed_port()}/x")
+    assert r.code == 1 and "connect" in r.err
+
+
+def test_loopback_url_refused_by_default(tmp_path: Path, nd, hash_config: Path) -> None:  # type: ignore[no-untyped-def]
+    with LoopbackServer() as srv:
+        srv.route("/story", body=ARTICLES["bakery.html"], content_type="text/html")
+        r = nd("index", srv.url("/story"), config=hash_config)
+    assert r.code == 1 and "refused" in r.err and "allow_hosts" in r.err
+
+
+def test_bad_config_is_named(nd, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[retrieval]\nk = -1\n")
+    r = nd("stats", config=cfg)
+    assert r.code == 1 and "retrieval.k" in r.err
+
+
+def test_help_teaches(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and "newsdesk ask" in out and "NEWSDESK_DATA_DIR" in out
+
+
+def test_chat_reads_piped_lines(nd, corpus_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    nd("index", str(corpus_dir))
+    r = nd("chat", stdin="Which move did the opponent resign on?\n\nquit\nnever asked\n")
+    assert r.code == 0
+    assert "move 61" in r.out and "never asked" not in r.out
