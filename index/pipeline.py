@@ -42,6 +42,7 @@ from .errors import (
     IndexMismatchError,
     InvalidQuestionError,
     NewsdeskError,
+    SourceError,
 )
 from .lexical import LexicalIndex
 from .models import Answer, Article, Chunk, Document, Hit, IndexReport, Stats
@@ -297,6 +298,28 @@ class Pipeline:
                     progress=progress,
                 )
         report.seconds = time.perf_counter() - t0
+        return report
+
+    def add(self, inputs: Sequence[str], progress: Progress | None = None) -> IndexReport:
+        """Read files, folders, URLs or feeds and index them (all or nothing on input errors).
+
+        Raises the first :class:`SourceError` when a named input fails; items skipped inside a
+        folder or feed are listed in ``report.skipped``.
+        """
+        from .sources import collect
+
+        collected = collect(list(inputs), self.settings.fetch)
+        if collected.errors:
+            first = collected.errors[0]
+            if len(collected.errors) > 1:
+                raise SourceError(
+                    first.source, f"{first.reason} (and {len(collected.errors) - 1} more)"
+                )
+            raise first
+        if not collected.documents:
+            raise SourceError(", ".join(inputs), "no articles found")
+        report = self.add_documents(collected.documents, progress)
+        report.skipped = [str(w) for w in collected.warnings]
         return report
 
     def remove(self, ref: str) -> Article:
