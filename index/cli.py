@@ -248,7 +248,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         collected = collect(
             args.inputs,
             settings.fetch,
-            progress=(lambda msg: log.info("reading %s", msg)),
+            progress=(lambda msg: log.info("%s", msg)),
         )
         for w in collected.warnings:
             print(f"newsdesk: skipped {w}", file=sys.stderr)

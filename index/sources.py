@@ -1,0 +1,483 @@
+"""Turn inputs (files, folders, http(s) URLs, RSS/Atom feeds) into :class:`Document` objects.
+
+:func:`collect` never raises for a bad input: an explicitly named input that fails entirely is
+an *error* (the caller exits non-zero and writes nothing), an item inside a folder or a feed that
+is skipped is a *warning* (the caller reports it and goes on).
+
+Canonical sources: the absolute resolved path of a file, or the URL as given without its
+fragment. Inputs resolving to the same source are collected once.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import unquote, urldefrag, urlsplit
+
+from .config import FetchSettings
+from .errors import FetchError, SourceError
+from .extract import (
+    decode_file,
+    decode_http,
+    from_html,
+    from_markdown,
+    from_text,
+    looks_binary,
+    normalise_date,
+    sniff_charset,
+)
+from .fetch import FetchedPage, fetch_url, format_size
+from .models import Document
+
+log = logging.getLogger(__name__)
+
+TEXT_SUFFIXES = (".txt",)
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+HTML_SUFFIXES = (".html", ".htm")
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES
+FEED_WORKERS = 4
+
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_MARKDOWN_TYPES = frozenset({"text/markdown", "text/x-markdown"})
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_FEED_ROOT = re.compile(rb"<(?:rss|feed|rdf:rdf)[\s>]")
+_HTML_ROOT = re.compile(rb"<(?:!doctype\s+html|html|head|body)[\s>]")
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Collected:
+    documents: list[Document] = field(default_factory=list)
+    # explicitly named inputs that failed entirely (caller exits non-zero and writes nothing)
+    errors: list[SourceError] = field(default_factory=list)
+    # items inside a folder or feed that were skipped (caller reports them and goes on)
+    warnings: list[SourceError] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def supported_list() -> str:
+    return ", ".join(SUPPORTED_SUFFIXES)
+
+
+def title_from_name(name: str) -> str:
+    """``"my-first_post"`` → ``"My first post"`` (only the first letter is changed)."""
+    words = " ".join(re.sub(r"[-_]+", " ", name).split())
+    return (words[:1].upper() + words[1:]) if words else "Untitled"
+
+
+def title_from_url(url: str) -> str:
+    parts = urlsplit(url)
+    segment = unquote(PurePosixPath(parts.path).name) if parts.path not in ("", "/") else ""
+    stem = PurePosixPath(segment).stem if segment else ""
+    return title_from_name(stem) if stem.strip("-_ ") else (parts.hostname or url)
+
+
+def _strip_fragment(url: str) -> str:
+    return urldefrag(url.strip())[0]
+
+
+def iter_folder(path: Path) -> Iterator[Path]:
+    """Supported files under ``path``, recursively, sorted by path; hidden files and folders
+    (names starting with ".") are skipped, and so are symlinked folders (no loops)."""
+
+    def on_error(err: OSError) -> None:
+        log.warning("cannot list %s: %s", err.filename, err.strerror)
+
+    found: list[tuple[tuple[str, ...], Path]] = []
+    for dirpath, dirnames, filenames in os.walk(path, onerror=on_error, followlinks=False):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        base = Path(dirpath)
+        for name in filenames:
+            if name.startswith(".") or not name.lower().endswith(SUPPORTED_SUFFIXES):
+                continue
+            file = base / name
+            found.append((file.relative_to(path).parts, file))
+    found.sort(key=lambda item: item[0])
+    for _parts, file in found:
+        yield file
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _decode_local_html(data: bytes, source: str) -> str:
+    """UTF-8, or the charset the page itself declares (saved web pages)."""
+    try:
+        return decode_file(data, source)
+    except SourceError as e:
+        declared = sniff_charset(data)
+        if "binary" in e.reason or not declared or declared in ("utf-8", "utf8"):
+            raise
+        try:
+            return decode_http(data, declared)
+        except LookupError:
+            raise e from None
+
+
+def read_file(path: Path, settings: FetchSettings) -> Document:
+    """One file → Document. Raises SourceError with a reason for a person."""
+    resolved = path.resolve()
+    source = str(resolved)
+    suffix = resolved.suffix.lower() if resolved.suffix else path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        kind = f"file type {suffix}" if suffix else "file without an extension"
+        raise SourceError(source, f"unsupported {kind} (supported: {supported_list()})")
+    try:
+        if not resolved.is_file():
+            raise SourceError(source, "not a regular file")
+        size = resolved.stat().st_size
+        if size > settings.max_file_bytes:
+            limit = format_size(settings.max_file_bytes)
+            raise SourceError(source, f"file is larger than {limit} (fetch.max_file_bytes)")
+        if size == 0:
+            raise SourceError(source, "file is empty")
+        with resolved.open("rb") as fh:
+            data = fh.read(settings.max_file_bytes + 1)
+    except OSError as e:
+        raise SourceError(source, f"cannot read file ({e.strerror or type(e).__name__})") from None
+    if len(data) > settings.max_file_bytes:  # grew while we looked
+        limit = format_size(settings.max_file_bytes)
+        raise SourceError(source, f"file is larger than {limit} (fetch.max_file_bytes)")
+    if not data:
+        raise SourceError(source, "file is empty")
+    fallback = title_from_name(path.stem)
+    if suffix in HTML_SUFFIXES:
+        html = _decode_local_html(data, source)
+        title, text, url, date = from_html(html, None, fallback, source=source)
+        return Document(source=source, title=title, text=text, url=url, published=date)
+    raw = decode_file(data, source)
+    if suffix in MARKDOWN_SUFFIXES:
+        title, text, url, date = from_markdown(raw, fallback, source=source)
+        return Document(source=source, title=title, text=text, url=url, published=date)
+    title, text = from_text(raw, fallback, source=source)
+    return Document(source=source, title=title, text=text)
+
+
+# --------------------------------------------------------------------------- web
+
+
+def _fetchable(media: str) -> bool:
+    """Content types worth downloading (decided before the body is read)."""
+    return (
+        not media
+        or media in _HTML_TYPES
+        or media in _MARKDOWN_TYPES
+        or media == "text/plain"
+        or any(word in media for word in ("xml", "rss", "atom"))
+    )
+
+
+def _kind(page: FetchedPage) -> str | None:
+    """ "html", "feed", "markdown", "text", or None (unsupported)."""
+    media = page.content_type
+    head = page.body[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    looks_feed = bool(_FEED_ROOT.search(head[:2048])) and not _HTML_ROOT.search(head)
+    looks_html = bool(_HTML_ROOT.search(head))
+    if media in _HTML_TYPES:
+        return "feed" if looks_feed else "html"
+    if "rss" in media or "atom" in media:
+        return "feed"
+    if "xml" in media:
+        return "feed" if looks_feed else ("html" if looks_html else "xml")
+    if media in _MARKDOWN_TYPES:
+        return "markdown"
+    if media in ("text/plain", ""):
+        if looks_feed:
+            return "feed"
+        if looks_html and not media:
+            return "html"
+        path = urlsplit(page.final_url).path.lower()
+        return "markdown" if path.endswith(MARKDOWN_SUFFIXES) else "text"
+    return None
+
+
+def _page_text(page: FetchedPage, source: str, *, sniff: bool) -> str:
+    body = page.body
+    if not body.strip():
+        raise SourceError(source, "no text (the page is empty)")
+    if not body.startswith((b"\xff\xfe", b"\xfe\xff")) and looks_binary(body):
+        raise SourceError(source, "looks like a binary file")
+    return decode_http(body, page.charset, sniff=sniff)
+
+
+def document_from_page(page: FetchedPage, source: str, fallback_title: str) -> Document:
+    """An article from a fetched page (HTML, markdown or plain text); not for feeds."""
+    kind = _kind(page)
+    link = _strip_fragment(page.final_url)
+    if kind == "html":
+        html = _page_text(page, source, sniff=True)
+        title, text, _url, date = from_html(html, link, fallback_title, source=source)
+        return Document(source=source, title=title, text=text, url=link, published=date)
+    if kind == "markdown":
+        title, text, _url, date = from_markdown(
+            _page_text(page, source, sniff=False), fallback_title, source=source
+        )
+        return Document(source=source, title=title, text=text, url=link, published=date)
+    if kind == "text":
+        title, text = from_text(
+            _page_text(page, source, sniff=False), fallback_title, source=source
+        )
+        return Document(source=source, title=title, text=text, url=link)
+    if kind == "feed":
+        raise SourceError(source, "links to a feed, not an article")
+    if kind == "xml":
+        raise SourceError(source, "XML document that is not an RSS or Atom feed")
+    raise SourceError(source, f"unsupported content type {page.content_type or '(none)'}")
+
+
+def _parse_feed(page: FetchedPage) -> Any:
+    import feedparser
+
+    content_type = page.content_type or "application/xml"
+    if page.charset:
+        content_type += f"; charset={page.charset}"
+    return feedparser.parse(
+        page.body,
+        response_headers={"content-type": content_type, "content-location": page.final_url},
+    )
+
+
+def _entry_link(entry: Any) -> str | None:
+    for cand in (entry.get("link"), entry.get("id")):
+        if isinstance(cand, str) and cand.strip().lower().startswith(("http://", "https://")):
+            return cand.strip()
+    for link in entry.get("links") or []:
+        href = link.get("href")
+        if isinstance(href, str) and href.lower().startswith(("http://", "https://")):
+            return href
+    return None
+
+
+def _entry_date(entry: Any) -> str | None:
+    for key in ("published", "updated", "created"):
+        date = normalise_date(entry.get(key))
+        if date:
+            return date
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        date = normalise_date(entry.get(key))
+        if date:
+            return date
+    return None
+
+
+def _entry_feed_text(entry: Any, source: str, title: str) -> str | None:
+    """The entry's own content (or summary) from the feed, as plain text, if any."""
+    candidates: list[tuple[str, str]] = []
+    for content in entry.get("content") or []:
+        if content.get("value"):
+            candidates.append((content.get("value"), content.get("type") or "text/html"))
+    if entry.get("summary"):
+        detail = entry.get("summary_detail") or {}
+        candidates.append((entry.get("summary"), detail.get("type") or "text/html"))
+    for value, media in candidates:
+        try:
+            if "html" in media:
+                _t, text, _u, _d = from_html(value, source, title, source=source)
+            else:
+                _t, text = from_text(value, title, source=source)
+        except SourceError:
+            continue
+        if text.strip():
+            return text
+    return None
+
+
+# --------------------------------------------------------------------------- collecting
+
+
+class _Collector:
+    def __init__(self, settings: FetchSettings, progress: Progress | None) -> None:
+        self.settings = settings
+        self.progress = progress
+        self.result = Collected()
+        self.seen: set[str] = set()
+
+    def say(self, message: str) -> None:
+        log.info("%s", message)
+        if self.progress is not None:
+            self.progress(message)
+
+    def add(self, raw: str) -> None:
+        text = raw.strip()
+        if not text:
+            self.result.errors.append(SourceError(repr(raw), "empty input"))
+            return
+        m = _SCHEME.match(text)
+        try:
+            if m:
+                if m.group(1).lower() not in ("http", "https"):
+                    raise SourceError(
+                        text, "not an http(s) URL (only http and https are supported)"
+                    )
+                self.add_url(text)
+            else:
+                self.add_path(text)
+        except SourceError as e:
+            self.result.errors.append(e)
+        except Exception as e:  # a bug: keep going with the other inputs
+            log.exception("unexpected error while reading %s", text)
+            self.result.errors.append(SourceError(text, f"unexpected error ({type(e).__name__})"))
+
+    # -- files and folders
+    def add_path(self, raw: str) -> None:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise SourceError(raw, "no such file or folder")
+        if path.is_dir():
+            self.add_folder(path)
+            return
+        source = str(path.resolve())
+        if source in self.seen:
+            return
+        self.say(f"reading {path}")
+        doc = read_file(path, self.settings)
+        self.seen.add(source)
+        self.result.documents.append(doc)
+
+    def add_folder(self, folder: Path) -> None:
+        folder_source = str(folder.resolve())
+        files = list(iter_folder(folder))
+        if not files:
+            raise SourceError(folder_source, f"no supported files in folder ({supported_list()})")
+        read = failed = 0
+        for file in files:
+            source = str(file.resolve())
+            if source in self.seen:
+                continue
+            self.say(f"reading {file}")
+            try:
+                doc = read_file(file, self.settings)
+            except SourceError as e:
+                failed += 1
+                self.result.warnings.append(e)
+                continue
+            except Exception as e:
+                log.exception("unexpected error while reading %s", source)
+                failed += 1
+                self.result.warnings.append(
+                    SourceError(source, f"unexpected error ({type(e).__name__})")
+                )
+                continue
+            read += 1
+            self.seen.add(source)
+            self.result.documents.append(doc)
+        if failed and not read:
+            raise SourceError(folder_source, f"none of the {failed} files could be read")
+
+    # -- the web
+    def add_url(self, url: str) -> None:
+        source = _strip_fragment(url)
+        if source in self.seen:
+            return
+        self.say(f"fetching {source}")
+        page = fetch_url(source, self.settings, allow_type=_fetchable)
+        if _kind(page) == "feed":
+            self.seen.add(source)
+            self.add_feed(source, page)
+            return
+        doc = document_from_page(page, source, title_from_url(page.final_url))
+        self.seen.add(source)
+        self.result.documents.append(doc)
+
+    def add_feed(self, source: str, page: FetchedPage) -> None:
+        parsed = _parse_feed(page)
+        entries = list(parsed.get("entries") or [])
+        if not entries:
+            if parsed.get("bozo") and not parsed.get("version"):
+                raise SourceError(source, "not a valid RSS or Atom feed")
+            raise SourceError(source, "feed has no entries")
+        self.say(f"feed {source}: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")
+
+        todo: list[tuple[Any, str]] = []
+        queued: set[str] = set()
+        skipped = 0
+        for i, entry in enumerate(entries, 1):
+            link = _entry_link(entry)
+            if link is None:
+                skipped += 1
+                label = entry.get("title") or f"entry {i}"
+                self.result.warnings.append(SourceError(source, f"{label}: entry has no link"))
+                continue
+            link = _strip_fragment(link)
+            if link in self.seen or link in queued:
+                continue
+            queued.add(link)
+            todo.append((entry, link))
+
+        def fetch(link: str) -> FetchedPage | FetchError:
+            try:
+                return fetch_url(link, self.settings, allow_type=_fetchable)
+            except FetchError as e:
+                return e
+
+        read = 0
+        with concurrent.futures.ThreadPoolExecutor(max_workers=FEED_WORKERS) as pool:
+            results = pool.map(fetch, [link for _entry, link in todo])
+            for (entry, link), result in zip(todo, results, strict=True):
+                self.say(f"fetching {link}")
+                try:
+                    doc = self._entry_document(entry, link, result)
+                except SourceError as e:
+                    skipped += 1
+                    self.result.warnings.append(e)
+                    continue
+                except Exception as e:
+                    log.exception("unexpected error while reading feed entry %s", link)
+                    skipped += 1
+                    self.result.warnings.append(
+                        SourceError(link, f"unexpected error ({type(e).__name__})")
+                    )
+                    continue
+                read += 1
+                self.seen.add(link)
+                self.result.documents.append(doc)
+        if skipped and not read:
+            raise SourceError(source, f"none of the {skipped} feed entries could be read")
+
+    def _entry_document(self, entry: Any, link: str, result: FetchedPage | FetchError) -> Document:
+        entry_title = " ".join(str(entry.get("title") or "").split()) or title_from_url(link)
+        date = _entry_date(entry)
+        try:
+            if isinstance(result, FetchError):
+                raise result
+            doc = document_from_page(result, link, entry_title)
+        except SourceError as e:
+            text = _entry_feed_text(entry, link, entry_title)
+            if text is None:
+                raise SourceError(link, e.reason) from None
+            self.result.warnings.append(
+                SourceError(link, f"{e.reason}; used the text from the feed instead")
+            )
+            return Document(source=link, title=entry_title, text=text, url=link, published=date)
+        return Document(
+            source=doc.source,
+            title=doc.title,
+            text=doc.text,
+            url=doc.url,
+            published=date or doc.published,
+        )
+
+
+def collect(
+    inputs: Sequence[str],
+    settings: FetchSettings,
+    *,
+    progress: Progress | None = None,
+) -> Collected:
+    """Read every input (file path, folder, or http(s) URL of a page or an RSS/Atom feed).
+
+    ``progress`` is called with a short message before each file is read or URL fetched.
+    """
+    collector = _Collector(settings, progress)
+    for raw in inputs:
+        collector.add(raw)
+    return collector.result
