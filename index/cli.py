@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 from . import __version__
 from .config import Settings, load_settings
-from .errors import NewsdeskError
+from .errors import NewsdeskError, SourceError
 from .models import Answer, Hit
 
 log = logging.getLogger("newsdesk")
@@ -145,6 +145,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = cmd("article", "show one article: title, source, date, passages, opening")
     p.add_argument("ref", metavar="ARTICLE", help="id, title, path or URL")
     p.add_argument("--json", action="store_true", help="JSON output")
+
+    p = cmd(
+        "eval",
+        "measure retrieval and answer quality on a question set",
+        "Index a corpus folder into a temporary data dir (or --data-dir), ask every question of\n"
+        "a SQuAD-style JSONL file and report hit@1/3/5/10 (a gold answer in a returned passage),\n"
+        "MRR@10, answer accuracy (a gold answer inside the quote), abstention, latency and\n"
+        "indexing time. --leave-out also asks each question with its gold article left out\n"
+        "(unanswerable) and reports the share abstained.",
+        "example:\n  newsdesk eval --corpus ../shared/eval/squad-dev/articles "
+        "--qa ../shared/eval/squad-dev/qa.jsonl --mode hybrid --leave-out",
+    )
+    p.add_argument("--corpus", required=True, type=Path, metavar="DIR", help="article folder")
+    p.add_argument("--qa", required=True, type=Path, metavar="FILE", help="questions (JSONL)")
+    p.add_argument("--k", type=_positive, default=10, help="passages per question (default 10)")
+    p.add_argument(
+        "--mode",
+        choices=["hybrid", "dense", "bm25", "all"],
+        help="retrieval mode; 'all' compares the three on one index (Markdown table)",
+    )
+    p.add_argument(
+        "--leave-out", action="store_true", help="also ask with the gold article removed"
+    )
+    p.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument(
+        "--details", type=Path, metavar="FILE", help="write per-question results (JSONL)"
+    )
 
     cmd(
         "run",
@@ -427,6 +455,50 @@ def cmd_article(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     return 0
 
 
+def cmd_eval(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from .evaluate import markdown_table, run_eval
+
+    data_dir = Path(args.data_dir) if getattr(args, "data_dir", None) else None
+    if not args.corpus.is_dir():
+        raise SourceError(str(args.corpus), "no such folder")
+    modes = ["bm25", "dense", "hybrid"] if args.mode == "all" else [args.mode]
+    results = []
+    with progress_bars(not args.quiet) as progress, contextlib.ExitStack() as stack:
+        if len(modes) > 1 and data_dir is None:  # index once, ask three times
+            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="nd-eval-")))
+        for mode in modes:
+            results.append(
+                run_eval(
+                    settings,
+                    args.corpus,
+                    args.qa,
+                    k=args.k,
+                    mode=mode,
+                    leave_out=args.leave_out,
+                    data_dir=data_dir,
+                    limit=args.limit,
+                    progress=progress,
+                    keep_details=bool(args.details),
+                )
+            )
+    if len(results) > 1:
+        if args.json:
+            print(json.dumps([r.to_json() for r in results]), file=out)
+        else:
+            print(markdown_table(results), file=out)
+        return 0
+    res = results[0]
+    if args.details:
+        with args.details.open("w", encoding="utf-8") as f:
+            for d in res.details:
+                f.write(json.dumps(d, ensure_ascii=False) + "\n")
+    if args.json:
+        print(json.dumps(res.to_json()), file=out)
+    else:
+        print(res.table(), file=out)
+    return 0
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from bot.__main__ import run_bot
 
@@ -443,6 +515,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, TextIO], int]] = {
     "stats": cmd_stats,
     "articles": cmd_articles,
     "article": cmd_article,
+    "eval": cmd_eval,
     "run": cmd_run,
 }
 

@@ -163,6 +163,8 @@ class Answer:
     elapsed_ms: float = 0.0
     # closest article titles, offered when abstaining
     suggestions: list[str] = field(default_factory=list)
+    # calibrated confidence that the quote answers the question (0..1)
+    confidence: float = 0.0
 
     @property
     def abstained(self) -> bool:
@@ -173,6 +175,7 @@ class Answer:
             "question": self.question,
             "answer": self.quote.to_json() if self.quote else None,
             "abstained": self.abstained,
+            "confidence": round(self.confidence, 4),
             "suggestions": self.suggestions,
             "passages": [p.to_json() for p in self.passages],
             "elapsed_ms": round(self.elapsed_ms, 2),

@@ -434,9 +434,11 @@ class Pipeline:
         if len(snap.lexical) == 0 and len(snap.vectors) == 0:
             raise EmptyIndexError()
 
-    def _fused(self, query: str, q_vec: np.ndarray | None, snap: Snapshot, mode: str) -> Fused:
+    def _fused(
+        self, query: str, q_vec: np.ndarray | None, snap: Snapshot, mode: str, extra: int = 0
+    ) -> Fused:
         r = self.settings.retrieval
-        n = max(r.candidates, r.k)
+        n = max(r.candidates, r.k) + extra
         lists = {}
         if mode in ("dense", "hybrid") and q_vec is not None:
             lists["dense"] = snap.vectors.search(q_vec, n)
@@ -447,9 +449,15 @@ class Pipeline:
         name = "dense" if mode == "dense" else "bm25"
         return single(name, lists.get(name, []))
 
-    def _hits(self, fused: Fused, k: int) -> list[Hit]:
+    def _hits(self, fused: Fused, k: int, exclude: frozenset[str] = frozenset()) -> list[Hit]:
         # fetch a few more than k: merging overlapping passages can shrink the list
-        hits = self.store.hits(fused[: k * 2])
+        want = k * 2
+        pos = 0
+        hits: list[Hit] = []
+        while pos < len(fused) and len(hits) < want:
+            part = self.store.hits(fused[pos : pos + want])
+            pos += want
+            hits.extend(h for h in part if h.article_id not in exclude)
         merged = merge_overlapping(hits, self.store.article_span)
         return merged[:k]
 
@@ -470,9 +478,17 @@ class Pipeline:
         return self._answer(q, q_vec, snap, k, mode, t0)
 
     def ask_many(
-        self, questions: Sequence[str], k: int | None = None, mode: str | None = None
+        self,
+        questions: Sequence[str],
+        k: int | None = None,
+        mode: str | None = None,
+        exclude: Sequence[frozenset[str]] | None = None,
     ) -> list[Answer | NewsdeskError]:
-        """Answer many questions, embedding them in batches; bad ones become errors in place."""
+        """Answer many questions, embedding them in batches; bad ones become errors in place.
+
+        ``exclude[i]``: article ids to leave out for question ``i`` (evaluation: as if those
+        articles were not indexed; the BM25 statistics still include them).
+        """
         out: list[Answer | NewsdeskError] = []
         valid: list[tuple[int, str]] = []
         for i, question in enumerate(questions):
@@ -494,7 +510,8 @@ class Pipeline:
             for (i, q), v in zip(part, vecs, strict=True):
                 t1 = time.perf_counter() - per
                 try:
-                    out[i] = self._answer(q, v, snap, k, mode, t1)
+                    ex = exclude[i] if exclude else frozenset()
+                    out[i] = self._answer(q, v, snap, k, mode, t1, ex)
                 except NewsdeskError as e:
                     out[i] = e
         return out
@@ -507,10 +524,12 @@ class Pipeline:
         k: int | None,
         mode: str | None,
         t0: float,
+        exclude: frozenset[str] = frozenset(),
     ) -> Answer:
         mode = mode or self.settings.retrieval.mode
         k = k or self.settings.retrieval.k
-        hits = self._hits(self._fused(q, q_vec, snap, mode), max(k, 3))
+        extra = self.store.chunk_count(exclude) if exclude else 0
+        hits = self._hits(self._fused(q, q_vec, snap, mode, extra), max(k, 3), exclude)
         quote, cand = answer_mod.select(
             q,
             hits,
@@ -527,7 +546,7 @@ class Pipeline:
                 if h.title not in suggestions:
                     suggestions.append(h.title)
             suggestions = suggestions[:3]
-        ans = Answer(q, quote, hits[:k], suggestions=suggestions)
+        ans = Answer(q, quote, hits[:k], suggestions=suggestions, confidence=confidence)
         ans.elapsed_ms = (time.perf_counter() - t0) * 1000
         return ans
 

@@ -280,6 +280,14 @@ class Store:
             texts.append(f"{title}\n{text}")
         return ids, texts
 
+    def chunk_count(self, article_ids: frozenset[str] | set[str]) -> int:
+        ids = list(article_ids)
+        if not ids:
+            return 0
+        marks = ",".join("?" * len(ids))
+        q = f"SELECT count(*) FROM chunks WHERE article_id IN ({marks})"
+        return int(self.conn.execute(q, ids).fetchone()[0])
+
     def chunk_ids(self) -> list[int]:
         return [r[0] for r in self.conn.execute("SELECT id FROM chunks ORDER BY id")]
 
