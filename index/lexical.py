@@ -99,6 +99,23 @@ class LexicalIndex:
             out.append((int(self.ids[int(d)]), float(s)))
         return out
 
+    def scores_for(self, query: str, chunk_ids: Sequence[int]) -> np.ndarray:
+        """Exact BM25 scores of the query for the given chunk ids (0 for unknown ids)."""
+        out = np.zeros(len(chunk_ids), dtype=np.float32)
+        if len(self) == 0 or not len(chunk_ids):
+            return out
+        vocab = getattr(self.retriever, "vocab_dict", None) or {}
+        terms = [t for t in tokenize([query])[0] if t in vocab]
+        if not terms:
+            return out
+        all_scores = self.retriever.get_scores(terms)
+        want = np.asarray(chunk_ids, dtype=np.int64)
+        pos = np.searchsorted(self.ids, want)
+        pos = np.clip(pos, 0, len(self.ids) - 1)
+        found = self.ids[pos] == want
+        out[found] = all_scores[pos[found]]
+        return out
+
     def save(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         np.save(path / "ids.npy", self.ids)

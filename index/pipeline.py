@@ -46,7 +46,7 @@ from .errors import (
 )
 from .lexical import LexicalIndex
 from .models import Answer, Article, Chunk, Document, Hit, IndexReport, Stats
-from .retrieval import Fused, merge_overlapping, rrf, single
+from .retrieval import Fused, merge_overlapping, relative_fusion, rrf, single
 from .store import SCHEMA_VERSION, ArticleRow, Store, now_iso
 from .vectors import VectorIndex
 
@@ -444,8 +444,18 @@ class Pipeline:
             lists["dense"] = snap.vectors.search(q_vec, n)
         if mode in ("bm25", "hybrid"):
             lists["bm25"] = snap.lexical.search(query, n)
-        if mode == "hybrid":
-            return rrf(lists, {"dense": r.dense_weight, "bm25": r.bm25_weight}, k=r.rrf_k)
+        weights = {"dense": r.dense_weight, "bm25": r.bm25_weight}
+        if mode == "hybrid" and r.fusion == "rrf":
+            return rrf(lists, weights, k=r.rrf_k)
+        if mode == "hybrid" and q_vec is not None:
+            ids = list(
+                dict.fromkeys([c for c, _ in lists["dense"]] + [c for c, _ in lists["bm25"]])
+            )
+            scores = {
+                "dense": snap.vectors.scores_for(q_vec, ids),
+                "bm25": snap.lexical.scores_for(query, ids),
+            }
+            return relative_fusion(ids, scores, weights)
         name = "dense" if mode == "dense" else "bm25"
         return single(name, lists.get(name, []))
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+import numpy as np
+
 from .models import Hit
 
 Ranked = Sequence[tuple[int, float]]  # (chunk id, retriever score), best first
@@ -32,6 +34,48 @@ def rrf(
             d[name] = float(raw)
     order = sorted(scores, key=lambda c: -scores[c])
     return [(cid, scores[cid], details[cid]) for cid in order]
+
+
+def _minmax(values: np.ndarray) -> np.ndarray:
+    lo, hi = float(values.min()), float(values.max())
+    if hi - lo <= 1e-12:
+        return np.ones_like(values) if hi > 0 else np.zeros_like(values)
+    return (values - lo) / (hi - lo)
+
+
+def relative_fusion(
+    ids: Sequence[int],
+    scores: Mapping[str, np.ndarray],
+    weights: Mapping[str, float] | None = None,
+) -> Fused:
+    """Relative score fusion over a candidate set: min-max normalise each retriever's scores
+    over the candidates, then take the weighted mean (weights normalised to sum 1).
+
+    ``scores[name][i]`` is retriever ``name``'s exact score for candidate ``ids[i]`` (so every
+    candidate has every score, not only those in that retriever's own top list). Details keep
+    each raw score and the rank within each retriever.
+    """
+    weights = weights or {}
+    if not len(ids):
+        return []
+    names = [n for n in scores if float(weights.get(n, 1.0)) > 0]
+    total_w = sum(float(weights.get(n, 1.0)) for n in names) or 1.0
+    fused = np.zeros(len(ids), dtype=np.float64)
+    ranks: dict[str, np.ndarray] = {}
+    for n in scores:
+        s = np.asarray(scores[n], dtype=np.float64)
+        ranks[n] = np.argsort(np.argsort(-s, kind="stable"), kind="stable") + 1
+        if n in names:
+            fused += float(weights.get(n, 1.0)) / total_w * _minmax(s)
+    order = np.argsort(-fused, kind="stable")
+    out: Fused = []
+    for i in order:
+        d: dict[str, float] = {}
+        for n in scores:
+            d[n] = float(scores[n][i])
+            d[f"{n}_rank"] = float(ranks[n][i])
+        out.append((int(ids[i]), float(fused[i]), d))
+    return out
 
 
 def single(name: str, ranked: Ranked) -> Fused:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import faiss
@@ -54,6 +55,13 @@ class VectorIndex:
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         scores, ids = self.index.search(q, min(k, len(self)))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def scores_for(self, query: np.ndarray, ids: Sequence[int]) -> np.ndarray:
+        """Exact inner products of the query with the stored vectors of ``ids``."""
+        if not len(ids):
+            return np.zeros(0, dtype=np.float32)
+        vecs = np.vstack([self.index.reconstruct(int(i)) for i in ids])
+        return (vecs @ query.astype(np.float32).reshape(-1)).astype(np.float32)
 
     def search_many(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
         if len(self) == 0:
