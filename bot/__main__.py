@@ -1,22 +1,122 @@
-"""`python -m bot` / `newsdesk run`: start the Discord bot."""
+"""`python -m bot` / `newsdesk run` / `make run`: start the Discord bot.
+
+The token comes only from ``$DISCORD_TOKEN``; settings are resolved exactly like the CLI
+(``--config``, ``$NEWSDESK_CONFIG``, ``./config.toml``; ``--data-dir``, ``$NEWSDESK_DATA_DIR``).
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
 import sys
+from collections.abc import Sequence
 
 from index.config import Settings
+from index.errors import ConfigError, NewsdeskError
+from index.pipeline import Pipeline
+
+log = logging.getLogger("newsdesk.bot")
+
+NO_TOKEN = (
+    "DISCORD_TOKEN is not set: create a bot in the Discord developer portal and export its "
+    "token as DISCORD_TOKEN (see README, “Run it on your server”)"
+)
+
+
+async def serve(settings: Settings, token: str, pipeline: Pipeline | None = None) -> int:
+    """Run the bot until it is closed (SIGINT/SIGTERM or ``bot.close()``)."""
+    import discord
+
+    from .client import NewsdeskBot
+
+    bot = NewsdeskBot(settings, pipeline)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM,):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.close()))
+    try:
+        async with bot:
+            await bot.start(token)
+    except discord.LoginFailure:
+        raise ConfigError(
+            "Discord refused the token in DISCORD_TOKEN: copy it again from the developer "
+            "portal (Bot → Reset Token)"
+        ) from None
+    except discord.PrivilegedIntentsRequired:
+        raise ConfigError(
+            "discord.message_content is true but the Message Content intent is not enabled for "
+            "this bot: enable it in the developer portal (Bot → Privileged Gateway Intents) or "
+            "set message_content = false"
+        ) from None
+    finally:
+        for sig in (signal.SIGTERM,):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+    return 0
 
 
 def run_bot(settings: Settings) -> int:
-    from index.errors import ConfigError
+    """Start the bot with ``$DISCORD_TOKEN``; raises :class:`ConfigError` when it is missing."""
+    token = settings.discord_token
+    if not token:
+        raise ConfigError(NO_TOKEN)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        return asyncio.run(serve(settings, token))
+    except KeyboardInterrupt:
+        return 0
 
-    raise ConfigError("the Discord bot is not available in this build")
+
+def setup_logging(verbose: int, level: str = "WARNING") -> None:
+    chosen: int | str = (
+        logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else level.upper()
+    )
+    logging.basicConfig(
+        level=chosen,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    for noisy in ("httpx", "httpcore", "sentence_transformers", "transformers", "faiss", "bm25s"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
-def main() -> int:
-    from index.cli import main as cli_main
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="Start the newsdesk Discord bot. The token is read from $DISCORD_TOKEN only.",
+        epilog="config: --config, else $NEWSDESK_CONFIG, else ./config.toml. data dir: "
+        "--data-dir, else $NEWSDESK_DATA_DIR, else data_dir in the config file, else "
+        "~/.local/share/newsdesk.",
+    )
+    p.add_argument("--config", metavar="FILE", help="config file (TOML); see config.example.toml")
+    p.add_argument("--data-dir", metavar="DIR", help="where the index lives")
+    p.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)"
+    )
+    return p
 
-    return cli_main(["run", *sys.argv[1:]])
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from index.config import load_settings
+
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        settings = load_settings(args.config, args.data_dir)
+        setup_logging(args.verbose, settings.log_level)
+        return run_bot(settings)
+    except NewsdeskError as e:
+        sys.stderr.write(f"newsdesk: error: {e}\n")
+        return e.exit_code
+    except Exception as e:
+        log.critical("the bot stopped: %s: %s", type(e).__name__, e, exc_info=True)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,9 +1,18 @@
-"""Pick the sentence (or two adjacent sentences) that best answers a question. Pure functions.
+"""Pick the sentence (or two adjacent sentences) that best answers a question, and say how
+confident we are that the passages answer it at all. Pure functions.
 
-Each candidate sentence of the top passages is scored by
-``w_dense * cos(question, sentence) + w_lex * idf-weighted coverage of the question's terms``
-plus a small prior for the passage's rank. The quote is a verbatim span of the article:
-its offsets are absolute offsets into the article text.
+Sentence score = ``w_dense * cos(question, sentence) + w_lex * coverage + prior(rank)`` where
+
+- the sentence vector is pooled at indexing time from the passage's own contextual token
+  vectors ("late chunking": no extra model call at question time), and
+- coverage is the idf-weighted share of the question's (stemmed, non-stopword) terms that the
+  sentence contains.
+
+The quote is a verbatim span of the article: its offsets are absolute offsets into the text.
+
+Confidence (for abstaining) = ``0.4 * coverage of the question by the best of the top three
+passages + 0.6 * the best cosine between the question and those passages``; calibrated with
+``newsdesk eval --leave-out`` (see docs/quality.md).
 """
 
 from __future__ import annotations
@@ -13,12 +22,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .chunking import sentences
+from .chunking import all_sentences
 from .lexical import tokenize
 from .models import Hit, Quote
 
-EmbedFn = Callable[[list[str]], np.ndarray]
 IdfFn = Callable[[str], float]
+SentenceLookup = Callable[[Sequence[int]], dict[int, tuple[np.ndarray, np.ndarray]]]
 
 
 @dataclass(frozen=True)
@@ -27,7 +36,10 @@ class AnswerWeights:
     lexical: float = 0.5
     rank_prior: float = 0.05
     pair_margin: float = 0.02
-    passages: int = 3
+    passages: int = 5
+    # confidence = conf_lexical * coverage + (1 - conf_lexical) * cosine (top conf_passages)
+    conf_lexical: float = 0.4
+    conf_passages: int = 3
 
 
 @dataclass
@@ -43,17 +55,41 @@ class Candidate:
 
 
 def coverage(q_terms: Sequence[str], s_terms: set[str], idf: IdfFn) -> float:
-    total = sum(idf(t) for t in set(q_terms))
+    """idf-weighted share of the question's terms found in ``s_terms`` (0..1)."""
+    uniq = set(q_terms)
+    total = sum(idf(t) for t in uniq)
     if total <= 0:
         return 0.0
-    return sum(idf(t) for t in set(q_terms) if t in s_terms) / total
+    return sum(idf(t) for t in uniq if t in s_terms) / total
 
 
-def candidates(hits: Sequence[Hit], n_passages: int) -> list[Candidate]:
+def candidates(
+    hits: Sequence[Hit],
+    n_passages: int,
+    lookup: SentenceLookup | None,
+    q_vec: np.ndarray | None,
+) -> list[Candidate]:
+    """Sentences of the top passages, in reading order per passage, with dense scores."""
+    top = hits[:n_passages]
+    stored = lookup([p[0] for h in top for p in h.parts]) if lookup is not None else {}
     out: list[Candidate] = []
-    for hi, h in enumerate(hits[:n_passages]):
-        for s, e in sentences(h.text):
-            out.append(Candidate(hi, h.start + s, h.start + e, h.text[s:e]))
+    for hi, h in enumerate(top):
+        seen: dict[int, Candidate] = {}
+        for cid, cstart, _cend in h.parts or [(h.chunk_id, h.start, h.end)]:
+            if cid in stored:
+                spans, vecs = stored[cid]
+                sims = vecs @ q_vec.astype(np.float32) if q_vec is not None else None
+                for j, (a, b) in enumerate(spans):
+                    s, e = cstart + int(a), cstart + int(b)
+                    if s in seen or s < h.start or e > h.end:
+                        continue
+                    c = Candidate(hi, s, e, h.text[s - h.start : e - h.start])
+                    c.dense = float(sims[j]) if sims is not None else 0.0
+                    seen[s] = c
+        if not seen:  # no stored sentence vectors: split now, lexical scores only
+            for a, b in all_sentences(h.text):
+                seen[h.start + a] = Candidate(hi, h.start + a, h.start + b, h.text[a:b])
+        out.extend(seen[s] for s in sorted(seen))
     return out
 
 
@@ -61,7 +97,7 @@ def select(
     question: str,
     hits: Sequence[Hit],
     q_vec: np.ndarray | None,
-    embed: EmbedFn | None,
+    lookup: SentenceLookup | None,
     idf: IdfFn,
     *,
     max_chars: int = 400,
@@ -69,7 +105,7 @@ def select(
 ) -> tuple[Quote | None, Candidate | None]:
     """Best quote among the top passages, with its scored candidate (None if no sentence)."""
     w = weights or AnswerWeights()
-    cands = candidates(hits, w.passages)
+    cands = candidates(hits, w.passages, lookup, q_vec)
     if not cands:
         return None, None
     q_terms = tokenize([question])[0]
@@ -77,17 +113,11 @@ def select(
     for c, t in zip(cands, toks, strict=True):
         c.terms = set(t)
         c.lexical = coverage(q_terms, c.terms, idf)
-    if q_vec is not None and embed is not None and w.dense > 0:
-        vecs = embed([c.text for c in cands])
-        sims = vecs @ q_vec.astype(np.float32)
-        for c, s in zip(cands, sims, strict=True):
-            c.dense = float(s)
-    for c in cands:
         c.score = w.dense * c.dense + w.lexical * c.lexical + w.rank_prior / (1 + c.hit_index)
     best_i = max(range(len(cands)), key=lambda i: cands[i].score)
     best = cands[best_i]
     start, end, score = best.start, best.end, best.score
-    # two adjacent sentences of the same passage, when together they cover more of the question
+    # two adjacent sentences of one passage, when together they cover more of the question
     for j in (best_i - 1, best_i + 1):
         if not 0 <= j < len(cands) or cands[j].hit_index != best.hit_index:
             continue
@@ -120,3 +150,22 @@ def select(
         published=hit.published,
     )
     return quote, best
+
+
+def confidence(
+    question: str,
+    hits: Sequence[Hit],
+    passage_cosines: Sequence[float],
+    idf: IdfFn,
+    weights: AnswerWeights | None = None,
+) -> float:
+    """How likely the top passages answer the question at all (0..1, higher = more likely)."""
+    w = weights or AnswerWeights()
+    top = hits[: w.conf_passages]
+    if not top:
+        return 0.0
+    q_terms = tokenize([question])[0]
+    toks = tokenize([f"{h.title}\n{h.text}" for h in top])
+    cov = max(coverage(q_terms, set(t), idf) for t in toks)
+    cos = max(passage_cosines[: w.conf_passages], default=0.0)
+    return float(w.conf_lexical * cov + (1 - w.conf_lexical) * max(0.0, cos))

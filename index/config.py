@@ -69,7 +69,7 @@ class RetrievalSettings:
 @dataclass
 class AnswerSettings:
     # below this calibrated confidence the engine abstains ("I couldn't find that...")
-    min_confidence: float = 0.3
+    min_confidence: float = 0.42
     # the quote may join two adjacent sentences up to this many characters
     max_chars: int = 400
     max_question_chars: int = 2000

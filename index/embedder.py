@@ -26,6 +26,30 @@ from .errors import ConfigError
 log = logging.getLogger(__name__)
 
 BatchProgress = Callable[[int], None]  # called with the number of texts just embedded
+Spans = Sequence[tuple[int, int]]
+
+
+def pool_spans(
+    tokens: np.ndarray, offsets: np.ndarray, spans: Spans, fallback: np.ndarray
+) -> np.ndarray:
+    """Mean-pool contextual token vectors over character spans ("late chunking"), normalised.
+
+    ``tokens``: (n_tokens, dim) token embeddings of one text; ``offsets``: (n_tokens, 2) character
+    offsets of each token in that text (special and padding tokens have end <= start). A span
+    with no token (cut off by truncation) gets ``fallback`` (the text's own vector).
+    """
+    out = np.empty((len(spans), tokens.shape[1]), dtype=np.float32)
+    starts, ends = offsets[:, 0], offsets[:, 1]
+    real = ends > starts
+    for i, (a, b) in enumerate(spans):
+        sel = real & (starts >= a) & (ends <= b)
+        if not sel.any():
+            out[i] = fallback
+            continue
+        v = tokens[sel].mean(axis=0)
+        n = float(np.linalg.norm(v))
+        out[i] = v / n if n > 0 else fallback
+    return out
 
 
 class Embedder(Protocol):
@@ -40,6 +64,17 @@ class Embedder(Protocol):
     ) -> np.ndarray: ...
 
     def embed_query(self, text: str) -> np.ndarray: ...
+
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Spans],
+        *,
+        progress: BatchProgress | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passage vectors plus, for each passage, one vector per character span (its
+        sentences), pooled from the same forward pass: no extra model calls."""
+        ...
 
 
 def resolve_model_path(model: str) -> Path:
@@ -179,6 +214,48 @@ class SentenceTransformerEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
 
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Spans],
+        *,
+        progress: BatchProgress | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        import torch
+
+        model = self.model
+        tok = model.tokenizer
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vecs = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        sent: list[np.ndarray] = [np.zeros((0, self.dimension), np.float32)] * len(texts)
+        bs = self.batch_size
+        for b in range(0, len(order), bs):
+            idx = order[b : b + bs]
+            feats = tok(
+                [texts[i] for i in idx],
+                padding=True,
+                truncation=True,
+                max_length=model.max_seq_length,
+                return_tensors="pt",
+                return_offsets_mapping=True,
+            )
+            offsets = feats.pop("offset_mapping").numpy()
+            with torch.inference_mode():
+                out = model(dict(feats))
+            pooled = out["sentence_embedding"].float().numpy()
+            token_vecs = out["token_embeddings"].float().numpy()
+            mask = feats["attention_mask"].numpy().astype(bool)
+            for j, i in enumerate(idx):
+                vecs[i] = pooled[j]
+                sent[i] = pool_spans(
+                    token_vecs[j][mask[j]], offsets[j][mask[j]], spans[i], pooled[j]
+                )
+            if progress:
+                progress(len(idx))
+        return vecs, sent
+
 
 class HashEmbedder:
     """Deterministic bag-of-words embedder for tests and dry runs (no model, no torch).
@@ -222,6 +299,22 @@ class HashEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
+
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Spans],
+        *,
+        progress: BatchProgress | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        vecs = self.embed(texts, progress=progress)
+        sent = [
+            np.vstack([self._vec(t[a:b]) for a, b in sp]).astype(np.float32)
+            if len(sp)
+            else np.zeros((0, self.dimension), np.float32)
+            for t, sp in zip(texts, spans, strict=True)
+        ]
+        return vecs, sent
 
 
 def make_embedder(settings: EmbeddingSettings) -> Embedder:

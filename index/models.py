@@ -93,6 +93,9 @@ class Hit:
     published: str | None = None
     # per-retriever ranks/scores, for explanations and evaluation
     details: dict[str, float] = field(default_factory=dict)
+    # the chunks this hit covers (several when overlapping passages were merged):
+    # (chunk id, start, end) with offsets into the article text
+    parts: list[tuple[int, int, int]] = field(default_factory=list)
 
     @property
     def link(self) -> str | None:

@@ -32,7 +32,7 @@ from filelock import FileLock
 from filelock import Timeout as LockTimeout
 
 from . import answer as answer_mod
-from .chunking import CHUNKER_VERSION, chunk_text
+from .chunking import CHUNKER_VERSION, all_sentences, chunk_text
 from .config import Settings
 from .embedder import Embedder, make_embedder
 from .errors import (
@@ -47,7 +47,7 @@ from .errors import (
 from .lexical import LexicalIndex
 from .models import Answer, Article, Chunk, Document, Hit, IndexReport, Stats
 from .retrieval import Fused, merge_overlapping, relative_fusion, rrf, single
-from .store import SCHEMA_VERSION, ArticleRow, Store, now_iso
+from .store import SCHEMA_VERSION, ArticleRow, Store, now_iso, pack_sentences
 from .vectors import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -242,8 +242,20 @@ class Pipeline:
     def embed_text(title: str, passage: str) -> str:
         return f"{title}\n{passage}"
 
-    def _embed_planned(self, planned: Sequence[_Planned], progress: Progress | None) -> np.ndarray:
-        texts = [self.embed_text(p.doc.title, c.text) for p in planned for c in p.chunks]
+    def _embed_planned(
+        self, planned: Sequence[_Planned], progress: Progress | None
+    ) -> tuple[np.ndarray, list[bytes]]:
+        """Passage vectors and, per passage, its packed sentence spans + vectors."""
+        texts: list[str] = []
+        spans: list[list[tuple[int, int]]] = []
+        rel_spans: list[list[tuple[int, int]]] = []
+        for p in planned:
+            base = len(p.doc.title) + 1
+            for c in p.chunks:
+                texts.append(self.embed_text(p.doc.title, c.text))
+                rel = all_sentences(c.text)
+                rel_spans.append(rel)
+                spans.append([(a + base, b + base) for a, b in rel])
         total = len(texts)
         done = 0
 
@@ -255,7 +267,8 @@ class Pipeline:
 
         if progress:
             progress("embedding", 0, total)
-        return self.embedder.embed(texts, progress=step)
+        vecs, sent = self.embedder.embed_passages(texts, spans, progress=step)
+        return vecs, [pack_sentences(r, v) for r, v in zip(rel_spans, sent, strict=True)]
 
     def add_documents(
         self, docs: Sequence[Document], progress: Progress | None = None
@@ -289,12 +302,13 @@ class Pipeline:
                     planned.append(_Planned(d, self.plan_chunks(d)))
                     if progress:
                         progress("chunking", i + 1, len(todo))
-                vecs = self._embed_planned(planned, progress)
+                vecs, sents = self._embed_planned(planned, progress)
                 report.chunks_embedded = len(vecs)
                 self._publish(
                     replace=[d.article_id for d in todo if d.article_id in hashes],
                     planned=planned,
                     vectors=vecs,
+                    sentences=sents,
                     progress=progress,
                 )
         report.seconds = time.perf_counter() - t0
@@ -347,10 +361,17 @@ class Pipeline:
                 planned.append(_Planned(doc, self.plan_chunks(doc)))
                 if progress:
                     progress("chunking", i + 1, len(articles))
-            vecs = self._embed_planned(planned, progress)
+            vecs, sents = self._embed_planned(planned, progress)
             report.chunks_embedded = len(vecs)
             report.updated = len(articles)
-            self._publish(replace=[], planned=planned, vectors=vecs, full=True, progress=progress)
+            self._publish(
+                replace=[],
+                planned=planned,
+                vectors=vecs,
+                sentences=sents,
+                full=True,
+                progress=progress,
+            )
         report.seconds = time.perf_counter() - t0
         return report
 
@@ -360,6 +381,7 @@ class Pipeline:
         replace: Sequence[str],
         planned: Sequence[_Planned],
         vectors: np.ndarray,
+        sentences: Sequence[bytes] = (),
         full: bool = False,
         delete_articles: bool = False,
         progress: Progress | None = None,
@@ -390,7 +412,7 @@ class Pipeline:
             for p in planned:
                 store.upsert_article(c, p.doc, when)
                 all_chunks.extend(p.chunks)
-            ids = store.insert_chunks(c, all_chunks)
+            ids = store.insert_chunks(c, all_chunks, sentences)
             if ids:
                 base.add(np.asarray(ids, dtype=np.int64), vectors)
             if progress:
@@ -539,16 +561,20 @@ class Pipeline:
         mode = mode or self.settings.retrieval.mode
         k = k or self.settings.retrieval.k
         extra = self.store.chunk_count(exclude) if exclude else 0
-        hits = self._hits(self._fused(q, q_vec, snap, mode, extra), max(k, 3), exclude)
-        quote, cand = answer_mod.select(
+        w = answer_mod.AnswerWeights()
+        hits = self._hits(self._fused(q, q_vec, snap, mode, extra), max(k, w.passages), exclude)
+        quote, _cand = answer_mod.select(
             q,
             hits,
             q_vec,
-            self.embedder.embed,
+            self.store.sentence_vectors,
             snap.lexical.idf,
             max_chars=self.settings.answer.max_chars,
+            weights=w,
         )
-        confidence = cand.score if cand else 0.0
+        top = hits[: w.conf_passages]
+        cosines = snap.vectors.scores_for(q_vec, [h.chunk_id for h in top]).tolist()
+        confidence = answer_mod.confidence(q, top, cosines, snap.lexical.idf, w)
         suggestions: list[str] = []
         if quote is None or confidence < self.settings.answer.min_confidence:
             quote = None

@@ -112,6 +112,7 @@ def merge_overlapping(hits: Sequence[Hit], span_text: Callable[[str, int, int], 
                         score=max(m.score, h.score),
                         published=m.published,
                         details=details,
+                        parts=m.parts + h.parts,
                     )
                 break
         else:

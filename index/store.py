@@ -15,6 +15,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .errors import ArticleNotFoundError, IndexCorruptError
 from .models import Article, Chunk, Document, Hit
 
@@ -40,6 +42,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     ordinal INTEGER NOT NULL,
     start INTEGER NOT NULL,
     end INTEGER NOT NULL,
+    sentences BLOB,
     UNIQUE (article_id, ordinal)
 );
 CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
@@ -48,6 +51,28 @@ CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
 
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+
+
+SentenceVectors = tuple[np.ndarray, np.ndarray]  # spans (n, 2) int32, vectors (n, dim) float32
+
+
+def pack_sentences(spans: Sequence[tuple[int, int]], vectors: np.ndarray) -> bytes:
+    """Sentence spans + unit vectors, 8-bit quantised: 8 + dim bytes per sentence."""
+    n = len(spans)
+    dim = int(vectors.shape[1]) if n else 0
+    head = np.asarray([n, dim], dtype=np.int32).tobytes()
+    sp = np.asarray(spans, dtype=np.int32).reshape(n, 2).tobytes()
+    q = np.clip(np.rint(np.asarray(vectors, np.float32) * 127.0), -127, 127).astype(np.int8)
+    return head + sp + q.tobytes()
+
+
+def unpack_sentences(blob: bytes) -> SentenceVectors:
+    n, dim = (int(x) for x in np.frombuffer(blob[:8], dtype=np.int32))
+    sp = np.frombuffer(blob[8 : 8 + 8 * n], dtype=np.int32).reshape(n, 2)
+    q = np.frombuffer(blob[8 + 8 * n : 8 + 8 * n + n * dim], dtype=np.int8).reshape(n, dim)
+    vecs = q.astype(np.float32) / 127.0
+    norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+    return sp, vecs / np.maximum(norms, 1e-9)
 
 
 @dataclass(frozen=True)
@@ -256,12 +281,16 @@ class Store:
         return out
 
     @staticmethod
-    def insert_chunks(c: sqlite3.Connection, chunks: Sequence[Chunk]) -> list[int]:
+    def insert_chunks(
+        c: sqlite3.Connection, chunks: Sequence[Chunk], sentences: Sequence[bytes] = ()
+    ) -> list[int]:
         ids = []
-        for ch in chunks:
+        for i, ch in enumerate(chunks):
+            blob = sentences[i] if i < len(sentences) else None
             cur = c.execute(
-                "INSERT INTO chunks(article_id, ordinal, start, end) VALUES (?, ?, ?, ?)",
-                (ch.article_id, ch.ordinal, ch.start, ch.end),
+                "INSERT INTO chunks(article_id, ordinal, start, end, sentences) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (ch.article_id, ch.ordinal, ch.start, ch.end, blob),
             )
             assert cur.lastrowid is not None
             ids.append(int(cur.lastrowid))
@@ -320,9 +349,18 @@ class Store:
                     published=r[8],
                     score=score,
                     details=dict(details),
+                    parts=[(r[0], r[6], r[7])],
                 )
             )
         return out
+
+    def sentence_vectors(self, chunk_ids: Sequence[int]) -> dict[int, SentenceVectors]:
+        """Stored sentence spans (relative to the chunk) and vectors, by chunk id."""
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        q = f"SELECT id, sentences FROM chunks WHERE id IN ({marks}) AND sentences IS NOT NULL"
+        return {cid: unpack_sentences(blob) for cid, blob in self.conn.execute(q, list(chunk_ids))}
 
     def article_span(self, article_id: str, start: int, end: int) -> str:
         r = self.conn.execute(

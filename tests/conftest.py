@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,6 +51,10 @@ ARTICLES = {
 }
 
 
+HASH_MIN_CONFIDENCE = 0.15
+HASH_CONFIG = f'[embedding]\nmodel = "hash"\n[answer]\nmin_confidence = {HASH_MIN_CONFIDENCE}\n'
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's config, data dir or token."""
@@ -60,7 +67,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return load_settings(data_dir=tmp_path / "data")
+    s = load_settings(data_dir=tmp_path / "data")
+    # answer.min_confidence is calibrated for the real model; the hash embedder scores lower
+    s.answer.min_confidence = HASH_MIN_CONFIDENCE
+    return s
 
 
 @pytest.fixture
@@ -88,7 +98,7 @@ def corpus_dir(tmp_path: Path) -> Path:
 def hash_config(tmp_path: Path) -> Path:
     """A config file selecting the deterministic hash embedder (CLI tests without a model)."""
     p = tmp_path / "hash.toml"
-    p.write_text('[embedding]\nmodel = "hash"\n', encoding="utf-8")
+    p.write_text(HASH_CONFIG, encoding="utf-8")
     return p
 
 
@@ -99,3 +109,147 @@ def real_embedder():  # type: ignore[no-untyped-def]
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     return SentenceTransformerEmbedder(EmbeddingSettings())
+
+
+# -- Discord bot tests (tests/test_bot*.py): the real NewsdeskBot against tests/fakediscord.py ---
+
+
+@dataclasses.dataclass
+class DiscordWorld:
+    """A guild with a text channel, a member and an admin, on a started FakeDiscord."""
+
+    fake: Any  # tests.fakediscord.FakeDiscord
+    guild: int
+    channel: int
+    user: int
+    admin: int
+
+
+def _fakediscord() -> Any:
+    try:
+        from tests import fakediscord
+    except ModuleNotFoundError:  # tests/ itself on sys.path
+        import fakediscord  # type: ignore[no-redef]
+    return fakediscord
+
+
+@pytest.fixture
+async def discord_fake() -> AsyncIterator[Any]:
+    fake = _fakediscord().FakeDiscord(heartbeat_interval_ms=200)
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+@pytest.fixture
+def discord_world(discord_fake: Any) -> DiscordWorld:
+    guild = discord_fake.add_guild("Newsroom")
+    channel = discord_fake.add_channel(guild, "general")
+    user = discord_fake.add_user("alice")
+    admin = discord_fake.add_user("boss")
+    discord_fake.add_member(guild, user)
+    discord_fake.add_member(guild, admin, admin=True)
+    return DiscordWorld(discord_fake, guild, channel, user, admin)
+
+
+@pytest.fixture
+def bot_settings(settings: Settings) -> Settings:
+    """Bot settings for tests: a generous cooldown (tests that need one set it)."""
+    settings.discord.cooldown_rate = 1000
+    settings.discord.cooldown_seconds = 1.0
+    return settings
+
+
+@pytest.fixture
+def bot_pipeline(pipeline: Pipeline, corpus_dir: Path) -> Pipeline:
+    """The fake-embedder pipeline with the three small conftest articles indexed."""
+    pipeline.add([str(corpus_dir)])
+    return pipeline
+
+
+@pytest.fixture
+def start_bot(
+    discord_world: DiscordWorld, bot_settings: Settings, bot_pipeline: Pipeline
+) -> Callable[..., contextlib.AbstractAsyncContextManager[Any]]:
+    """``async with start_bot() as bot:`` runs bot.client.NewsdeskBot against the fake."""
+
+    @contextlib.asynccontextmanager
+    async def start(
+        settings: Settings | None = None, pipeline: Pipeline | None = None
+    ) -> AsyncIterator[Any]:
+        from bot.client import NewsdeskBot
+
+        bot = NewsdeskBot(settings or bot_settings, pipeline or bot_pipeline)
+        async with _fakediscord().run_bot(discord_world.fake, bot):
+            yield bot
+
+    return start
+
+
+class GatedEmbedder:
+    """A HashEmbedder whose queries can be held (``query_gate``) or slowed, and whose indexing
+    embeds one text at a time with ``index_delay`` seconds each, reporting progress per text."""
+
+    def __init__(self, inner: HashEmbedder | None = None) -> None:
+        import threading
+
+        self.inner = inner or HashEmbedder()
+        self.name = self.inner.name
+        self.dimension = self.inner.dimension
+        self.max_seq_length = self.inner.max_seq_length
+        self.query_gate = threading.Event()
+        self.query_gate.set()  # open
+        self.query_entered = threading.Event()
+        self.query_delay = 0.0
+        self.index_delay = 0.0
+        self.queries = 0
+
+    def count_tokens(self, texts: Any) -> list[int]:
+        return self.inner.count_tokens(texts)
+
+    def embed(self, texts: Any, *, progress: Any = None) -> Any:
+        import time
+
+        import numpy as np
+
+        if progress is None or not self.index_delay:
+            return self.inner.embed(texts, progress=progress)
+        parts = []
+        for t in texts:
+            time.sleep(self.index_delay)
+            parts.append(self.inner.embed([t]))
+            progress(1)
+        return np.vstack(parts) if parts else self.inner.embed([])
+
+    def embed_passages(self, texts: Any, spans: Any, *, progress: Any = None) -> Any:
+        vecs = self.embed(texts, progress=progress)
+        return vecs, self.inner.embed_passages(texts, spans)[1]
+
+    def embed_query(self, text: str) -> Any:
+        import time
+
+        self.queries += 1
+        self.query_entered.set()
+        if not self.query_gate.wait(15):
+            raise TimeoutError("query gate never opened")
+        if self.query_delay:
+            time.sleep(self.query_delay)
+        return self.inner.embed_query(text)
+
+
+@pytest.fixture
+def gated_embedder() -> GatedEmbedder:
+    return GatedEmbedder()
+
+
+@pytest.fixture
+def gated_pipeline(
+    settings: Settings, gated_embedder: GatedEmbedder, corpus_dir: Path
+) -> Iterator[Pipeline]:
+    """Like ``bot_pipeline`` (the conftest corpus indexed), with a :class:`GatedEmbedder`."""
+    p = Pipeline(settings, gated_embedder)  # type: ignore[arg-type]
+    p.add([str(corpus_dir)])
+    yield p
+    p.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from index.cli import main
-from tests.conftest import ARTICLES
+from tests.conftest import ARTICLES, HASH_CONFIG
 from tests.httpserver import LoopbackServer, closed_port
 
 
@@ -22,9 +22,7 @@ class Run:
 @pytest.fixture
 def nd(hash_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch):  # type: ignore[no-untyped-def]
     allow = tmp_path / "allow.toml"
-    allow.write_text(
-        '[embedding]\nmodel = "hash"\n[fetch]\ntimeout = 1.5\nallow_hosts = ["127.0.0.1"]\n'
-    )
+    allow.write_text(HASH_CONFIG + '[fetch]\ntimeout = 1.5\nallow_hosts = ["127.0.0.1"]\n')
 
     def run(*args: str, stdin: str | None = None, config: Path = allow) -> Run:
         if stdin is not None:

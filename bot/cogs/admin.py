@@ -1,0 +1,168 @@
+"""Admin commands: ``/add``, ``/remove``, ``/reindex``, ``/stats`` (Manage Server only).
+
+Registered with ``default_permissions(manage_guild=True)`` (Discord hides them from others) and
+checked again at run time, because a server can change who may use a command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import urlsplit
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from index.errors import IndexBusyError
+
+from .. import formatting as fmt
+from ..client import NO_MENTIONS, InputError, defer
+from ..progress import ProgressRelay
+
+if TYPE_CHECKING:
+    from ..client import NewsdeskBot
+
+log = logging.getLogger("newsdesk.bot.admin")
+
+T = TypeVar("T")
+
+
+def is_manager(interaction: discord.Interaction) -> bool:
+    """The run-time permission check behind every admin command."""
+    if interaction.guild is None:
+        raise app_commands.NoPrivateMessage()
+    if not interaction.permissions.manage_guild:
+        raise app_commands.MissingPermissions(["manage_guild"])
+    return True
+
+
+def manager_only() -> Callable[[T], T]:
+    return app_commands.check(is_manager)
+
+
+def check_url(url: str) -> str:
+    """Only http(s) addresses: a Discord user must never make the bot read local files."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme.lower() not in ("http", "https")
+        or not parts.hostname
+        or any(c.isspace() for c in url)
+    ):
+        raise InputError(
+            "Give the http(s) address of a web page or an RSS/Atom feed, "
+            "e.g. https://example.com/story.html"
+        )
+    return url
+
+
+class AdminCog(commands.Cog):
+    def __init__(self, bot: NewsdeskBot) -> None:
+        self.bot = bot
+        self._busy: str | None = None
+        self._busy_since = 0.0
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, what: str) -> AsyncIterator[None]:
+        """One index update at a time; a second one is refused at once (before deferring)."""
+        if self._busy is not None or self.bot.pipeline.writing:
+            running = self._busy or "another update"
+            since = time.monotonic() - self._busy_since if self._busy else 0
+            started = f", started {since:.0f} s ago" if self._busy else ""
+            raise IndexBusyError(
+                f"The index is being updated ({running}{started}); "
+                "questions are still answered. Try again when it finishes."
+            )
+        self._busy, self._busy_since = what, time.monotonic()
+        try:
+            yield
+        finally:
+            self._busy = None
+
+    async def _finish(self, interaction: discord.Interaction, content: str) -> None:
+        try:
+            await interaction.edit_original_response(content=content, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as e:  # e.g. the 15-minute interaction token expired
+            log.warning("could not edit the reply to /%s (%s); posting instead", interaction.id, e)
+            channel = interaction.channel
+            if isinstance(channel, discord.abc.Messageable):
+                with contextlib.suppress(discord.HTTPException):
+                    await channel.send(content, allowed_mentions=NO_MENTIONS)
+
+    def _relay(self, interaction: discord.Interaction, action: str) -> ProgressRelay:
+        async def show(stage: str, done: int, total: int, seconds: float) -> None:
+            await interaction.edit_original_response(
+                content=fmt.progress_message(action, stage, done, total, seconds),
+                allowed_mentions=NO_MENTIONS,
+            )
+
+        return ProgressRelay(show, interval=self.bot.progress_interval)
+
+    @app_commands.command(name="add", description="Add a web page or an RSS/Atom feed (admins)")
+    @app_commands.describe(url="http(s) address of a web page or an RSS/Atom feed")
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.guild_only()
+    @manager_only()
+    async def add(self, interaction: discord.Interaction, url: str) -> None:
+        url = check_url(url)
+        async with self.exclusive("/add"):
+            await defer(interaction, ephemeral=False)
+            relay = self._relay(interaction, "Indexing")
+            log.info("/add %s by %s", url, interaction.user.id)
+            report = await relay.run(self.bot.pipeline.add, [url])
+            await relay.settle()
+            await self._finish(interaction, fmt.add_report_message(url, report))
+
+    @app_commands.command(name="remove", description="Remove an article from the index (admins)")
+    @app_commands.describe(article="Start typing a title and pick a suggestion")
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.guild_only()
+    @manager_only()
+    async def remove(self, interaction: discord.Interaction, article: str) -> None:
+        found = await self.bot.find_article(article)  # unknown → clear message, before deferring
+        async with self.exclusive("/remove"):
+            await defer(interaction, ephemeral=False)
+            t0 = time.perf_counter()
+            removed = await self.bot.run_sync(self.bot.pipeline.remove, found.id)
+            log.info("/remove %s by %s", removed.id, interaction.user.id)
+            await self._finish(interaction, fmt.removed_message(removed, time.perf_counter() - t0))
+
+    @remove.autocomplete("article")
+    async def remove_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self.bot.title_choices(current)
+
+    @app_commands.command(
+        name="reindex", description="Rebuild every passage and vector from the stored articles"
+    )
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.guild_only()
+    @manager_only()
+    async def reindex(self, interaction: discord.Interaction) -> None:
+        async with self.exclusive("/reindex"):
+            await defer(interaction, ephemeral=False)
+            relay = self._relay(interaction, "Re-indexing")
+            log.info("/reindex by %s", interaction.user.id)
+            report = await relay.run(self.bot.pipeline.reindex)
+            await relay.settle()
+            await self._finish(interaction, fmt.reindex_report_message(report))
+
+    @app_commands.command(name="stats", description="What is indexed: articles, passages, model")
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.guild_only()
+    @manager_only()
+    async def stats(self, interaction: discord.Interaction) -> None:
+        await defer(interaction, ephemeral=True)
+        stats = await self.bot.run_sync(self.bot.pipeline.stats)
+        await interaction.edit_original_response(
+            embed=fmt.stats_embed(stats), allowed_mentions=NO_MENTIONS
+        )

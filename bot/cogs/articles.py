@@ -1,0 +1,36 @@
+"""``/article``: an article card, with title autocomplete."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from .. import formatting as fmt
+from ..client import NO_MENTIONS
+
+if TYPE_CHECKING:
+    from ..client import NewsdeskBot
+
+
+class ArticlesCog(commands.Cog):
+    def __init__(self, bot: NewsdeskBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(
+        name="article", description="Show an indexed article: title, source, date, opening"
+    )
+    @app_commands.describe(query="Start typing a title and pick a suggestion")
+    async def article(self, interaction: discord.Interaction, query: str) -> None:
+        found = await self.bot.find_article(query)  # a SQLite look-up: well within 3 s
+        await interaction.response.send_message(
+            embed=fmt.article_embed(found), allowed_mentions=NO_MENTIONS
+        )
+
+    @article.autocomplete("query")
+    async def article_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self.bot.title_choices(current)

@@ -1,0 +1,209 @@
+"""Questions: ``/ask``, ``/search``, and messages (mentions, DMs, channel_ids, bot threads)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, cast
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from .. import formatting as fmt
+from ..client import NO_MENTIONS, defer, describe_error
+
+if TYPE_CHECKING:
+    from ..client import NewsdeskBot
+
+log = logging.getLogger("newsdesk.bot.ask")
+
+ANSWERED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
+_USER_MENTION_RE = re.compile(r"<@!?(\d+)>")
+_ROLE_MENTION_RE = re.compile(r"<@&(\d+)>")
+_CHANNEL_MENTION_RE = re.compile(r"<#(\d+)>")
+
+
+def question_cooldown(interaction: discord.Interaction) -> bool:
+    """App-command check: the per-user question rate (shared with message questions)."""
+    bot = cast("NewsdeskBot", interaction.client)
+    retry = bot.cooldowns.hit(interaction.user.id)
+    if retry is not None:
+        raise app_commands.CommandOnCooldown(bot.cooldowns.bucket(interaction.user.id), retry)
+    return True
+
+
+class AskCog(commands.Cog):
+    def __init__(self, bot: NewsdeskBot) -> None:
+        self.bot = bot
+
+    # -- slash commands ----------------------------------------------------------------------------
+    @app_commands.command(name="ask", description="Ask a question about the indexed articles")
+    @app_commands.describe(
+        question="Your question, e.g. What did Ma say about Apple Pay?",
+        private="Only you see the answer (default: everyone in the channel)",
+    )
+    @app_commands.check(question_cooldown)
+    async def ask(
+        self, interaction: discord.Interaction, question: str, private: bool = False
+    ) -> None:
+        question = self.bot.pipeline.validate_question(question)  # instant, before deferring
+        await defer(interaction, ephemeral=private)
+        answer = await self.bot.ask(question)
+        await interaction.edit_original_response(
+            embed=fmt.answer_embed(answer), allowed_mentions=NO_MENTIONS
+        )
+
+    @app_commands.command(name="search", description="List the passages that best match a query")
+    @app_commands.describe(query="Words or a question to look for")
+    @app_commands.check(question_cooldown)
+    async def search(self, interaction: discord.Interaction, query: str) -> None:
+        query = self.bot.pipeline.validate_question(query)
+        await defer(interaction, ephemeral=False)
+        hits = await self.bot.search(query)
+        await interaction.edit_original_response(
+            content=fmt.search_message(query, hits), allowed_mentions=NO_MENTIONS
+        )
+
+    # -- messages ----------------------------------------------------------------------------------
+    def _mentions_me(self, message: discord.Message) -> bool:
+        me = self.bot.user
+        if me is None:
+            return False
+        if any(u.id == me.id for u in message.mentions):
+            return True
+        role = message.guild.self_role if message.guild else None
+        return role is not None and role in message.role_mentions
+
+    def _is_question_place(self, message: discord.Message, mentioned: bool) -> bool:
+        d = self.bot.settings.discord
+        ch = message.channel
+        if message.guild is None:
+            return d.answer_dms
+        if mentioned and d.answer_mentions:
+            return True
+        if ch.id in d.channel_ids:
+            return True
+        if isinstance(ch, discord.Thread):
+            if ch.parent_id in d.channel_ids:
+                return True
+            me = self.bot.user
+            if d.reply_in_thread and me is not None and ch.owner_id == me.id:
+                return True  # a thread the bot opened for an answer: follow-ups are questions
+        return False
+
+    def question_text(self, message: discord.Message) -> str:
+        """The message text without the bot's mention; other mentions as readable names."""
+        text = message.content or ""
+        me = self.bot.user
+        if me is not None:
+            text = re.sub(rf"<@!?{me.id}>", " ", text)
+        role = message.guild.self_role if message.guild else None
+        if role is not None:
+            text = text.replace(f"<@&{role.id}>", " ")
+        users = {u.id: u.display_name for u in message.mentions}
+        roles = {r.id: r.name for r in message.role_mentions}
+        guild = message.guild
+
+        def user(m: re.Match[str]) -> str:
+            return "@" + users.get(int(m.group(1)), "someone")
+
+        def role_name(m: re.Match[str]) -> str:
+            return "@" + roles.get(int(m.group(1)), "role")
+
+        def channel(m: re.Match[str]) -> str:
+            found = guild.get_channel_or_thread(int(m.group(1))) if guild else None
+            return "#" + (found.name if found else "channel")
+
+        text = _USER_MENTION_RE.sub(user, text)
+        text = _ROLE_MENTION_RE.sub(role_name, text)
+        text = _CHANNEL_MENTION_RE.sub(channel, text)
+        return " ".join(text.split())
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        me = self.bot.user
+        if me is None or message.author.bot or message.author.id == me.id:
+            return  # other bots and our own messages
+        if message.webhook_id is not None or message.type not in ANSWERED_TYPES:
+            return
+        mentioned = self._mentions_me(message)
+        if not self._is_question_place(message, mentioned):
+            return
+        question = self.question_text(message)
+        if not question:
+            # a bare mention, or a DM with only an attachment: explain; in a channel, stay quiet
+            if mentioned or message.guild is None:
+                await self._reply(message, content=fmt.help_message(me.display_name))
+            return
+        retry = self.bot.cooldowns.hit(message.author.id)
+        if retry is not None:
+            if self.bot.cooldowns.should_warn(message.author.id, retry):
+                await self._reply(message, content=fmt.cooldown_message(retry))
+            return
+        log.info(
+            "question from %s in %s (%d chars)",
+            message.author.id,
+            message.channel.id,
+            len(question),
+        )
+        await self._typing(message.channel)
+        try:
+            answer = await self.bot.ask(question)
+        except Exception as e:  # NewsdeskError → its message; anything else → a logged ref
+            await self._reply(message, content=describe_error(e, "a message question"))
+            return
+        await self._deliver(message, question, fmt.answer_embed(answer))
+
+    async def _typing(self, channel: discord.abc.Messageable) -> None:
+        try:
+            await channel.typing()
+        except discord.HTTPException as e:
+            log.debug("typing indicator failed in %s: %s", getattr(channel, "id", "?"), e)
+
+    async def _deliver(self, message: discord.Message, question: str, embed: discord.Embed) -> None:
+        ch = message.channel
+        if self.bot.settings.discord.reply_in_thread and isinstance(ch, discord.TextChannel):
+            try:
+                thread = await message.create_thread(
+                    name=fmt.thread_name(question), auto_archive_duration=1440
+                )
+            except discord.HTTPException as e:
+                log.warning("could not open a thread in %s (%s); replying in place", ch.id, e)
+            else:
+                try:
+                    await thread.send(embed=embed, allowed_mentions=NO_MENTIONS)
+                except discord.HTTPException as e:
+                    log.warning("could not answer in thread %s: %s", thread.id, e)
+                return
+        await self._reply(message, embed=embed)
+
+    async def _reply(
+        self,
+        message: discord.Message,
+        *,
+        content: str | None = None,
+        embed: discord.Embed | None = None,
+    ) -> None:
+        """Reply to the question; a vanished channel or message is logged, never raised."""
+        reference = message.to_reference(fail_if_not_exists=False)
+        try:
+            if embed is not None:
+                await message.channel.send(
+                    content,
+                    embed=embed,
+                    reference=reference,
+                    allowed_mentions=NO_MENTIONS,
+                    mention_author=False,  # explicit "replied_user": false
+                )
+            else:
+                await message.channel.send(
+                    content,
+                    reference=reference,
+                    allowed_mentions=NO_MENTIONS,
+                    mention_author=False,
+                )
+        except discord.HTTPException as e:
+            log.warning(
+                "could not answer message %s in channel %s: %s", message.id, message.channel.id, e
+            )

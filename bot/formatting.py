@@ -1,0 +1,461 @@
+"""Pure presentation: engine results → Discord embeds and messages, within Discord's limits.
+
+No I/O here. Every string that comes from an article (titles, quotes, passages) or from a user
+(questions) goes through :func:`fit`, which cleans it, escapes Markdown and neutralises mention
+syntax, and cuts it at a sentence (then word) boundary with "…" so that the escaped result fits
+its limit. Lengths are counted in UTF-16 code units, which is never less than the number of
+code points, so a value that fits here fits on Discord whichever way Discord counts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import PurePath
+from urllib.parse import quote as urlquote
+from urllib.parse import urlsplit
+
+import discord
+
+from index.models import Answer, Article, Hit, IndexReport, Quote, Stats
+
+# -- Discord limits (https://discord.com/developers/docs/resources/message#embed-object-limits) --
+CONTENT_LIMIT = 2000
+EMBED_TITLE_LIMIT = 256
+EMBED_DESCRIPTION_LIMIT = 4096
+FIELD_NAME_LIMIT = 256
+FIELD_VALUE_LIMIT = 1024
+FOOTER_LIMIT = 2048
+AUTHOR_LIMIT = 256
+EMBED_TOTAL_LIMIT = 6000
+EMBED_FIELDS_LIMIT = 25
+EMBEDS_PER_MESSAGE = 10
+THREAD_NAME_LIMIT = 100
+CHOICE_NAME_LIMIT = 100
+CHOICES_LIMIT = 25
+
+# Our own, smaller budgets: their sum stays below EMBED_TOTAL_LIMIT whatever the input.
+QUESTION_TITLE_CHARS = EMBED_TITLE_LIMIT
+QUOTE_CHARS = 1500
+SOURCE_LINE_CHARS = 600
+PASSAGE_NAME_CHARS = 200
+PASSAGE_VALUE_CHARS = 400
+FURTHER_PASSAGES = 3
+SEARCH_SNIPPET_CHARS = 220
+OPENING_CHARS = 1200
+URL_MAX_CHARS = 400
+
+NOT_FOUND = "I couldn't find that in the indexed articles."
+
+COLOUR_ANSWER = discord.Colour.from_rgb(46, 139, 87)
+COLOUR_NOT_FOUND = discord.Colour.light_grey()
+COLOUR_INFO = discord.Colour.blurple()
+
+ZWSP = "\u200b"
+
+# C0/C1 controls (whitespace is handled separately), bidi overrides/isolates, BOM
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff]")
+_EVERYONE_RE = re.compile(r"@(?=everyone|here)", re.IGNORECASE)
+# <@id> <@!id> <@&id> <#id> </command:id>: Discord's mention syntax starts with these
+_MENTION_OPEN_RE = re.compile(r"<(?=[@#/])")
+_UNESCAPED_BRACKET_RE = re.compile(r"(\\*)([\[\]])")
+# a bare link in a plain message gets a preview; wrapped in <…> it does not. A "<" that is not
+# closed (e.g. cut off by shortening) does not count as wrapped. A scheme with nothing linkable
+# after it ("http://") is broken with a ZWSP, so text we append ("**") cannot complete it.
+_URL_RE = re.compile(
+    r"<(?:https?|steam)://[^\s<>]*>"
+    # balanced (…) may end a link: https://en.wikipedia.org/wiki/Python_(programming_language)
+    r"|(?:https?|steam)://(?:[^\s<>()]|\([^\s<>()]*\))*"
+    r"(?:[^\s<>.,:;\"'’”()\]]|\([^\s<>()]*\))"
+    r"|(?:https?|steam)://"
+)
+_SENTENCE_END_RE = re.compile(r"[.!?…。！？][\"'”’»)\]]*(?=\s)")
+
+
+# -- text primitives ------------------------------------------------------------------------------
+
+
+def ulen(text: str) -> int:
+    """Length in UTF-16 code units (what JavaScript, and so Discord's clients, count)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _prefix_units(text: str, units: int) -> str:
+    """The longest prefix of ``text`` whose UTF-16 length is at most ``units``."""
+    if units <= 0:
+        return ""
+    if ulen(text) <= units:
+        return text
+    used = 0
+    for i, ch in enumerate(text):
+        used += 2 if ord(ch) > 0xFFFF else 1
+        if used > units:
+            return text[:i]
+    return text
+
+
+def clean(text: str | None, *, collapse: bool = True) -> str:
+    """Drop what does not belong in a chat message: controls, lone surrogates, bidi tricks.
+
+    With ``collapse`` (the default) all whitespace, newlines included, becomes single spaces, so
+    the text can sit inside a ``>`` quote or a list line without breaking it.
+    """
+    if not text:
+        return ""
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    text = _CONTROL_RE.sub("", text)
+    if collapse:
+        return " ".join(text.split())
+    return text.strip()
+
+
+def neutralise_mentions(text: str) -> str:
+    """Make ``@everyone``, ``@here``, ``<@…>``, ``<@&…>``, ``<#…>``, ``</…>`` inert (ZWSP)."""
+    text = discord.utils.escape_mentions(text)
+    text = _EVERYONE_RE.sub("@" + ZWSP, text)
+    return _MENTION_OPEN_RE.sub("<" + ZWSP, text)
+
+
+def _escape_brackets(text: str) -> str:
+    # After escape_markdown every literal backslash is doubled, so a bracket preceded by an odd
+    # number of backslashes is already escaped; escape the others (no masked links survive).
+    def repl(m: re.Match[str]) -> str:
+        slashes, bracket = m.group(1), m.group(2)
+        return slashes + ("" if len(slashes) % 2 else "\\") + bracket
+
+    return _UNESCAPED_BRACKET_RE.sub(repl, text)
+
+
+def escape(text: str) -> str:
+    """Escape Markdown and neutralise mentions and masked links in untrusted text."""
+    text = discord.utils.escape_markdown(text)
+    text = _escape_brackets(text)
+    return neutralise_mentions(text)
+
+
+def shorten(text: str, limit: int) -> str:
+    """Cut plain ``text`` to ``limit`` UTF-16 units: at a sentence end, else a word, with "…"."""
+    if ulen(text) <= limit:
+        return text
+    if limit <= 1:
+        return "…"[:limit]
+    cut = _prefix_units(text, limit - 2)  # room for " …"
+    keep = max(1, len(cut) // 2)  # never drop more than half of what would fit
+    ends = [m.end() for m in _SENTENCE_END_RE.finditer(cut) if m.end() >= keep]
+    if ends:
+        return cut[: ends[-1]].rstrip() + " …"
+    space = cut.rfind(" ")
+    if space >= keep:
+        return cut[:space].rstrip() + "…"
+    return _prefix_units(text, limit - 1) + "…"
+
+
+def wrap_urls(text: str) -> str:
+    """Wrap bare links in ``<…>`` so a plain message shows no previews for them."""
+
+    def repl(m: re.Match[str]) -> str:
+        url = m.group(0)
+        if url.startswith("<"):
+            return url
+        if url.endswith("://"):
+            return url[:-1] + ZWSP + "/"
+        return f"<{url}>"
+
+    return _URL_RE.sub(repl, text)
+
+
+def fit(text: str | None, limit: int, *, collapse: bool = True, content: bool = False) -> str:
+    """Clean, escape and shorten untrusted text so the escaped result is at most ``limit``.
+
+    ``content``: the text goes into a plain message (not an embed), so bare links are wrapped
+    in ``<…>`` (no previews).
+    """
+    plain = clean(text, collapse=collapse)
+    budget = limit
+    while True:
+        out = escape(shorten(plain, budget))
+        if content:
+            out = wrap_urls(out)
+        excess = ulen(out) - limit
+        if excess <= 0:
+            return out
+        budget -= max(1, excess)
+        if budget <= 1:
+            return "…"[:limit]
+
+
+def safe_url(url: str | None) -> str | None:
+    """An http(s) URL safe inside ``[text](url)`` and ``<url>``, or None."""
+    if not url:
+        return None
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    if _CONTROL_RE.search(url) or any(ord(c) < 0x20 for c in url):
+        return None
+    # percent-encode spaces, ()<>[]"`{}|@ and non-ASCII: nothing can end the link early, and no
+    # "@everyone" survives inside a URL (user:password@host URLs lose their user part)
+    url = urlquote(url, safe=":/?#!$&'*+,;=%~-._")
+    if len(url) > URL_MAX_CHARS:
+        return None
+    return url
+
+
+def source_label(source: str, url: str | None) -> str:
+    """How to name an article's origin when there is no link: its file name (never a path)."""
+    if url and safe_url(url):
+        host = urlsplit(url).hostname or ""
+        return host.removeprefix("www.") or "link"
+    name = PurePath(source.replace("\\", "/")).name if source else ""
+    return name or "unknown source"
+
+
+def _linked_title(title: str, source: str, link: str | None, limit: int) -> str:
+    """``[Title](url)``, or ``Title (file.txt)`` when there is no http(s) link; ≤ ``limit``."""
+    url = safe_url(link)
+    if url:
+        label = fit(title, max(8, limit - ulen(url) - 4))
+        return f"[{label or 'link'}]({url})"
+    name = fit(source_label(source, None), 120)
+    label = fit(title, max(8, limit - ulen(name) - 8))
+    return f"**{label}** ({name})"
+
+
+def _duration(ms: float) -> str:
+    if ms < 1000:
+        return f"{max(ms, 0):.0f} ms"
+    return f"{ms / 1000:.1f} s"
+
+
+def _overlaps(h: Hit, q: Quote) -> bool:
+    return h.article_id == q.article_id and h.start < q.end and q.start < h.end
+
+
+# -- answers -------------------------------------------------------------------------------------
+
+
+def answer_embed(answer: Answer) -> discord.Embed:
+    """ONE embed: the quote, its article (linked), 2–3 further passages, the time taken."""
+    title = fit(answer.question, QUESTION_TITLE_CHARS) or "Question"
+    footer = f"Answered in {_duration(answer.elapsed_ms)}"
+    q = answer.quote
+    if q is None:
+        lines = [NOT_FOUND]
+        if answer.suggestions:
+            links = {h.title: h.link for h in answer.passages}
+            sources = {h.title: h.source for h in answer.passages}
+            lines.append("")
+            lines.append("Closest articles:")
+            for s in answer.suggestions[:5]:
+                lines.append("• " + _linked_title(s, sources.get(s, ""), links.get(s), 300))
+        embed = discord.Embed(title=title, description="\n".join(lines), colour=COLOUR_NOT_FOUND)
+        embed.set_footer(text=footer)
+        return enforce_limits(embed)
+
+    quote = fit(q.text, QUOTE_CHARS)
+    source = _linked_title(q.title, q.source, q.link, SOURCE_LINE_CHARS)
+    description = f"> “{quote}”\n— {source}"
+    embed = discord.Embed(title=title, description=description, colour=COLOUR_ANSWER)
+    further = [h for h in answer.passages if not _overlaps(h, q)][:FURTHER_PASSAGES]
+    for h in further:
+        name = fit(h.title, PASSAGE_NAME_CHARS) or "Untitled"
+        url = safe_url(h.link)
+        tail = f"\n[source]({url})" if url else ""
+        snippet = fit(h.text, max(80, PASSAGE_VALUE_CHARS - ulen(tail))) or "…"
+        embed.add_field(name=name, value=snippet + tail, inline=False)
+    embed.set_footer(text=footer)
+    return enforce_limits(embed)
+
+
+def enforce_limits(embed: discord.Embed) -> discord.Embed:
+    """Last line of defence: drop fields from the end until the embed fits every limit."""
+    while embed.fields and (
+        len(embed.fields) > EMBED_FIELDS_LIMIT or embed_size(embed) > EMBED_TOTAL_LIMIT
+    ):
+        embed.remove_field(len(embed.fields) - 1)
+    return embed
+
+
+def embed_size(embed: discord.Embed) -> int:
+    """The embed's total as Discord counts it (title, description, fields, footer, author)."""
+    total = ulen(embed.title or "") + ulen(embed.description or "")
+    for f in embed.fields:
+        total += ulen(f.name or "") + ulen(f.value or "")
+    total += ulen(embed.footer.text or "") + ulen(embed.author.name or "")
+    return total
+
+
+# -- search, articles, stats --------------------------------------------------------------------
+
+
+def search_message(query: str, hits: Sequence[Hit]) -> str:
+    """Top passages as a compact list; links wrapped in <…> so Discord shows no previews."""
+    header = f"**Top passages for** “{fit(query, 200, content=True)}”"
+    if not hits:
+        return header + "\nNothing matches that."
+    lines = [header]
+    used = ulen(header)
+    for i, h in enumerate(hits, 1):
+        url = safe_url(h.link)
+        label = fit(source_label(h.source, None), 120, content=True)
+        where = f" <{url}>" if url else f" ({label})"
+        title = fit(h.title, 120, content=True) or "Untitled"
+        for snippet_chars in (SEARCH_SNIPPET_CHARS, 80, 0):
+            snippet = f" — {fit(h.text, snippet_chars, content=True)}" if snippet_chars else ""
+            line = f"**{i}. {title}**{snippet}{where}"
+            if used + 1 + ulen(line) <= CONTENT_LIMIT:
+                lines.append(line)
+                used += 1 + ulen(line)
+                break
+        else:
+            break
+    return "\n".join(lines)
+
+
+def article_embed(article: Article) -> discord.Embed:
+    """The article card: title, source, date, passage count, opening paragraph."""
+    opening_raw = article.text.strip().split("\n\n", 1)[0]
+    opening = fit(opening_raw, OPENING_CHARS) or "(no text)"
+    embed = discord.Embed(
+        title=fit(article.title, EMBED_TITLE_LIMIT) or "Untitled",
+        description=opening,
+        colour=COLOUR_INFO,
+    )
+    url = safe_url(article.link)
+    if url:
+        source = f"[{fit(source_label(article.source, article.link), 200)}]({url})"
+    else:
+        source = fit(source_label(article.source, None), 300)
+    embed.add_field(name="Source", value=source, inline=True)
+    published = clean(article.published)[:10] if article.published else ""
+    embed.add_field(name="Published", value=fit(published, 40) or "unknown", inline=True)
+    embed.add_field(name="Passages", value=str(article.chunk_count), inline=True)
+    embed.set_footer(text=f"Article id {clean(article.id)[:40]}")
+    return enforce_limits(embed)
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"  # pragma: no cover
+
+
+def stats_embed(stats: Stats) -> discord.Embed:
+    embed = discord.Embed(title="newsdesk index", colour=COLOUR_INFO)
+    embed.add_field(name="Articles", value=str(stats.articles), inline=True)
+    embed.add_field(name="Passages", value=str(stats.chunks), inline=True)
+    embed.add_field(name="On disk", value=human_bytes(stats.bytes_on_disk), inline=True)
+    model = f"{stats.model} (dimension {stats.dimension})" if stats.dimension else stats.model
+    embed.add_field(name="Model", value=fit(model, 300) or "unknown", inline=True)
+    embed.add_field(name="Index type", value=fit(stats.index_type, 100) or "?", inline=True)
+    embed.add_field(name="Last indexed", value=fit(stats.last_indexed or "never", 100), inline=True)
+    return enforce_limits(embed)
+
+
+# -- names for threads and autocomplete ---------------------------------------------------------
+
+
+def thread_name(question: str) -> str:
+    """A thread name (1–100 characters, one line) from the question."""
+    name = shorten(neutralise_mentions(clean(question)), THREAD_NAME_LIMIT)
+    return name or "Question"
+
+
+def choice_name(title: str, extra: str = "") -> str:
+    """An autocomplete choice name (1–100 characters) for an article title."""
+    tail = f" · {clean(extra)}" if extra else ""
+    base = shorten(clean(title) or "Untitled", CHOICE_NAME_LIMIT - ulen(tail))
+    return shorten(base + tail, CHOICE_NAME_LIMIT) or "Untitled"
+
+
+# -- admin progress and reports -----------------------------------------------------------------
+
+STAGE_NAMES = {
+    "chunking": "splitting into passages",
+    "embedding": "embedding passages",
+    "keyword index": "building the keyword index",
+}
+
+
+def progress_message(action: str, stage: str, done: int, total: int, seconds: float) -> str:
+    """One line of progress, e.g. ``⏳ Re-indexing… embedding passages 120/480 (25%) · 3 s``."""
+    what = STAGE_NAMES.get(stage, fit(stage, 60, content=True))
+    count = ""
+    if total > 0:
+        pct = min(100, max(0, round(100 * done / total)))
+        count = f" {done:,}/{total:,} ({pct}%)"
+    return f"⏳ {fit(action, 100, content=True)}… {what}{count} · {seconds:.0f} s"
+
+
+def _title_list(titles: Sequence[str], budget: int, limit: int = 10) -> list[str]:
+    lines: list[str] = []
+    used = 0
+    for t in titles[:limit]:
+        line = "• " + fit(t, 150, content=True)
+        if used + ulen(line) + 1 > budget:
+            break
+        lines.append(line)
+        used += ulen(line) + 1
+    rest = len(titles) - len(lines)
+    if rest > 0:
+        lines.append(f"…and {rest:,} more")
+    return lines
+
+
+def add_report_message(source: str, report: IndexReport) -> str:
+    where = fit(source, 300, content=True)
+    head = (
+        f"✅ Indexed {where}: {report.added} added, {report.updated} updated, "
+        f"{report.unchanged} unchanged — {report.chunks_embedded:,} passages embedded "
+        f"in {report.seconds:.1f} s"
+    )
+    lines = [head]
+    lines += _title_list(report.titles, 1000)
+    if report.skipped:
+        lines.append(f"Skipped {len(report.skipped)}:")
+        lines += _title_list(report.skipped, 400, limit=3)
+    return shorten("\n".join(lines), CONTENT_LIMIT)
+
+
+def reindex_report_message(report: IndexReport) -> str:
+    return (
+        f"✅ Re-indexed {report.updated:,} articles: {report.chunks_embedded:,} passages "
+        f"embedded in {report.seconds:.1f} s"
+    )
+
+
+def removed_message(article: Article, seconds: float) -> str:
+    return f"🗑️ Removed “{fit(article.title, 300, content=True)}” ({seconds:.1f} s)"
+
+
+def help_message(bot_name: str = "newsdesk") -> str:
+    """What a bare mention (or an empty DM) gets back."""
+    name = fit(bot_name, 80, content=True) or "newsdesk"
+    return (
+        "Ask me about the indexed articles: mention me with a question, for example "
+        f"“@{name} What did Ma say about Apple Pay?”, or use `/ask`. "
+        "`/search` lists matching passages and `/article` shows one article."
+    )
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+
+def error_message(text: str) -> str:
+    """An error for a person (from a NewsdeskError), escaped and within the content limit."""
+    return fit(text, CONTENT_LIMIT - 2, content=True) or "Something went wrong."
+
+
+def unexpected_error_message(ref: str) -> str:
+    return f"Something went wrong (ref {ref}). The bot's operator can find the details in the log."
+
+
+def cooldown_message(retry_after: float) -> str:
+    seconds = max(1, round(retry_after + 0.5))
+    return f"You're asking quickly — please wait {seconds} s and ask again."

@@ -1,0 +1,266 @@
+"""Starting the bot: entry points, token, config, command sync, a responsive event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.__main__ import main as bot_main
+from bot.__main__ import run_bot, serve
+from bot.client import NewsdeskBot, intents_for
+from bot.cogs.ask import AskCog
+from index.cli import main as cli_main
+from index.config import Settings, load_settings
+from index.embedder import HashEmbedder
+from index.errors import ConfigError, IndexMismatchError
+from index.pipeline import Pipeline
+from tests.conftest import ROOT, DiscordWorld, GatedEmbedder
+
+StartBot = Callable[..., AbstractAsyncContextManager[Any]]
+
+BREAD_Q = "Who won the national bread prize?"
+
+
+def where(w: DiscordWorld) -> dict[str, int]:
+    return {"user_id": w.user, "guild_id": w.guild, "channel_id": w.channel}
+
+
+# -- entry points ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def restore_logging() -> Any:
+    """In-process CLI runs call logging.basicConfig(force=True) on a captured stderr: undo it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_run_bot_needs_a_token(settings: Settings) -> None:
+    assert "DISCORD_TOKEN" not in os.environ
+    with pytest.raises(ConfigError, match="DISCORD_TOKEN is not set"):
+        run_bot(settings)
+
+
+def test_newsdesk_run_without_token_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], restore_logging: None
+) -> None:
+    assert cli_main(["--data-dir", str(tmp_path / "d"), "run"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("newsdesk: error: DISCORD_TOKEN is not set")
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_python_m_bot_without_token_is_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"}
+    env["NEWSDESK_DATA_DIR"] = str(tmp_path / "d")
+    r = subprocess.run(
+        [sys.executable, "-m", "bot"], env=env, capture_output=True, text=True, cwd=ROOT
+    )
+    assert r.returncode == 1
+    assert r.stderr.startswith("newsdesk: error: DISCORD_TOKEN is not set")
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert r.stdout == ""
+
+
+def test_python_m_bot_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], restore_logging: None
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        bot_main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "--config" in out and "--data-dir" in out and "DISCORD_TOKEN" in out
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[discord]\ncooldown_rate = 0\n", encoding="utf-8")
+    assert bot_main(["--config", str(bad)]) == 1
+    assert "discord.cooldown_rate" in capsys.readouterr().err
+
+
+def test_config_example_works_as_is(tmp_path: Path, fake_embedder: HashEmbedder) -> None:
+    settings = load_settings(ROOT / "config.example.toml", data_dir=tmp_path / "d")
+    intents = intents_for(settings)
+    assert intents.guilds and intents.guild_messages and intents.dm_messages
+    assert not intents.message_content and not intents.members and not intents.presences
+    settings.discord.message_content = True
+    assert intents_for(settings).message_content
+    with Pipeline(settings, fake_embedder) as pipe:
+        bot = NewsdeskBot(settings, pipe)
+        assert bot.allowed_mentions is not None
+        assert bot.allowed_mentions.to_dict() == {"parse": []}
+        assert bot.cooldowns.rate == 3 and bot.cooldowns.per == 5.0
+
+
+async def test_serve_from_settings_answers_and_stops_on_sigterm(
+    discord_world: DiscordWorld,
+    hash_config: Path,
+    corpus_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The real start path (`run_bot` minus asyncio.run): settings only, no injected pipeline."""
+    fake = discord_world.fake
+    token = "secret-token-do-not-log-7f3a9c"
+    monkeypatch.setenv("DISCORD_TOKEN", token)
+    settings = load_settings(hash_config, data_dir=tmp_path / "served")
+    assert settings.discord_token == token
+    with Pipeline(settings) as p:  # `newsdesk index` beforehand
+        p.add([str(corpus_dir)])
+    caplog.set_level(logging.DEBUG)
+    with fake.patch_discord():
+        task = asyncio.create_task(serve(settings, token))
+        await fake.wait_for(lambda: fake.identifies == 1 and fake.synced_commands, timeout=10)
+        await fake.wait_until_ready()
+        inter = await fake.invoke_command("ask", {"question": BREAD_Q}, **where(discord_world))
+        await inter.wait_done()
+        assert "Lyon" in inter.original["embeds"][0]["description"]
+        assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None)
+        os.kill(os.getpid(), signal.SIGTERM)  # a service manager stopping the bot
+        assert await asyncio.wait_for(task, 10) == 0
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    assert token not in caplog.text  # never logged, even at DEBUG
+    assert "index loaded in" in caplog.text
+
+
+async def test_a_mismatched_index_stops_start_up_with_its_message(
+    discord_world: DiscordWorld, bot_settings: Settings, bot_pipeline: Pipeline
+) -> None:
+    fake = discord_world.fake
+    with (
+        Pipeline(bot_settings, HashEmbedder(dimension=32)) as other,
+        fake.patch_discord(),
+        pytest.raises(IndexMismatchError, match="newsdesk reindex"),
+    ):
+        await asyncio.wait_for(serve(bot_settings, "fake-token", other), 10)
+
+
+async def test_a_rejected_token_is_a_config_error(
+    discord_world: DiscordWorld, bot_settings: Settings, bot_pipeline: Pipeline
+) -> None:
+    fake = discord_world.fake
+
+    async def unauthorized(*args: Any, **kwargs: Any) -> Any:
+        return fake._json({"message": "401: Unauthorized", "code": 0}, 401)
+
+    fake._r_get_me = unauthorized
+    fake._register_routes()
+    with fake.patch_discord(), pytest.raises(ConfigError, match="refused the token"):
+        await asyncio.wait_for(serve(bot_settings, "wrong-token", bot_pipeline), 10)
+
+
+# -- set-up and command sync -----------------------------------------------------------------------
+
+
+async def test_setup_hook_loads_index_and_model_in_a_worker_thread(
+    discord_world: DiscordWorld,
+    start_bot: StartBot,
+    gated_pipeline: Pipeline,
+    gated_embedder: GatedEmbedder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    threads: list[threading.Thread] = []
+    real_snapshot = gated_pipeline.snapshot
+
+    def snapshot() -> Any:
+        threads.append(threading.current_thread())
+        return real_snapshot()
+
+    monkeypatch.setattr(gated_pipeline, "snapshot", snapshot)
+    gated_embedder.queries = 0
+    async with start_bot(pipeline=gated_pipeline) as bot:
+        assert threads and threads[0] is not threading.main_thread()
+        assert gated_embedder.queries == 1  # the model was warmed up before the first question
+        assert bot.load_seconds is not None and bot.ready_seconds is not None
+        assert bot.ready_seconds >= bot.load_seconds
+
+
+async def test_commands_sync_once_and_only_when_they_change(
+    discord_world: DiscordWorld,
+    start_bot: StartBot,
+    bot_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake, guild = discord_world.fake, discord_world.guild
+    data = Path(bot_settings.data_dir)
+    async with start_bot() as bot:
+        assert fake.sync_calls == 1 and bot.synced == ["global"]
+        assert len(fake.synced_commands[None]) == 7
+    digest = (data / "discord-commands.sha256").read_text()
+    async with start_bot() as bot:  # a restart with the same commands: no PUT
+        assert fake.sync_calls == 1 and bot.synced == []
+        inter = await fake.invoke_command("ask", {"question": BREAD_Q}, **where(discord_world))
+        await inter.wait_done()
+    monkeypatch.setattr(AskCog.ask, "description", "Ask the newsdesk anything")
+    async with start_bot() as bot:  # a changed command: synced again
+        assert fake.sync_calls == 2 and bot.synced == ["global"]
+        ask = next(c for c in fake.synced_commands[None] if c["name"] == "ask")
+        assert ask["description"] == "Ask the newsdesk anything"
+    assert (data / "discord-commands.sha256").read_text() != digest
+
+    bot_settings.discord.guild_ids = [guild]  # instant updates in one server
+    async with start_bot() as bot:
+        assert bot.synced == [f"guild {guild}", "global"]  # the global copies are cleared
+        assert len(fake.synced_commands[guild]) == 7 and fake.synced_commands[None] == []
+        inter = await fake.invoke_command("ask", {"question": BREAD_Q}, **where(discord_world))
+        await inter.wait_done()
+        assert "Lyon" in inter.original["embeds"][0]["description"]
+    calls = fake.sync_calls
+    async with start_bot() as bot:
+        assert fake.sync_calls == calls and bot.synced == []
+    bot_settings.discord.guild_ids = []  # back to global: the guild's copies are cleared
+    async with start_bot() as bot:
+        assert bot.synced == ["global"]
+        assert len(fake.synced_commands[None]) == 7 and fake.synced_commands[guild] == []
+    assert not (data / f"discord-commands-{guild}.sha256").exists()
+
+
+# -- a responsive event loop -----------------------------------------------------------------------
+
+
+async def test_heartbeat_keeps_flowing_while_answering(
+    discord_world: DiscordWorld,
+    start_bot: StartBot,
+    gated_pipeline: Pipeline,
+    gated_embedder: GatedEmbedder,
+) -> None:
+    fake, ch = discord_world.fake, discord_world.channel
+    async with start_bot(pipeline=gated_pipeline):
+        gated_embedder.query_delay = 1.5  # a slow embedding (first load, big model, busy CPU)
+        gated_embedder.query_entered.clear()
+        lags: list[float] = []
+
+        async def probe() -> None:
+            while True:
+                t = time.monotonic()
+                await asyncio.sleep(0.02)
+                lags.append(time.monotonic() - t - 0.02)
+
+        prober = asyncio.create_task(probe())
+        await fake.send_message(ch, discord_world.user, BREAD_Q, mention_bot=True)
+        await fake.wait_for(gated_embedder.query_entered.is_set, timeout=5)
+        beats = fake.heartbeats
+        inter = await fake.invoke_command(
+            "ask", {"question": "When did the volcano erupt?"}, **where(discord_world)
+        )
+        await fake.wait_for(lambda: inter.callbacks, timeout=2)
+        assert inter.callbacks[0]["type"] == 5 and not inter.expired  # deferred meanwhile
+        await fake.wait_for(lambda: fake.messages[ch], timeout=5)
+        prober.cancel()
+        assert fake.heartbeats >= beats + 4  # 200 ms interval, ~1.5 s of embedding
+        assert max(lags) < 0.25, max(lags)
+        await inter.wait_done(timeout=5)
