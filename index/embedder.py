@@ -257,6 +257,56 @@ class SentenceTransformerEmbedder:
         return vecs, sent
 
 
+_HASH_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "he",
+        "her",
+        "his",
+        "how",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "she",
+        "that",
+        "the",
+        "their",
+        "they",
+        "this",
+        "to",
+        "was",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+    ]
+)
+
+
 class HashEmbedder:
     """Deterministic bag-of-words embedder for tests and dry runs (no model, no torch).
 
@@ -277,6 +327,8 @@ class HashEmbedder:
     def _vec(self, text: str) -> np.ndarray:
         v = np.zeros(self.dimension, dtype=np.float32)
         for w in re.findall(r"\w+", text.lower()):
+            if w in _HASH_STOPWORDS:
+                continue
             h = hashlib.blake2b(w.encode(), digest_size=8).digest()
             for j in range(2):
                 idx = int.from_bytes(h[j * 3 : j * 3 + 3], "little") % self.dimension
