@@ -21,6 +21,14 @@ def article_id_for(source: str) -> str:
     return hashlib.sha256(source.encode("utf-8")).hexdigest()[:12]
 
 
+def http_link(url: str | None, source: str) -> str | None:
+    """The first of ``url`` and ``source`` that is an http(s) link."""
+    for cand in (url, source):
+        if cand and cand.startswith(("http://", "https://")):
+            return cand
+    return None
+
+
 @dataclass(frozen=True)
 class Document:
     """An article as extracted from a source, before it is stored.
@@ -59,10 +67,7 @@ class Article:
     @property
     def link(self) -> str | None:
         """An http(s) link for the article, if it has one."""
-        for cand in (self.url, self.source):
-            if cand and cand.startswith(("http://", "https://")):
-                return cand
-        return None
+        return http_link(self.url, self.source)
 
 
 @dataclass(frozen=True)
@@ -99,10 +104,8 @@ class Hit:
 
     @property
     def link(self) -> str | None:
-        for cand in (self.url, self.source):
-            if cand and cand.startswith(("http://", "https://")):
-                return cand
-        return None
+        """An http(s) link for the article, if it has one."""
+        return http_link(self.url, self.source)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -136,10 +139,8 @@ class Quote:
 
     @property
     def link(self) -> str | None:
-        for cand in (self.url, self.source):
-            if cand and cand.startswith(("http://", "https://")):
-                return cand
-        return None
+        """An http(s) link for the article, if it has one."""
+        return http_link(self.url, self.source)
 
     def to_json(self) -> dict[str, Any]:
         return {
