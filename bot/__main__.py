@@ -19,6 +19,8 @@ from index.config import Settings
 from index.errors import ConfigError, NewsdeskError
 from index.pipeline import Pipeline
 
+from .redact import RedactingFilter, redact_secret, redactor
+
 log = logging.getLogger("newsdesk.bot")
 
 NO_TOKEN = (
@@ -64,6 +66,7 @@ def run_bot(settings: Settings) -> int:
     token = settings.discord_token
     if not token:
         raise ConfigError(NO_TOKEN)
+    redact_secret(token)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
@@ -84,6 +87,8 @@ def setup_logging(verbose: int, level: str = "WARNING") -> None:
     )
     for noisy in ("httpx", "httpcore", "sentence_transformers", "transformers", "faiss", "bm25s"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    for handler in logging.getLogger().handlers:  # records made outside the record factory
+        handler.addFilter(RedactingFilter(redactor))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,6 +30,7 @@ from index.pipeline import Pipeline
 
 from . import formatting as fmt
 from .cooldown import UserCooldowns
+from .redact import redact_secret
 
 log = logging.getLogger("newsdesk.bot")
 
@@ -222,6 +223,10 @@ class NewsdeskBot(commands.Bot):
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No prefix commands: questions are handled by the ask cog's listener."""
+
+    async def start(self, token: str, *, reconnect: bool = True) -> None:
+        redact_secret(token)  # defence in depth: no log record carries it, whoever logs it
+        await super().start(token, reconnect=reconnect)
 
     async def close(self) -> None:
         await super().close()

@@ -139,6 +139,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = cmd("stats", "show what is indexed")
     p.add_argument("--json", action="store_true", help="JSON output")
 
+    p = cmd(
+        "check",
+        "verify the index: database, meta, vector and keyword files, passages",
+        "Verify the index without changing it: SQLite's integrity check, the meta (same model\n"
+        "and chunking as configured), the current generation's files (checksums, FAISS and BM25\n"
+        "readable, their ids equal to the passage ids), passage offsets inside their articles,\n"
+        "no passage without its article. Exit 0 when all is well, 1 with one line per problem.",
+        "examples:\n  newsdesk check\n  newsdesk check --json",
+    )
+    p.add_argument("--json", action="store_true", help="JSON output")
+
     p = cmd("articles", "list indexed articles")
     p.add_argument("--json", action="store_true", help="JSON output")
 
@@ -172,6 +183,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON output")
     p.add_argument(
         "--details", type=Path, metavar="FILE", help="write per-question results (JSONL)"
+    )
+
+    p = cmd(
+        "bench",
+        "measure indexing, question, search, re-index and start-up speed",
+        "Index a corpus of real articles into a temporary data dir and measure, in one run:\n"
+        "indexing throughput against bare SentenceTransformer.encode; question latency\n"
+        "(p50/p95/p99) against a bare single-question encode, on the corpus and grown with\n"
+        "synthetic passages to each --sizes; vector search alone on synthetic clustered\n"
+        "vectors (recall@10, build time, memory, disk); re-indexing unchanged and 1%-changed\n"
+        "corpora; start-up of the CLI and of the Discord bot (on the loopback fake Discord).\n"
+        "Corpus: --corpus, else ../shared/eval/squad-dev/articles, else samples/.",
+        "examples:\n  newsdesk bench\n  newsdesk bench --full --out bench-results.json\n"
+        "  newsdesk bench --sizes 2000 --json",
+    )
+    p.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=[10_000, 100_000],
+        metavar="N,N",
+        help="index sizes in passages (default 10000,100000)",
+    )
+    p.add_argument("--full", action="store_true", help="also 1,000,000 vectors (about 10 min)")
+    p.add_argument("--corpus", type=Path, metavar="DIR", help="folder of real articles")
+    p.add_argument(
+        "--backend",
+        choices=["torch", "onnx", "onnx-int8"],
+        help="embedding backend for the pipeline (default: the config's)",
+    )
+    p.add_argument("--questions", type=int, default=300, help="questions timed per size")
+    p.add_argument("--no-bot", action="store_true", help="skip the Discord bot start-up")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("bench-results.json"),
+        metavar="FILE",
+        help="save the results as JSON (default bench-results.json)",
     )
 
     cmd(
@@ -411,6 +460,26 @@ def cmd_stats(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    with _pipeline(settings) as pipe:
+        problems = pipe.check()
+        stats = None if problems else pipe.stats()
+    if args.json:
+        data = {
+            "ok": not problems,
+            "problems": problems,
+            "articles": stats.articles if stats else None,
+            "passages": stats.chunks if stats else None,
+        }
+        print(json.dumps(data, ensure_ascii=False), file=out)
+    elif stats is not None:
+        print(f"index OK: {stats.articles} articles, {stats.chunks} passages", file=out)
+    else:
+        for problem in problems:
+            print(f"problem: {problem}", file=out)
+    return 1 if problems else 0
+
+
 def _human(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
@@ -499,6 +568,39 @@ def cmd_eval(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     return 0
 
 
+def _sizes(v: str) -> list[int]:
+    try:
+        sizes = [int(x.replace("_", "")) for x in v.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 10000,100000, got {v!r}") from None
+    if any(n < 1 for n in sizes):
+        raise argparse.ArgumentTypeError("sizes must be positive")
+    return sizes
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from .bench import BenchOptions, markdown_report, run_bench
+
+    opts = BenchOptions(
+        sizes=args.sizes,
+        full=args.full,
+        corpus=args.corpus,
+        backend=args.backend,
+        questions=max(1, args.questions),
+        bot=not args.no_bot,
+    )
+    with progress_bars(not args.quiet) as progress:
+        results = run_bench(settings, opts, progress)
+    text = json.dumps(results, indent=2)
+    args.out.write_text(text + "\n", encoding="utf-8")
+    if args.json:
+        print(json.dumps(results), file=out)
+    else:
+        print(markdown_report(results), file=out)
+        print(f"\nResults saved to {args.out}", file=out)
+    return 0
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from bot.__main__ import run_bot
 
@@ -513,9 +615,11 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, TextIO], int]] = {
     "remove": cmd_remove,
     "reindex": cmd_reindex,
     "stats": cmd_stats,
+    "check": cmd_check,
     "articles": cmd_articles,
     "article": cmd_article,
     "eval": cmd_eval,
+    "bench": cmd_bench,
     "run": cmd_run,
 }
 

@@ -40,6 +40,9 @@ class EmbeddingSettings:
     model: str = DEFAULT_MODEL
     batch_size: int = 64
     device: str = "cpu"
+    # what runs the model: "torch" (sentence-transformers), "onnx" (ONNX Runtime, the same
+    # vectors) or "onnx-int8" (8-bit weights: faster, slightly different vectors, own index)
+    backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
 
 
 @dataclass
@@ -64,6 +67,17 @@ class RetrievalSettings:
     bm25_weight: float = 1.0
     # how many candidates each retriever contributes before fusion
     candidates: int = 50
+    # vector index (see docs/performance.md):
+    #  "auto": exact "flat" search below ann_threshold passages, "ivf" from there
+    #  "flat": always exact; "ivf": inverted lists; "hnsw": graph (removals rebuild it)
+    index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
+    ann_threshold: int = 20_000
+    # "sq8": 8-bit vectors (a quarter of the memory, slightly less exact); "none": float32
+    quantize: Literal["none", "sq8"] = "none"
+    # IVF lists scanned per query (more: better recall, slower)
+    ivf_nprobe: int = 16
+    # HNSW search breadth (more: better recall, slower)
+    hnsw_ef_search: int = 64
 
 
 @dataclass
@@ -241,6 +255,24 @@ def _validate(s: Settings, where: str) -> None:
         "retrieval.candidates",
         "an integer >= 1",
         s.retrieval.candidates,
+    )
+    need(
+        s.retrieval.ann_threshold >= 1000,
+        "retrieval.ann_threshold",
+        "an integer >= 1000",
+        s.retrieval.ann_threshold,
+    )
+    need(
+        1 <= s.retrieval.ivf_nprobe <= 65536,
+        "retrieval.ivf_nprobe",
+        "an integer between 1 and 65536",
+        s.retrieval.ivf_nprobe,
+    )
+    need(
+        1 <= s.retrieval.hnsw_ef_search <= 65536,
+        "retrieval.hnsw_ef_search",
+        "an integer between 1 and 65536",
+        s.retrieval.hnsw_ef_search,
     )
     need(
         0.0 <= s.answer.min_confidence <= 1.0,

@@ -170,7 +170,7 @@ class SentenceTransformerEmbedder:
         except Exception as e:  # any loader failure becomes a message for a person
             raise ConfigError(f"embedding.model: cannot load the model at {self.path}: {e}") from e
         self.load_seconds = time.perf_counter() - t0
-        log.info("model loaded in %.1fs", self.load_seconds)
+        log.info("model loaded in %.2fs", self.load_seconds)
         return model
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
@@ -227,7 +227,10 @@ class SentenceTransformerEmbedder:
 
         model = self.model
         tok = model.tokenizer
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        # batches of similar token counts pad least (sorting by characters, as
+        # SentenceTransformer.encode does, pads ~25% more on news passages)
+        lengths = self.count_tokens(texts)
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
         vecs = np.zeros((len(texts), self.dimension), dtype=np.float32)
         sent: list[np.ndarray] = [np.zeros((0, self.dimension), np.float32)] * len(texts)
         bs = self.batch_size
@@ -372,4 +375,9 @@ class HashEmbedder:
 def make_embedder(settings: EmbeddingSettings) -> Embedder:
     if settings.model == "hash":  # test/dry-run embedder, documented in config.example.toml
         return HashEmbedder()
+    backend = getattr(settings, "backend", "torch")
+    if backend in ("onnx", "onnx-int8"):
+        from .onnx_embedder import OnnxEmbedder
+
+        return OnnxEmbedder(settings, quantize=backend == "onnx-int8")
     return SentenceTransformerEmbedder(settings)

@@ -34,11 +34,16 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from .config import FetchSettings
 from .errors import FetchError
+from .lazy import lazy_module
+
+if TYPE_CHECKING:
+    import httpx
+else:  # imported on first fetch: indexing local files never needs it
+    httpx = lazy_module("httpx", globals())
 
 log = logging.getLogger(__name__)
 

@@ -40,13 +40,14 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .config import EmbeddingSettings
-from .embedder import BatchProgress, model_name, resolve_model_path
+from .embedder import BatchProgress, Spans, model_name, pool_spans, resolve_model_path
 from .errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ QUANT_OPTIONS: dict[str, Any] = {
     "op_types_to_quantize": ["MatMul"],
 }
 SPIN = "0"  # onnxruntime's session.intra_op.allow_spinning
+# batch size when batches run side by side (small batches balance the workers' loads)
+BULK_BATCH = 16
 _PROBE_TEXTS = (
     "What did Ma say about Apple Pay?",
     "A volcano on the island of Tern erupted on Tuesday; ash rose twelve kilometres into the "
@@ -507,9 +510,18 @@ def _slug(model_dir: Path) -> str:
 class OnnxEmbedder:
     """The sentence-transformers model run by ONNX Runtime; batched, L2-normalised float32.
 
-    Same protocol as :class:`index.embedder.SentenceTransformerEmbedder`. The export happens on
-    first use (``embed``), or never when a fresh one is cached; ``load_seconds`` covers export
-    (if any) plus session creation, ``export_seconds`` the export alone.
+    Same protocol as :class:`index.embedder.SentenceTransformerEmbedder` (``embed``,
+    ``embed_query``, ``embed_passages`` with late-chunked span vectors, ``count_tokens``). The
+    export happens on first use, or never when a fresh one is cached; ``load_seconds`` covers
+    export (if any) plus session creation, ``export_seconds`` the export alone (None when the
+    cache was fresh). A cached load does not import torch.
+
+    Texts are tokenised with the model's ``tokenizer.json`` (truncated to ``max_seq_length``
+    tokens, special tokens included), sorted by token count, cut into batches of
+    ``batch_size`` padded to their longest member, and written back in the original order.
+    Small inputs run on one session with ``os.cpu_count()`` intra-op threads; inputs of more
+    than ``BULK_BATCH`` texts run batches of at most ``BULK_BATCH`` side by side, one per core,
+    on a second, single-threaded session (``workers``; 1 turns this off).
     """
 
     def __init__(
@@ -531,6 +543,8 @@ class OnnxEmbedder:
         self.export_seconds: float | None = None
         self.onnx_path: Path | None = None
         self._session: Any = None
+        self._bulk: Any = None
+        self.workers = os.cpu_count() or 1
         self._tokenizer: Any = None
         self._counter: Any = None
         self._lock = threading.Lock()
@@ -648,13 +662,48 @@ class OnnxEmbedder:
         encs = self._counter.encode_batch(list(texts), add_special_tokens=False)
         return [len(e.ids) for e in encs]
 
-    def embed(self, texts: Sequence[str], *, progress: BatchProgress | None = None) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
+    @property
+    def bulk_session(self) -> Any:
+        """A single-threaded session for running ``workers`` batches side by side."""
+        session = self.session  # exports and loads first if needed
+        if self.workers <= 1:
+            return session
+        if self._bulk is None:
+            with self._lock:
+                if self._bulk is None:
+                    self._bulk = _session(self.onnx_path or Path(), threads=1)
+        return self._bulk
+
+    def _run(
+        self, session: Any, encs: Sequence[Any], spans: Sequence[Spans] | None
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One batch: sentence vectors, plus per-span vectors when ``spans`` is given."""
+        feeds = _pad(encs, self._pad_id)
+        hidden = session.run([OUTPUT_NAME], feeds)[0]
+        vecs = _pool(hidden, feeds["attention_mask"], self.pooling, self.normalize)
+        if spans is None:
+            return vecs, []
+        # late chunking exactly as the torch embedder: token vectors = last hidden state,
+        # tokens located by their character offsets (special tokens have end == start)
+        sent = [
+            pool_spans(
+                hidden[j, : len(e.ids)], np.asarray(e.offsets, dtype=np.int64), spans[j], vecs[j]
+            )
+            for j, e in enumerate(encs)
+        ]
+        return vecs, sent
+
+    def _encode(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Spans] | None,
+        progress: BatchProgress | None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         session = self.session
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        # tokenise a slice at a time, sort it by token count so each batch pads little, then
-        # write every vector back to its original row
+        sent: list[np.ndarray] = [np.zeros((0, self.dimension), np.float32)] * len(texts)
+        # tokenise a slice at a time, sort it by token count so each batch pads little, run
+        # the batches, and write every vector back to its original row
         step = max(self.batch_size * 16, 1024)
         for start in range(0, len(texts), step):
             part = [str(t) for t in texts[start : start + step]]
@@ -662,15 +711,64 @@ class OnnxEmbedder:
                 part = [t.lower() for t in part]
             encs = self._tokenizer.encode_batch(part)
             order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
-            for b in range(0, len(order), self.batch_size):
-                idx = order[b : b + self.batch_size]
-                feeds = _pad([encs[i] for i in idx], self._pad_id)
-                hidden = session.run([OUTPUT_NAME], feeds)[0]
-                vecs = _pool(hidden, feeds["attention_mask"], self.pooling, self.normalize)
-                out[[start + i for i in idx]] = vecs
-                if progress:
-                    progress(len(idx))
-        return out
+            parallel = self.workers > 1 and len(order) > BULK_BATCH
+            # several single-threaded batches at once beat one two-threaded batch at a time
+            # (no per-operator barrier between the cores; +10-30% measured on 2 cores)
+            bs = min(self.batch_size, BULK_BATCH) if parallel else self.batch_size
+            batches = [order[b : b + bs] for b in range(0, len(order), bs)]
+            groups = [[encs[i] for i in idx] for idx in batches]
+            span_groups = [
+                None if spans is None else [spans[start + i] for i in idx] for idx in batches
+            ]
+            if parallel:
+                bulk = self.bulk_session
+                with ThreadPoolExecutor(self.workers, thread_name_prefix="onnx-embed") as pool:
+                    results: Iterator[tuple[np.ndarray, list[np.ndarray]]] = pool.map(
+                        self._run, [bulk] * len(groups), groups, span_groups
+                    )
+                    self._collect(start, batches, results, out, sent, progress)
+            else:
+                results = (
+                    self._run(session, g, sg) for g, sg in zip(groups, span_groups, strict=True)
+                )
+                self._collect(start, batches, results, out, sent, progress)
+        return out, sent
+
+    @staticmethod
+    def _collect(
+        start: int,
+        batches: list[list[int]],
+        results: Iterator[tuple[np.ndarray, list[np.ndarray]]],
+        out: np.ndarray,
+        sent: list[np.ndarray],
+        progress: BatchProgress | None,
+    ) -> None:
+        for idx, (vecs, spans) in zip(batches, results, strict=True):
+            out[[start + i for i in idx]] = vecs
+            for i, v in zip(idx, spans, strict=False):  # spans is empty for plain embed()
+                sent[start + i] = v
+            if progress:
+                progress(len(idx))
+
+    def embed(self, texts: Sequence[str], *, progress: BatchProgress | None = None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return self._encode(texts, None, progress)[0]
+
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Spans],
+        *,
+        progress: BatchProgress | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passage vectors plus one vector per character span of each passage (its sentences),
+        mean-pooled from the same forward pass's token vectors and normalised."""
+        if len(spans) != len(texts):
+            raise ValueError("embed_passages: one list of spans per text")
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        return self._encode(texts, spans, progress)
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]

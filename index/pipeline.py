@@ -18,14 +18,20 @@ import contextlib
 import dataclasses
 import datetime as dt
 import difflib
+import functools
+import json
 import logging
 import os
 import shutil
+import sqlite3
 import threading
 import time
+import weakref
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 from filelock import FileLock
@@ -47,15 +53,27 @@ from .errors import (
 from .lexical import LexicalIndex
 from .models import Answer, Article, Chunk, Document, Hit, IndexReport, Stats
 from .retrieval import Fused, merge_overlapping, relative_fusion, rrf, single
-from .store import SCHEMA_VERSION, ArticleRow, Store, now_iso, pack_sentences
-from .vectors import VectorIndex
+from .store import (
+    DB_ADVICE,
+    SCHEMA_VERSION,
+    ArticleRow,
+    Store,
+    database_error,
+    now_iso,
+    pack_sentences,
+)
+from .vectors import IndexPolicy, VectorIndex
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 GEN_DIR = "generations"
+MANIFEST = "manifest.json"  # per generation: size and CRC-32 of every file
 NOT_FOUND = "I couldn't find that in the indexed articles."
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 @dataclass
@@ -69,6 +87,27 @@ class Snapshot:
 class _Planned:
     doc: Document
     chunks: list[Chunk]
+
+
+class _GenerationGone(IndexCorruptError):
+    """The generation's folder is missing (damaged, or a writer elsewhere replaced it twice)."""
+
+
+def _db_errors(
+    fn: Callable[Concatenate[Pipeline, _P], _R],
+) -> Callable[Concatenate[Pipeline, _P], _R]:
+    """SQLite errors leave the engine as messages for a person (damaged file, busy database)."""
+
+    @functools.wraps(fn)
+    def wrapper(self: Pipeline, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return fn(self, *args, **kwargs)
+        except sqlite3.ProgrammingError:
+            raise  # a bug, not the file
+        except sqlite3.DatabaseError as e:
+            raise database_error(self.store.path, e) from e
+
+    return wrapper
 
 
 def _sanitize(doc: Document) -> Document:
@@ -88,6 +127,8 @@ class Pipeline:
         self.store = Store(self.data_dir)
         self._embedder = embedder
         self._snap: Snapshot | None = None
+        # the generation before, while readers that started on it still hold it
+        self._prev: weakref.ref[Snapshot] | None = None
         self._snap_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self.writing = False
@@ -98,6 +139,11 @@ class Pipeline:
         if self._embedder is None:
             self._embedder = make_embedder(self.settings.embedding)
         return self._embedder
+
+    @property
+    def index_policy(self) -> IndexPolicy:
+        """Vector index type by size and its search parameters (``[retrieval]`` settings)."""
+        return IndexPolicy.from_settings(self.settings.retrieval)
 
     def close(self) -> None:
         self.store.close()
@@ -145,17 +191,55 @@ class Pipeline:
     def _gen_path(self, gen: int) -> Path:
         return self.data_dir / GEN_DIR / f"{gen:08d}"
 
+    @_db_errors
     def snapshot(self) -> Snapshot:
-        """The current generation, reloaded when another writer has published a newer one."""
-        gen = self.store.generation() if self.store.exists() else 0
+        """The current generation, reloaded when another writer has published a newer one.
+
+        Inside :meth:`reading` it is the generation that this thread's SQLite view sees.
+        """
+        if not self.store.exists():
+            return self._snapshot_for(0)
+        with self.store.read():
+            return self._snapshot_for(self.store.generation())
+
+    def _snapshot_for(self, gen: int) -> Snapshot:
         snap = self._snap
         if snap is not None and snap.generation == gen:
             return snap
+        prev = self._prev() if self._prev is not None else None
+        if prev is not None and prev.generation == gen:
+            return prev
         with self._snap_lock:
-            if self._snap is not None and self._snap.generation == gen:
-                return self._snap
-            self._snap = self._load_snapshot(gen)
-            return self._snap
+            snap = self._snap
+            if snap is not None and snap.generation == gen:
+                return snap
+            loaded = self._load_snapshot(gen)
+            if snap is None or gen > snap.generation:
+                self._prev = weakref.ref(snap) if snap is not None else None
+                self._snap = loaded
+            return loaded
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Snapshot]:
+        """A snapshot and an SQLite view of the same generation, for the length of a question.
+
+        A writer may publish meanwhile: this reader keeps the vectors, keyword index and rows it
+        started with. Should the generation's files vanish before they are loaded (a writer
+        elsewhere published twice in between), it starts again on the newer one.
+        """
+        for attempt in range(3):
+            if not self.store.exists():
+                yield self.snapshot()
+                return
+            with self.store.read():
+                try:
+                    snap = self.snapshot()
+                except _GenerationGone:
+                    if attempt == 2:
+                        raise
+                    continue
+                yield snap
+                return
 
     def _load_snapshot(self, gen: int) -> Snapshot:
         if gen == 0:
@@ -165,17 +249,34 @@ class Pipeline:
         self._check_meta(self.store.meta())
         path = self._gen_path(gen)
         if not path.is_dir():
-            raise IndexCorruptError(
+            raise _GenerationGone(
                 f"generation {gen} of the index is missing from {path.parent}; "
                 "run `newsdesk reindex` to rebuild it from the stored articles"
             )
-        vectors = VectorIndex.load(path / "vectors.faiss", self.embedder.dimension)
+        damaged = manifest_problems(path)
+        if damaged:
+            raise IndexCorruptError(
+                f"files of the index in {path} are damaged ({'; '.join(damaged[:3])}); "
+                "run `newsdesk reindex` to rebuild them from the stored articles"
+            )
+        vectors = VectorIndex.load(
+            path / "vectors.faiss", self.embedder.dimension, self.index_policy
+        )
         try:
             lexical = LexicalIndex.load(path / "lexical")
         except Exception as e:
             raise IndexCorruptError(
-                f"the keyword index in {path} is unreadable ({e}); run `newsdesk reindex`"
+                f"the keyword index in {path} is unreadable ({_first_line(e)}); "
+                "run `newsdesk reindex`"
             ) from e
+        passages = self.store.counts()[1]
+        if not len(vectors) == len(lexical) == passages or not np.array_equal(
+            np.sort(vectors.ids()), np.sort(lexical.ids)
+        ):
+            raise IndexCorruptError(
+                f"the index in {path} does not match the database ({len(vectors)} vectors, "
+                f"{len(lexical)} keyword entries, {passages} passages); run `newsdesk reindex`"
+            )
         log.info("loaded generation %d: %d vectors", gen, len(vectors))
         return Snapshot(gen, vectors, lexical)
 
@@ -270,6 +371,7 @@ class Pipeline:
         vecs, sent = self.embedder.embed_passages(texts, spans, progress=step)
         return vecs, [pack_sentences(r, v) for r, v in zip(rel_spans, sent, strict=True)]
 
+    @_db_errors
     def add_documents(
         self, docs: Sequence[Document], progress: Progress | None = None
     ) -> IndexReport:
@@ -314,6 +416,7 @@ class Pipeline:
         report.seconds = time.perf_counter() - t0
         return report
 
+    @_db_errors
     def add(self, inputs: Sequence[str], progress: Progress | None = None) -> IndexReport:
         """Read files, folders, URLs or feeds and index them (all or nothing on input errors).
 
@@ -336,6 +439,7 @@ class Pipeline:
         report.skipped = [str(w) for w in collected.warnings]
         return report
 
+    @_db_errors
     def remove(self, ref: str) -> Article:
         """Remove one article (id, source path/URL or exact title) from SQLite, FAISS and BM25."""
         with self.writer():
@@ -349,6 +453,7 @@ class Pipeline:
             )
         return article
 
+    @_db_errors
     def reindex(self, progress: Progress | None = None) -> IndexReport:
         """Re-chunk and re-embed every stored article with the current settings (no network)."""
         t0 = time.perf_counter()
@@ -389,10 +494,9 @@ class Pipeline:
         """Write the changes and the next generation; the SQLite commit switches atomically."""
         store = self.store
         old_gen = store.generation()
-        if full:
-            base = VectorIndex.empty(self.embedder.dimension)
-        else:
-            base = self.snapshot().vectors.copy()
+        prev = None if full else self.snapshot()
+        base = VectorIndex.empty(self.embedder.dimension) if prev is None else prev.vectors.copy()
+        removed: list[int] = []
         new_gen = old_gen + 1
         final = self._gen_path(new_gen)
         tmp = final.with_name(final.name + ".tmp")
@@ -404,6 +508,7 @@ class Pipeline:
                 c.execute("DELETE FROM chunks")
             elif replace:
                 old_ids = store.chunk_ids_of(c, list(replace))
+                removed = old_ids
                 base.remove(np.asarray(old_ids, dtype=np.int64))
                 c.executemany("DELETE FROM chunks WHERE article_id=?", [(a,) for a in replace])
                 if delete_articles:
@@ -415,18 +520,37 @@ class Pipeline:
             ids = store.insert_chunks(c, all_chunks, sentences)
             if ids:
                 base.add(np.asarray(ids, dtype=np.int64), vectors)
+            # flat / IVF / HNSW by size (retrieval.index_type): a rebuild when a threshold is
+            # crossed, else the same index
+            base = base.adapt(self.index_policy, progress)
             if progress:
                 progress("keyword index", 0, 1)
-            lex_ids, lex_texts = store.passage_texts(c)
-            lexical = LexicalIndex.build(lex_ids, lex_texts)
-            if len(base) != len(lex_ids):
+            # BM25: the previous generation's tokens, minus the removed passages, plus the new
+            # ones tokenised (the same index as one built from all the texts, faster)
+            lexical = None
+            if prev is not None:
+                new_texts = [
+                    self.embed_text(p.doc.title, ch.text) for p in planned for ch in p.chunks
+                ]
+                lexical = prev.lexical.updated(removed, ids, new_texts)
+                db_ids = np.fromiter(
+                    (r[0] for r in c.execute("SELECT id FROM chunks ORDER BY id")), np.int64
+                )
+                if lexical is not None and not np.array_equal(lexical.ids, db_ids):
+                    log.warning("keyword index out of step with the database; rebuilding it")
+                    lexical = None
+            if lexical is None:
+                lex_ids, lex_texts = store.passage_texts(c)
+                lexical = LexicalIndex.build(lex_ids, lex_texts)
+            if len(base) != len(lexical):
                 raise IndexCorruptError(
-                    f"internal error: {len(base)} vectors for {len(lex_ids)} passages; "
+                    f"internal error: {len(base)} vectors for {len(lexical)} passages; "
                     "run `newsdesk reindex`"
                 )
             tmp.mkdir(parents=True)
             base.save(tmp / "vectors.faiss")
             lexical.save(tmp / "lexical")
+            write_manifest(tmp)
             _fsync_tree(tmp)
             os.replace(tmp, final)
             _fsync_dir(final.parent)
@@ -434,6 +558,7 @@ class Pipeline:
             meta["index_type"] = base.kind
             store.set_meta(c, meta)
         with self._snap_lock:
+            self._prev = weakref.ref(self._snap) if self._snap is not None else None
             self._snap = Snapshot(new_gen, base, lexical)
         self._cleanup_generations(keep=new_gen)
         if progress:
@@ -493,22 +618,25 @@ class Pipeline:
         merged = merge_overlapping(hits, self.store.article_span)
         return merged[:k]
 
+    @_db_errors
     def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
         q = self.validate_question(query)
-        snap = self.snapshot()
-        self._require_content(snap)
-        mode = mode or self.settings.retrieval.mode
-        q_vec = self.embedder.embed_query(q) if mode != "bm25" else None
-        return self._hits(self._fused(q, q_vec, snap, mode), k or self.settings.retrieval.k)
+        with self.reading() as snap:
+            self._require_content(snap)
+            mode = mode or self.settings.retrieval.mode
+            q_vec = self.embedder.embed_query(q) if mode != "bm25" else None
+            return self._hits(self._fused(q, q_vec, snap, mode), k or self.settings.retrieval.k)
 
+    @_db_errors
     def ask(self, question: str, k: int | None = None, mode: str | None = None) -> Answer:
         t0 = time.perf_counter()
         q = self.validate_question(question)
-        snap = self.snapshot()
-        self._require_content(snap)
-        q_vec = self.embedder.embed_query(q)
-        return self._answer(q, q_vec, snap, k, mode, t0)
+        with self.reading() as snap:
+            self._require_content(snap)
+            q_vec = self.embedder.embed_query(q)
+            return self._answer(q, q_vec, snap, k, mode, t0)
 
+    @_db_errors
     def ask_many(
         self,
         questions: Sequence[str],
@@ -531,21 +659,21 @@ class Pipeline:
                 out.append(e)
         if not valid:
             return out
-        snap = self.snapshot()
-        self._require_content(snap)
-        batch = 64
-        for b in range(0, len(valid), batch):
-            part = valid[b : b + batch]
-            t0 = time.perf_counter()
-            vecs = self.embedder.embed([q for _, q in part])
-            per = (time.perf_counter() - t0) / len(part)
-            for (i, q), v in zip(part, vecs, strict=True):
-                t1 = time.perf_counter() - per
-                try:
-                    ex = exclude[i] if exclude else frozenset()
-                    out[i] = self._answer(q, v, snap, k, mode, t1, ex)
-                except NewsdeskError as e:
-                    out[i] = e
+        with self.reading() as snap:
+            self._require_content(snap)
+            batch = 64
+            for b in range(0, len(valid), batch):
+                part = valid[b : b + batch]
+                t0 = time.perf_counter()
+                vecs = self.embedder.embed([q for _, q in part])
+                per = (time.perf_counter() - t0) / len(part)
+                for (i, q), v in zip(part, vecs, strict=True):
+                    t1 = time.perf_counter() - per
+                    try:
+                        ex = exclude[i] if exclude else frozenset()
+                        out[i] = self._answer(q, v, snap, k, mode, t1, ex)
+                    except NewsdeskError as e:
+                        out[i] = e
         return out
 
     def _answer(
@@ -587,16 +715,19 @@ class Pipeline:
         return ans
 
     # -- articles & stats --------------------------------------------------------------------
+    @_db_errors
     def list_articles(self) -> list[ArticleRow]:
         if not self.store.exists():
             return []
         self.store.init_schema()
         return self.store.list_articles()
 
+    @_db_errors
     def get_article(self, ref: str) -> Article:
         self.store.init_schema()
         return self.store.find_article(ref)
 
+    @_db_errors
     def match_titles(self, query: str, limit: int = 25) -> list[ArticleRow]:
         """Autocomplete titles: prefix, then substring, then fuzzy matches; at most ``limit``."""
         rows = self.list_articles()
@@ -619,6 +750,7 @@ class Pipeline:
         ]
         return (prefix + sub + fuzzy)[:limit]
 
+    @_db_errors
     def stats(self) -> Stats:
         meta = self.store.meta() if self.store.exists() else {}
         articles, chunks = self.store.counts() if meta else (0, 0)
@@ -640,6 +772,105 @@ class Pipeline:
             last_indexed=meta.get("updated_at"),
         )
 
+    # -- verification ------------------------------------------------------------------------
+    def check(self) -> list[str]:
+        """Verify the whole index: one line per problem, for a person ([] when all is well).
+
+        SQLite's integrity check; the meta (present, same model and chunking as configured);
+        the current generation's folder, file checksums, FAISS and BM25 readable with ids equal
+        to the passage ids; every passage's offsets inside its article's text; no passage
+        without its article. Reads one consistent view; never loads the embedding model.
+        """
+        if not self.store.exists():
+            return []
+        try:
+            errors = self.store.integrity_errors(full=True)
+            if errors:
+                more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+                found = "; ".join(" ".join(e.split())[:160] for e in errors[:3])
+                return [f"the database {self.store.path} is damaged: {found}{more}; {DB_ADVICE}"]
+            with self.store.read():
+                return self._check_contents()
+        except NewsdeskError as e:
+            return [str(e)]
+        except sqlite3.DatabaseError as e:
+            return [str(database_error(self.store.path, e))]
+
+    def _check_contents(self) -> list[str]:
+        store, problems = self.store, []
+        meta = store.meta()
+        articles, chunks = store.counts()
+        if not meta.get("model"):
+            if articles or chunks:
+                problems.append(
+                    f"the index in {self.data_dir} holds {articles} articles but no metadata "
+                    "(model, chunking): run `newsdesk reindex`"
+                )
+        else:
+            try:
+                self._check_meta(meta)
+            except IndexMismatchError as e:
+                problems.append(str(e))
+        gen = store.generation()
+        if gen:
+            problems += self._check_generation(gen)
+        elif chunks:
+            problems.append(
+                f"{chunks} passages are stored but no index generation is recorded: "
+                "run `newsdesk reindex`"
+            )
+        c = store.conn
+        bad, first = c.execute(
+            "SELECT count(*), min(c.id) FROM chunks c JOIN articles a ON a.id = c.article_id "
+            "WHERE c.start < 0 OR c.end < c.start OR c.end > length(a.text)"
+        ).fetchone()
+        if bad:
+            problems.append(
+                f"{bad} passages have offsets outside their article's text (first: passage "
+                f"{first}): run `newsdesk reindex`"
+            )
+        bad, first = c.execute(
+            "SELECT count(*), min(id) FROM chunks WHERE article_id NOT IN (SELECT id FROM articles)"
+        ).fetchone()
+        if bad:
+            problems.append(
+                f"{bad} passages belong to no article (first: passage {first}): "
+                "run `newsdesk reindex`"
+            )
+        return problems
+
+    def _check_generation(self, gen: int) -> list[str]:
+        path = self._gen_path(gen)
+        if not path.is_dir():
+            return [
+                f"generation {gen} of the index is missing from {path.parent}: "
+                "run `newsdesk reindex` to rebuild it from the stored articles"
+            ]
+        problems = []
+        damaged = manifest_problems(path)
+        if damaged:
+            problems.append(
+                f"files of the index in {path} are damaged ({'; '.join(damaged[:5])}): "
+                "run `newsdesk reindex`"
+            )
+        ids = np.asarray(self.store.chunk_ids(), dtype=np.int64)
+        try:
+            vectors = VectorIndex.load(path / "vectors.faiss", self.embedder.dimension)
+        except IndexCorruptError as e:
+            problems.append(str(e))
+        else:
+            problems += _id_problems(f"vector index {path / 'vectors.faiss'}", vectors.ids(), ids)
+        try:
+            lexical = LexicalIndex.load(path / "lexical")
+        except Exception as e:
+            problems.append(
+                f"the keyword index in {path / 'lexical'} is unreadable ({_first_line(e)}): "
+                "run `newsdesk reindex`"
+            )
+        else:
+            problems += _id_problems(f"keyword index {path / 'lexical'}", lexical.ids, ids)
+        return problems
+
 
 def _fsync_tree(path: Path) -> None:
     for p in sorted(path.rglob("*"), reverse=True):
@@ -660,6 +891,72 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0][:160] if lines else type(e).__name__
+
+
+def _id_problems(what: str, got: np.ndarray, want: np.ndarray) -> list[str]:
+    """``got`` (ids in an index file) against ``want`` (the passage ids in SQLite)."""
+    got = np.asarray(got, dtype=np.int64)
+    missing = np.setdiff1d(want, got)
+    extra = np.setdiff1d(got, want)
+    duplicates = len(got) - len(np.unique(got))
+    parts = []
+    if len(missing):
+        parts.append(f"lacks {len(missing)} passages (e.g. {int(missing[0])})")
+    if len(extra):
+        parts.append(f"has {len(extra)} ids that are no passage (e.g. {int(extra[0])})")
+    if duplicates:
+        parts.append(f"has {duplicates} duplicate ids")
+    return [f"the {what} {' and '.join(parts)}: run `newsdesk reindex`"] if parts else []
+
+
+def _crc32(path: Path) -> int:
+    crc = 0
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            crc = zlib.crc32(block, crc)
+    return crc
+
+
+def write_manifest(gen_dir: Path) -> None:
+    """Record the size and CRC-32 of every file of a generation (checked when it is loaded)."""
+    files = {
+        p.relative_to(gen_dir).as_posix(): [p.stat().st_size, _crc32(p)]
+        for p in sorted(gen_dir.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    }
+    (gen_dir / MANIFEST).write_text(json.dumps({"format": 1, "files": files}), encoding="utf-8")
+
+
+def manifest_problems(gen_dir: Path) -> list[str]:
+    """Files of a generation that are missing, truncated or changed since it was written.
+
+    A generation without a manifest (written by an older newsdesk) is not checked.
+    """
+    path = gen_dir / MANIFEST
+    if not path.exists():
+        return []
+    try:
+        files = json.loads(path.read_text(encoding="utf-8"))["files"]
+        expected = [(str(rel), int(size), int(crc)) for rel, (size, crc) in files.items()]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        return [f"{MANIFEST} is unreadable ({_first_line(e)})"]
+    problems = []
+    for rel, size, crc in expected:
+        f = gen_dir / rel
+        try:
+            actual = f.stat().st_size
+            if actual != size:
+                problems.append(f"{rel}: {actual} bytes, expected {size}")
+            elif _crc32(f) != crc:
+                problems.append(f"{rel}: checksum mismatch")
+        except OSError:
+            problems.append(f"{rel}: missing")
+    return problems
 
 
 def parse_date(value: str | None) -> dt.date | None:

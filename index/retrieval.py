@@ -67,14 +67,21 @@ def relative_fusion(
         ranks[n] = np.argsort(np.argsort(-s, kind="stable"), kind="stable") + 1
         if n in names:
             fused += float(weights.get(n, 1.0)) / total_w * _minmax(s)
-    order = np.argsort(-fused, kind="stable")
+    order = np.argsort(-fused, kind="stable").tolist()
+    # plain Python lists: indexing numpy scalars one by one dominated this loop
+    cols = [
+        (n, f"{n}_rank", np.asarray(scores[n], dtype=np.float64).tolist(), ranks[n].tolist())
+        for n in scores
+    ]
+    id_list = [int(i) for i in ids]
+    fused_list = fused.tolist()
     out: Fused = []
     for i in order:
         d: dict[str, float] = {}
-        for n in scores:
-            d[n] = float(scores[n][i])
-            d[f"{n}_rank"] = float(ranks[n][i])
-        out.append((int(ids[i]), float(fused[i]), d))
+        for n, rank_key, vals, rk in cols:
+            d[n] = vals[i]
+            d[rank_key] = float(rk[i])
+        out.append((id_list[i], fused_list[i], d))
     return out
 
 

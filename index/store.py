@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ArticleNotFoundError, IndexCorruptError
+from .errors import ArticleNotFoundError, IndexBusyError, IndexCorruptError, NewsdeskError
 from .models import Article, Chunk, Document, Hit
 
 SCHEMA_VERSION = 1
@@ -120,10 +120,7 @@ class Store:
             c.execute("PRAGMA foreign_keys=ON")
             c.execute("PRAGMA busy_timeout=30000")
         except sqlite3.DatabaseError as e:
-            raise IndexCorruptError(
-                f"the database {self.path} is unreadable ({e}); move it away and run "
-                "`newsdesk index` again, or restore a backup"
-            ) from e
+            raise database_error(self.path, e) from e
         with self._all_lock:
             self._all.append(c)
         return c
@@ -132,7 +129,7 @@ class Store:
         try:
             self.conn.executescript(_SCHEMA)
         except sqlite3.DatabaseError as e:
-            raise IndexCorruptError(f"the database {self.path} is unreadable ({e})") from e
+            raise database_error(self.path, e) from e
 
     def close(self) -> None:
         with self._all_lock:
@@ -141,6 +138,25 @@ class Store:
                     c.close()
             self._all.clear()
         self._local = threading.local()
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """One consistent read: every query of this thread inside sees the same commit.
+
+        Without it each statement is its own transaction, so a writer committing between two
+        queries of one question would mix generations (vectors of one, rows of the next).
+        Re-entrant; inside a write transaction it is that transaction.
+        """
+        c = self.conn
+        if c.in_transaction:
+            yield c
+            return
+        c.execute("BEGIN")
+        try:
+            yield c
+        finally:
+            if c.in_transaction:
+                c.execute("COMMIT")  # read-only: nothing to write, ends the snapshot
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -161,19 +177,19 @@ class Store:
         except sqlite3.OperationalError as e:
             if "no such table" in str(e):
                 return {}
-            raise IndexCorruptError(f"the database {self.path} is unreadable ({e})") from e
+            raise database_error(self.path, e) from e
         except sqlite3.DatabaseError as e:
-            raise IndexCorruptError(
-                f"the database {self.path} is unreadable ({e}); it may be truncated or damaged"
-            ) from e
+            raise database_error(self.path, e) from e
 
     def generation(self) -> int:
         try:
             row = self.conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
-        except sqlite3.OperationalError:
-            return 0
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):
+                return 0
+            raise database_error(self.path, e) from e
         except sqlite3.DatabaseError as e:
-            raise IndexCorruptError(f"the database {self.path} is unreadable ({e})") from e
+            raise database_error(self.path, e) from e
         return int(row[0]) if row else 0
 
     @staticmethod
@@ -369,9 +385,30 @@ class Store:
         ).fetchone()
         return str(r[0]) if r else ""
 
-    def integrity_errors(self) -> list[str]:
+    def integrity_errors(self, full: bool = False) -> list[str]:
+        """SQLite's own check (``full``: ``integrity_check``, else ``quick_check``)."""
+        pragma = "integrity_check" if full else "quick_check"
         try:
-            rows = self.conn.execute("PRAGMA quick_check").fetchall()
+            rows = self.conn.execute(f"PRAGMA {pragma}").fetchall()
         except sqlite3.DatabaseError as e:
             return [str(e)]
-        return [r[0] for r in rows if r[0] != "ok"]
+        return [str(r[0]) for r in rows if r[0] != "ok"]
+
+
+DB_ADVICE = (
+    "restore newsdesk.db from a backup, or move the data dir away and index the articles again"
+)
+
+
+def database_error(path: Path, e: sqlite3.DatabaseError) -> NewsdeskError:
+    """A person's message for an SQLite error: busy, or a damaged or unreadable file."""
+    text = str(e) or type(e).__name__
+    if isinstance(e, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+        return IndexBusyError(
+            f"the database {path} is busy ({text}): another newsdesk process is writing; "
+            "try again in a moment"
+        )
+    return IndexCorruptError(
+        f"the database {path} is damaged or unreadable ({text}); {DB_ADVICE} "
+        "(`newsdesk check` lists what is wrong)"
+    )

@@ -48,6 +48,8 @@ def test_names_and_shape_without_loading(tmp_path: Path) -> None:
         assert (e.pooling, e.normalize) == ("mean", True)
         empty = e.embed([])
         assert empty.shape == (0, 384) and empty.dtype == np.float32
+        vecs, sent = e.embed_passages([], [])
+        assert vecs.shape == (0, 384) and sent == []
         assert not e.loaded  # nothing was exported for an empty input
     assert not any(tmp_path.iterdir())
 
@@ -188,6 +190,34 @@ def test_int8_close_to_torch(onnx_cache: Path, real_embedder: Any) -> None:
 
 
 @pytest.mark.model
+@pytest.mark.parametrize("quantize", [False, True])
+def test_embed_passages_matches_torch(onnx_cache: Path, real_embedder: Any, quantize: bool) -> None:
+    first, second = SENTENCES[1], SENTENCES[2]
+    texts = [f"{first} {second}", SENTENCES[7], "Oxygen", SENTENCES[6]]
+    spans = [
+        [(0, len(first)), (len(first) + 1, len(texts[0]))],
+        [(0, 55), (56, 111), (5000, 5100)],  # the last one lies past the 256-token cut
+        [],
+        [(0, 39), (40, len(SENTENCES[6]))],
+    ]
+    e = OnnxEmbedder(EmbeddingSettings(), quantize=quantize, cache_dir=onnx_cache)
+    seen: list[int] = []
+    vecs, sent = e.embed_passages(texts, spans, progress=seen.append)
+    ref_vecs, ref_sent = real_embedder.embed_passages(texts, spans)
+    assert sum(seen) == len(texts)
+    floor = 0.97 if quantize else 0.9999
+    assert _cos(vecs, ref_vecs).min() >= floor
+    np.testing.assert_allclose(vecs, e.embed(texts), atol=1e-6)
+    for got, ref, sp in zip(sent, ref_sent, spans, strict=True):
+        assert got.shape == ref.shape == (len(sp), 384) and got.dtype == np.float32
+        if len(sp):
+            assert _cos(got, ref).min() >= floor
+    np.testing.assert_allclose(sent[1][2], vecs[1], atol=1e-6)  # truncated span: text vector
+    with pytest.raises(ValueError):
+        e.embed_passages(texts, spans[:2])
+
+
+@pytest.mark.model
 def test_order_preserved_across_sorted_batches(onnx_cache: Path) -> None:
     e = OnnxEmbedder(EmbeddingSettings(batch_size=3), cache_dir=onnx_cache)
     texts = [SENTENCES[i] for i in (7, 3, 0, 5, 1, 7, 4, 2, 6)]  # lengths out of order, repeats
@@ -198,6 +228,27 @@ def test_order_preserved_across_sorted_batches(onnx_cache: Path) -> None:
     np.testing.assert_allclose(vecs, singles, atol=1e-5)
     np.testing.assert_allclose(vecs[0], vecs[5], atol=1e-6)
     assert not np.allclose(vecs[0], vecs[1], atol=1e-3)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("quantize", [False, True])
+def test_parallel_batches_keep_order(onnx_cache: Path, quantize: bool) -> None:
+    e = OnnxEmbedder(EmbeddingSettings(batch_size=4), quantize=quantize, cache_dir=onnx_cache)
+    e.workers = 2  # batches run side by side on the single-threaded session
+    texts = [f"{i} " + SENTENCES[(i * 5) % len(SENTENCES)] for i in range(41)]
+    seen: list[int] = []
+    vecs = e.embed(texts, progress=seen.append)
+    assert e._bulk is not None and sum(seen) == len(texts) and max(seen) <= 4
+    spans = [[(0, 3), (3, len(t))] for t in texts]
+    pvecs, sent = e.embed_passages(texts, spans)
+    np.testing.assert_allclose(pvecs, vecs, atol=1e-6)
+    assert [len(x) for x in sent] == [2] * len(texts)
+    e.workers = 1
+    sequential = e.embed(texts)
+    cos = _cos(vecs, sequential)
+    # int8 scales activations per batch, so batch-mates move a vector a little
+    assert cos.min() >= (0.995 if quantize else 0.99999)
+    assert (np.argmax(vecs @ sequential.T, axis=1) == np.arange(len(texts))).all()
 
 
 @pytest.mark.model
