@@ -211,6 +211,7 @@ class VectorIndex:
             )
             inner.cp.niter = IVF_NITER
             inner.cp.seed = 1234
+            inner.cp.min_points_per_centroid = 1  # small indexes: no "too few points" warning
             inner.set_direct_map_type(_hashtable())
             index = inner  # ids live in the lists: no IndexIDMap2 (its removal assumes flat)
             kind = "ivf-sq8" if sq8 else "ivf"
