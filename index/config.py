@@ -40,9 +40,10 @@ class EmbeddingSettings:
     model: str = DEFAULT_MODEL
     batch_size: int = 64
     device: str = "cpu"
-    # what runs the model: "torch" (sentence-transformers), "onnx" (ONNX Runtime, the same
-    # vectors) or "onnx-int8" (8-bit weights: faster, slightly different vectors, own index)
-    backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    # what runs the model: "onnx" (ONNX Runtime: the torch model's vectors, exported once,
+    # falls back to torch when it cannot be exported), "torch" (sentence-transformers) or
+    # "onnx-int8" (8-bit weights: faster, slightly different vectors, own index)
+    backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"
 
 
 @dataclass
