@@ -609,21 +609,29 @@ class Bench:
         ]
 
     def _time_changed(self, docs: Sequence[Document], total_articles: int) -> dict[str, Any]:
-        with self._pipeline() as pipe:
-            pipe.snapshot()  # a running process has its index loaded
+        """The update of ``docs`` in a process with its index loaded, against embedding just
+        their passages; alternated ``INDEX_RUNS`` times (each round changes the same articles
+        again), the best of each counts, as the machine may be shared."""
+        runs: list[tuple[float, float]] = []
+        for run in range(INDEX_RUNS):
+            if run:
+                docs = [dataclasses.replace(d, text=d.text + f" Again ({run}).") for d in docs]
+            with self._pipeline() as pipe:
+                pipe.snapshot()  # a running process has its index loaded
+                t0 = time.perf_counter()
+                report = pipe.add_documents(docs)
+                total_s = time.perf_counter() - t0
+                texts: list[str] = []
+                spans: list[list[tuple[int, int]]] = []
+                for d in docs:
+                    base = len(d.title) + 1
+                    for c in pipe.plan_chunks(d):
+                        texts.append(pipe.embed_text(d.title, c.text))
+                        spans.append([(a + base, b + base) for a, b in all_sentences(c.text)])
             t0 = time.perf_counter()
-            report = pipe.add_documents(docs)
-            total_s = time.perf_counter() - t0
-            texts: list[str] = []
-            spans: list[list[tuple[int, int]]] = []
-            for d in docs:
-                base = len(d.title) + 1
-                for c in pipe.plan_chunks(d):
-                    texts.append(pipe.embed_text(d.title, c.text))
-                    spans.append([(a + base, b + base) for a, b in all_sentences(c.text)])
-        t0 = time.perf_counter()
-        self.embedder.embed_passages(texts, spans)
-        embed_s = time.perf_counter() - t0
+            self.embedder.embed_passages(texts, spans)
+            runs.append((total_s, time.perf_counter() - t0))
+        total_s, embed_s = min(r[0] for r in runs), min(r[1] for r in runs)
         return {
             "articles_changed": len(docs),
             "articles_total": total_articles,
@@ -632,6 +640,7 @@ class Bench:
             "seconds": round(total_s, 3),
             "embed_seconds": round(embed_s, 3),
             "ratio": round(total_s / embed_s, 3) if embed_s > 0 else None,
+            "runs": [{"seconds": round(a, 3), "embed_seconds": round(b, 3)} for a, b in runs],
         }
 
     def reindex_changed_small(self) -> None:
