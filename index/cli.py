@@ -710,6 +710,10 @@ def _span(seconds: float) -> str:
     return f"{seconds / 86400:.0f} days"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _sync_line(res: Any) -> str:
     return f"{res.kind:<7}{res.target}: {res.summary()}"
 
@@ -766,7 +770,7 @@ def cmd_subscriptions(args: argparse.Namespace, settings: Settings, out: TextIO)
         print(f"       {s.name} · every {sub.interval:g} min{extra} · {where}", file=out)
         due = dt.datetime.fromtimestamp(s.next_due, dt.UTC).isoformat() if s.next_due else None
         print(
-            f"       {s.articles} articles · last success {_ago(s.last_success)} · "
+            f"       {_count(s.articles, 'article')} · last success {_ago(s.last_success)} · "
             f"next {'now' if not due else _ago(due)}",
             file=out,
         )
@@ -814,8 +818,8 @@ def cmd_unsubscribe(args: argparse.Namespace, settings: Settings, out: TextIO) -
         finally:
             engine.close()
     print(
-        f"Unsubscribed from {status.name} ({status.subscription.target}); its "
-        f"{status.articles} articles stay in the index",
+        f"Unsubscribed from {status.name} ({status.subscription.target}); its articles stay "
+        f"in the index ({_count(status.articles, 'article')})",
         file=out,
     )
     return 0

@@ -47,7 +47,6 @@ from urllib.parse import urldefrag, urlsplit
 
 from .errors import IndexBusyError, NewsdeskError, SourceError
 from .models import Document, http_link
-from .store import now_iso
 
 if TYPE_CHECKING:
     from .pipeline import Pipeline
@@ -433,7 +432,7 @@ class SyncEngine:
         c.execute(
             "INSERT INTO subscriptions(kind, target, interval, channel, origin, added_at, "
             "next_due) VALUES (?, ?, ?, ?, ?, ?, 0)",
-            (sub.kind, sub.target, sub.interval, sub.channel, sub.origin, now_iso()),
+            (sub.kind, sub.target, sub.interval, sub.channel, sub.origin, _iso(self.clock())),
         )
 
     @contextlib.contextmanager
@@ -573,7 +572,7 @@ class SyncEngine:
         sub = status.subscription
         result = SyncResult(sub.kind, sub.target)
         t0 = time.perf_counter()
-        started = now_iso()
+        started = _iso(self.clock())
         try:
             if sub.kind == "feed":
                 self._sync_feed(status, result)
@@ -752,7 +751,7 @@ class SyncEngine:
         queued = 0
         from .summary import central_sentence
 
-        when = now_iso()
+        when = _iso(self.clock())
         for d in new:
             summary: str | None = None
             try:
@@ -788,7 +787,7 @@ class SyncEngine:
     def mark_announced(self, ids: Sequence[int]) -> None:
         if ids:
             with self._db():
-                self.store.mark_sent(ids, now_iso())
+                self.store.mark_sent(ids, _iso(self.clock()))
 
 
 def _lock_wait() -> float:
