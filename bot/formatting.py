@@ -513,8 +513,10 @@ def announcement_embed(item: Announcement) -> discord.Embed:
         colour=COLOUR_NEWS,
     )
     date = published_date(item.published)
-    footer = f"New from {clean(item.origin) or 'a subscription'}"
-    footer = shorten(footer, ANNOUNCE_FOOTER_CHARS) + (f" · published {date}" if date else "")
+    # footers show text as is (no Markdown): mentions neutralised, nothing escaped
+    origin = neutralise_mentions(clean(item.origin)) or "a subscription"
+    footer = shorten(f"New from {origin}", ANNOUNCE_FOOTER_CHARS)
+    footer += f" · published {date}" if date else ""
     embed.set_footer(text=footer)
     return embed
 
@@ -522,7 +524,7 @@ def announcement_embed(item: Announcement) -> discord.Embed:
 def digest_embeds(items: Sequence[Announcement]) -> list[discord.Embed]:
     """Many new articles at once: linked titles as a list, spread over embeds as needed."""
     origins = list(dict.fromkeys(clean(i.origin) for i in items if clean(i.origin)))
-    source = shorten(origins[0], 150) if len(origins) == 1 else "your subscriptions"
+    source = fit(origins[0], 150) if len(origins) == 1 else "your subscriptions"
     title = shorten(f"📰 {len(items):,} new articles from {source}", EMBED_TITLE_LIMIT)
     lines = []
     for item in items[:DIGEST_MAX_ARTICLES]:
