@@ -166,3 +166,16 @@ def test_subscription_config(tmp_path: Path) -> None:
 def test_subscription_config_errors_name_the_key(tmp_path: Path, toml: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(write(tmp_path, toml))
+
+
+def test_the_commented_subscription_examples_load(tmp_path: Path) -> None:
+    example = (Path(__file__).resolve().parent.parent / "config.example.toml").read_text()
+    block = example[example.index("# [[feeds]]") :]
+    uncommented = "\n".join(line.removeprefix("# ").removeprefix("#") for line in block.split("\n"))
+    s = load_settings(write(tmp_path, example + "\n" + uncommented))
+    assert [(f.url, f.interval, f.channel) for f in s.feeds] == [
+        ("https://example.com/feed.xml", 30.0, 123456789012345678)
+    ]
+    assert [(f.path, f.interval, f.channel) for f in s.folders] == [
+        (tmp_path / "articles", 5.0, 0)
+    ]
