@@ -598,7 +598,7 @@ def _subscription_lines(s: SubscriptionStatus) -> list[str]:
     name = fit(s.name, 150)
     head = f"{icon} [{name}]({url})" if url else f"{icon} **{name}**"
     where = "config file" if sub.origin == "config" else "/subscribe"
-    info = [f"every {sub.interval:g} min", f"{s.articles:,} article{'s' * (s.articles != 1)}"]
+    info = [f"every {sub.interval:g} min", _count(s.articles, "article")]
     if sub.channel:
         info.append(f"announced in <#{sub.channel}>")
     info.append(where)
@@ -640,7 +640,7 @@ def subscriptions_embed(statuses: Sequence[SubscriptionStatus]) -> discord.Embed
         blocks.append(block)
         used += ulen(block) + 2
     embed.description = "\n\n".join(blocks)
-    embed.set_footer(text=f"{len(statuses):,} subscription{'s' * (len(statuses) != 1)}")
+    embed.set_footer(text=_count(len(statuses), "subscription"))
     return enforce_limits(embed)
 
 
@@ -651,8 +651,8 @@ def subscribed_message(status: SubscriptionStatus, result: SyncResult) -> str:
     announce = f" New articles will be announced in <#{sub.channel}>." if sub.channel else ""
     return shorten(
         f"✅ Subscribed to {name} ({where}), checked every {sub.interval:g} min: "
-        f"{result.added} articles added, {result.updated} updated, {result.unchanged} "
-        f"unchanged.{announce}",
+        f"{_count(result.added, 'article')} added, {result.updated} updated, "
+        f"{result.unchanged} unchanged.{announce}",
         CONTENT_LIMIT,
     )
 
@@ -661,6 +661,10 @@ def unsubscribed_message(status: SubscriptionStatus) -> str:
     name = fit(status.name, 200, content=True)
     where = fit(status.subscription.target, 300, content=True)
     return (
-        f"🗑️ Unsubscribed from {name} ({where}). Its {status.articles:,} articles stay in the "
-        "index (`/remove` deletes one)."
+        f"🗑️ Unsubscribed from {name} ({where}). Its articles stay in the index "
+        f"({_count(status.articles, 'article')}; `/remove` deletes one)."
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"

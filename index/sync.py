@@ -49,6 +49,7 @@ from .errors import IndexBusyError, NewsdeskError, SourceError
 from .models import Document, http_link
 
 if TYPE_CHECKING:
+    from .config import Settings
     from .pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -246,7 +247,7 @@ def folder_target(path: str | os.PathLike[str]) -> str:
     return str(Path(path).expanduser().resolve())
 
 
-def configured(settings: Any) -> list[Subscription]:
+def configured(settings: Settings) -> list[Subscription]:
     """The subscriptions declared in the config file (``[[feeds]]`` and ``[[folders]]``)."""
     subs = [
         Subscription("feed", feed_target(f.url), f.interval, f.channel or None, "config")
@@ -414,10 +415,12 @@ class SyncEngine:
                 }
                 for sub in wanted:
                     if sub.target in rows:
+                        # a shorter interval takes effect now, not after the old one
+                        soon = self.clock() + sub.interval * 60
                         c.execute(
-                            "UPDATE subscriptions SET kind=?, interval=?, channel=?, origin=? "
-                            "WHERE target=?",
-                            (sub.kind, sub.interval, sub.channel, sub.origin, sub.target),
+                            "UPDATE subscriptions SET kind=?, interval=?, channel=?, origin=?, "
+                            "next_due=min(next_due, ?) WHERE target=?",
+                            (sub.kind, sub.interval, sub.channel, sub.origin, soon, sub.target),
                         )
                     else:
                         self._insert(c, sub)

@@ -256,8 +256,8 @@ async def test_unsubscribe_permissions_and_bad_input(
         )
         await inter.wait_done()
         assert inter.original["content"] == (
-            f"🗑️ Unsubscribed from Valmare Gazette (<{site.url}>). Its 2 articles stay in the "
-            "index (`/remove` deletes one)."
+            f"🗑️ Unsubscribed from Valmare Gazette (<{site.url}>). Its articles stay in the "
+            "index (2 articles; `/remove` deletes one)."
         )
         assert await bot.run_sync(cog_of(bot).engine.statuses) == []
         inter = await fake.invoke_command(

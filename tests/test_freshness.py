@@ -176,6 +176,4 @@ def test_the_commented_subscription_examples_load(tmp_path: Path) -> None:
     assert [(f.url, f.interval, f.channel) for f in s.feeds] == [
         ("https://example.com/feed.xml", 30.0, 123456789012345678)
     ]
-    assert [(f.path, f.interval, f.channel) for f in s.folders] == [
-        (tmp_path / "articles", 5.0, 0)
-    ]
+    assert [(f.path, f.interval, f.channel) for f in s.folders] == [(tmp_path / "articles", 5.0, 0)]

@@ -486,3 +486,21 @@ def test_central_sentence_is_the_sentence_most_like_the_article(pipeline: Pipeli
     assert central_sentence(pipeline.store, "no-such-id") is None
     spans = all_sentences(text)
     assert s3 in [text[a:b] for a, b in spans]
+
+
+def test_a_shorter_interval_in_the_config_takes_effect_at_once(
+    srv: LoopbackServer, net: Settings, pipeline: Pipeline, clock: Clock
+) -> None:
+    site = FeedSite(srv)
+    site.publish("/bridge", "Bridge vote passes", BRIDGE)
+    net.feeds = [FeedSubscription(url=site.url, interval=60)]
+    engine = SyncEngine(pipeline, clock=clock)
+    assert [r.ok for r in engine.run_all()] == [True]
+    assert engine.next_due() == clock.now + 3600
+    engine.close()
+    net.feeds = [FeedSubscription(url=site.url, interval=5, channel=9)]
+    engine = SyncEngine(pipeline, clock=clock)
+    (status,) = engine.statuses()
+    assert status.next_due == clock.now + 300 and status.subscription.channel == 9
+    assert status.rounds == 1 and status.articles == 1  # the same subscription, state kept
+    engine.close()
