@@ -400,3 +400,23 @@ def test_announcement_embed_layout() -> None:
     assert bare.url is None and bare.description is None
     assert bare.footer.text == "New from Gazette"
     assert isinstance(bare, discord.Embed)
+
+
+async def test_the_poller_survives_errors(
+    discord_world: DiscordWorld, start_bot: StartBot, site: FeedSite
+) -> None:
+    async with start_bot() as bot:
+        cog = cog_of(bot)
+        calls: list[str] = []
+
+        def flaky() -> list[Any]:
+            calls.append("run")
+            if len(calls) == 1:
+                raise RuntimeError("a bug in one round")
+            return []
+
+        cog.engine.run_due = flaky
+        cog.tick = cog.min_wait = 0.05
+        cog.wake()
+        await discord_world.fake.wait_for(lambda: len(calls) >= 3, timeout=10)
+        assert cog._task is not None and not cog._task.done()

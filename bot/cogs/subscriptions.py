@@ -21,6 +21,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from index.errors import NewsdeskError
 from index.sync import Announcement, SyncEngine, SyncResult
 
 from .. import formatting as fmt
@@ -65,6 +66,9 @@ class SubscriptionsCog(commands.Cog):
             try:
                 await self.poll_now()
                 wait = await self._next_wait()
+            except NewsdeskError as e:  # e.g. a damaged subscriptions.db: say so, keep going
+                log.warning("subscriptions: %s", e)
+                wait = self.tick
             except Exception:  # the poller must survive anything: log it and go on
                 log.exception("subscription round failed")
                 wait = self.tick
