@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from index.cli import main
-from tests.conftest import HASH_CONFIG
+from tests.conftest import HASH_CONFIG, Nd, Run
 from tests.feedserver import FeedSite
 from tests.httpserver import LoopbackServer
 from tests.test_sync import BRIDGE, FERRY, LIBRARY, MARKET
-
-
-class Run:
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-
-
-Nd = Callable[..., Run]
 
 
 @pytest.fixture
@@ -46,7 +38,8 @@ def folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def nd(tmp_path: Path, capsys: pytest.CaptureFixture[str], site: FeedSite, folder: Path) -> Nd:
+def subs(nd: Nd, tmp_path: Path, site: FeedSite, folder: Path) -> Nd:
+    """``nd`` with a config file that subscribes to the site's feed and the folder."""
     config = tmp_path / "subs.toml"
     config.write_text(
         HASH_CONFIG
@@ -56,47 +49,39 @@ def nd(tmp_path: Path, capsys: pytest.CaptureFixture[str], site: FeedSite, folde
         encoding="utf-8",
     )
 
-    def run(*args: str, config_file: Path = config) -> Run:
-        import io
-
-        out = io.StringIO()
-        code = main(
-            ["--config", str(config_file), "--data-dir", str(tmp_path / "data"), *args], out=out
-        )
-        err = capsys.readouterr().err
-        assert "Traceback" not in err and "Traceback" not in out.getvalue()
-        return Run(code, out.getvalue(), err)
+    def run(*args: str) -> Run:
+        return nd(*args, config=config)
 
     return run
 
 
 def test_sync_runs_every_subscription_and_reports_each(
-    nd: Nd, site: FeedSite, folder: Path, srv: LoopbackServer
+    subs: Nd, site: FeedSite, folder: Path, srv: LoopbackServer
 ) -> None:
-    r = nd("subscriptions")
+    r = subs("subscriptions")
     assert r.code == 0
     assert f"feed   {site.url}\n       Valmare Gazette" not in r.out  # not synced yet: no title
     assert "every 15 min · config file" in r.out and "last success never" in r.out
 
-    r = nd("sync")
+    r = subs("sync")
     assert r.code == 0, r.err
     lines = r.out.splitlines()
     assert lines == [
         f"feed   {site.url}: 2 added, 0 updated, 0 unchanged (2 passages embedded)",
         f"folder {folder.resolve()}: 1 added, 0 updated, 0 unchanged (1 passages embedded)",
     ]
-    r = nd("sync")
+    r = subs("sync")
     assert r.out.splitlines() == [
         f"feed   {site.url}: not modified",
         f"folder {folder.resolve()}: 0 added, 0 updated, 1 unchanged (0 passages embedded)",
     ]
-    r = nd("sync", "--due")  # nothing is due yet
+    r = subs("sync", "--due")  # nothing is due yet
     assert r.code == 0 and r.out == ""
 
     site.publish("/market", "Market opens on Sundays", MARKET)
     (folder / "ferry.txt").unlink()
     site.status = 500
-    r = nd("sync")
+    r = subs("sync")
     assert r.code == 1
     assert r.out.splitlines() == [
         f"feed   {site.url}: error: HTTP 500 Internal Server Error",
@@ -104,55 +89,57 @@ def test_sync_runs_every_subscription_and_reports_each(
         "(0 passages embedded)",
     ]
     site.status = 200
-    r = nd("sync", "--json")
+    r = subs("sync", "--json")
     assert r.code == 0
     feed, watched = (json.loads(line) for line in r.out.splitlines())
     assert feed["added"] == 1 and feed["target"] == site.url and feed["ok"] is True
     assert watched["kind"] == "folder" and watched["removed"] == 0
 
-    r = nd("subscriptions", "--json")
-    subs = json.loads(r.out)
-    assert [(s["kind"], s["origin"], s["articles"], s["failures"]) for s in subs] == [
+    r = subs("subscriptions", "--json")
+    listed = json.loads(r.out)
+    assert [(s["kind"], s["origin"], s["articles"], s["failures"]) for s in listed] == [
         ("feed", "config", 3, 0),
         ("folder", "config", 0, 0),
     ]
-    assert subs[0]["title"] == "Valmare Gazette" and subs[0]["last_error"].startswith("HTTP 500")
-    r = nd("subscriptions")
+    assert listed[0]["title"] == "Valmare Gazette" and listed[0]["last_error"].startswith(
+        "HTTP 500"
+    )
+    r = subs("subscriptions")
     assert "Valmare Gazette · every 15 min · config file" in r.out
     assert "3 articles · last success" in r.out
     assert "last error" in r.out and "HTTP 500 Internal Server Error" in r.out
 
-    r = nd("ask", "Which days will the covered market open?")
+    r = subs("ask", "Which days will the covered market open?")
     assert r.code == 0 and "Market opens on Sundays" in r.out
     assert ", published 2024-09-" in r.out
 
 
 def test_subscribe_and_unsubscribe_from_the_command_line(
-    nd: Nd, srv: LoopbackServer, tmp_path: Path, hash_config: Path
+    subs: Nd, srv: LoopbackServer, tmp_path: Path
 ) -> None:
     other = FeedSite(srv, path="/other.xml", title="Other news")
     other.publish("/ferry", "Second ferry for the summer", FERRY)
-    r = nd("subscribe", other.url, "--interval", "20", "--channel", "1234")
+    r = subs("subscribe", other.url, "--interval", "20", "--channel", "1234")
     assert r.code == 0, r.err
     assert r.out == (
         f"Subscribed to Other news ({other.url}), every 20 min: 1 added, 0 updated, "
         "0 unchanged (1 passages embedded)\n"
     )
-    r = nd("subscriptions", "--json")
+    r = subs("subscriptions", "--json")
     mine = [s for s in json.loads(r.out) if s["origin"] == "command"]
     assert [(s["target"], s["interval_minutes"], s["channel"]) for s in mine] == [
         (other.url, 20.0, 1234)
     ]
-    r = nd("subscribe", other.url)
+    r = subs("subscribe", other.url)
     assert r.code == 1 and r.err == f"newsdesk: error: {other.url}: already subscribed\n"
-    r = nd("unsubscribe", "Other news")
+    r = subs("unsubscribe", "Other news")
     assert r.code == 0
     assert r.out == (
         f"Unsubscribed from Other news ({other.url}); its articles stay in the index (1 article)\n"
     )
-    r = nd("unsubscribe", other.url)
+    r = subs("unsubscribe", other.url)
     assert r.code == 1 and "no such subscription" in r.err
-    r = nd("unsubscribe", str(tmp_path / "watched"))
+    r = subs("unsubscribe", str(tmp_path / "watched"))
     assert r.code == 1 and "declared in" in r.err and "remove it there" in r.err
 
 
@@ -164,28 +151,23 @@ def test_subscribe_and_unsubscribe_from_the_command_line(
         (["subscribe", "https://example.org/f", "--channel", "-5"], "not a Discord channel id"),
     ],
 )
-def test_subscribe_errors_are_one_line(nd: Nd, args: list[str], message: str) -> None:
-    r = nd(*args)
-    assert r.code == 1 and r.err.startswith("newsdesk: error: ") and message in r.err
-    assert r.err.count("\n") == 1
+def test_subscribe_errors_are_one_line(subs: Nd, args: list[str], message: str) -> None:
+    assert message in subs(*args).one_error_line()
 
 
-def test_bad_interval_is_refused_by_the_parser(nd: Nd, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_interval_is_refused_by_the_parser(
+    subs: Nd, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        nd("subscribe", "https://example.org/f", "--interval", "0")
+        subs("subscribe", "https://example.org/f", "--interval", "0")
     assert exit_info.value.code == 2
     assert "must be between 1 and 10080 minutes" in capsys.readouterr().err
 
 
-def test_sync_without_subscriptions_says_how_to_add_one(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], hash_config: Path
-) -> None:
-    import io
-
-    out = io.StringIO()
-    code = main(["--config", str(hash_config), "--data-dir", str(tmp_path / "d"), "sync"], out=out)
-    assert code == 0 and "No subscriptions: declare [[feeds]] or [[folders]]" in out.getvalue()
-    assert not (tmp_path / "d" / "subscriptions.db").exists()
+def test_sync_without_subscriptions_says_how_to_add_one(nd: Nd, tmp_path: Path) -> None:
+    r = nd("sync")
+    assert r.code == 0 and "No subscriptions: declare [[feeds]] or [[folders]]" in r.out
+    assert not (tmp_path / "data" / "subscriptions.db").exists()
 
 
 def test_help_teaches_the_sync_commands(capsys: pytest.CaptureFixture[str]) -> None:
