@@ -202,10 +202,12 @@ class NewsdeskBot(commands.Bot):
         from .cogs.admin import AdminCog
         from .cogs.articles import ArticlesCog
         from .cogs.ask import AskCog
+        from .cogs.subscriptions import SubscriptionsCog
 
         await self.add_cog(AskCog(self))
         await self.add_cog(ArticlesCog(self))
         await self.add_cog(AdminCog(self))
+        await self.add_cog(SubscriptionsCog(self))
         d = self.settings.discord
         if d.channel_ids and not d.message_content:
             log.warning(

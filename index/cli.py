@@ -35,6 +35,7 @@ examples:
   printf 'q1\\nq2\\n' | newsdesk ask --json                      batch: one JSON object per line
   newsdesk chat                                               ask questions interactively
   newsdesk stats                                              what is indexed
+  newsdesk sync                                               poll every subscribed feed/folder
 
 data dir: --data-dir, else $NEWSDESK_DATA_DIR, else data_dir in the config file, else
 ~/.local/share/newsdesk. config: --config, else $NEWSDESK_CONFIG, else ./config.toml.
@@ -223,12 +224,85 @@ def build_parser() -> argparse.ArgumentParser:
         help="save the results as JSON (default bench-results.json)",
     )
 
+    p = cmd(
+        "sync",
+        "poll every subscribed feed and folder once and update the index",
+        "Run every subscription once (the [[feeds]] and [[folders]] of the config file and those\n"
+        "added with `newsdesk subscribe` or /subscribe): new and edited feed entries and files\n"
+        "are indexed, files deleted from a watched folder are removed from the index. Feeds are\n"
+        "fetched conditionally (ETag / Last-Modified); unchanged articles are not re-embedded.\n"
+        "An error in one subscription is reported and the others go on; exit 1 if any failed.\n"
+        "The bot does the same in the background, each subscription at its own interval.",
+        "examples:\n  newsdesk sync\n  newsdesk sync --due        only those whose interval "
+        "has passed (for cron)\n  newsdesk sync --json",
+    )
+    p.add_argument(
+        "--due", action="store_true", help="only subscriptions whose interval has passed"
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per subscription")
+
+    p = cmd(
+        "subscriptions",
+        "list subscribed feeds and folders with their status",
+        "List every subscription: where it was declared, its interval and announcement\n"
+        "channel, its articles in the index, the last success, the last error and when it is\n"
+        "next due.",
+    )
+    p.add_argument("--json", action="store_true", help="JSON output")
+
+    p = cmd(
+        "subscribe",
+        "keep a feed or a folder in sync with the index",
+        "Subscribe to an RSS/Atom feed (http(s) address) or watch a folder, and sync it now.\n"
+        "The bot and `newsdesk sync` then keep it current. Subscriptions can also be declared\n"
+        "in the config file ([[feeds]], [[folders]]; see config.example.toml).",
+        "examples:\n  newsdesk subscribe https://example.com/feed.xml --interval 15\n"
+        "  newsdesk subscribe ~/articles --interval 5\n"
+        "  newsdesk subscribe https://example.com/feed.xml --channel 123456789012345678",
+    )
+    p.add_argument("target", metavar="URL_OR_FOLDER")
+    p.add_argument(
+        "--interval",
+        type=_minutes,
+        default=None,
+        metavar="MIN",
+        help="minutes between polls (default 30 for feeds, 5 for folders)",
+    )
+    p.add_argument(
+        "--channel",
+        type=int,
+        default=None,
+        metavar="ID",
+        help="Discord channel id where the bot announces new articles",
+    )
+
+    p = cmd(
+        "unsubscribe",
+        "stop syncing a feed or folder (its articles stay in the index)",
+        "Remove a subscription added with `newsdesk subscribe` or /subscribe. Its articles stay\n"
+        "in the index (`newsdesk remove` deletes articles). Subscriptions declared in the\n"
+        "config file are removed by deleting them there.",
+    )
+    p.add_argument("target", metavar="URL_OR_FOLDER", help="address, folder or title")
+
     cmd(
         "run",
         "start the Discord bot (needs DISCORD_TOKEN)",
         "Start the Discord bot. The token is read from $DISCORD_TOKEN only.",
     )
     return parser
+
+
+def _minutes(v: str) -> float:
+    from .config import MAX_INTERVAL
+
+    try:
+        n = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of minutes, got {v!r}") from None
+    if not 1 <= n <= MAX_INTERVAL:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_INTERVAL} minutes")
+    return n
 
 
 def _positive(v: str) -> int:
@@ -262,6 +336,11 @@ def _where(h: Hit | Any) -> str:
     return str(h.url or h.source)
 
 
+def _dated(published: str | None) -> str:
+    """``", published 2024-03-05"`` (the article's date), or nothing for undated articles."""
+    return f", published {published[:10]}" if published else ""
+
+
 def format_answer(ans: Answer, show_passages: bool = True) -> str:
     lines = []
     if ans.quote is None:
@@ -271,7 +350,7 @@ def format_answer(ans: Answer, show_passages: bool = True) -> str:
     else:
         q = ans.quote
         lines.append(_wrap(f"“{q.text}”", "  > ").replace("  > ", "  > ", 1))
-        lines.append(f"  — {q.title} ({_where(q)})")
+        lines.append(f"  — {q.title} ({_where(q)}){_dated(q.published)}")
     if show_passages and ans.passages:
         lines.append("")
         lines.append("Top passages:")
@@ -279,7 +358,7 @@ def format_answer(ans: Answer, show_passages: bool = True) -> str:
             snippet = " ".join(h.text.split())
             if len(snippet) > 160:
                 snippet = snippet[:157].rsplit(" ", 1)[0] + "…"
-            lines.append(f"{i:>2}. {h.title} [{h.score:.3f}]")
+            lines.append(f"{i:>2}. {h.title}{_dated(h.published)} [{h.score:.3f}]")
             lines.append(_wrap(snippet, "    "))
     return "\n".join(lines)
 
@@ -601,6 +680,151 @@ def cmd_bench(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     return 0
 
 
+def _engine(pipe: Any) -> Any:
+    from .sync import SyncEngine
+
+    return SyncEngine(pipe)
+
+
+def _ago(iso: str | None) -> str:
+    """``"5 min ago"`` for an ISO timestamp; ``"never"`` for None."""
+    import datetime as dt
+
+    if not iso:
+        return "never"
+    try:
+        when = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    seconds = (dt.datetime.now(dt.UTC) - when).total_seconds()
+    return _span(seconds) + " ago" if seconds >= 0 else "in " + _span(-seconds)
+
+
+def _span(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _sync_line(res: Any) -> str:
+    return f"{res.kind:<7}{res.target}: {res.summary()}"
+
+
+def cmd_sync(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    with _pipeline(settings) as pipe:
+        engine = _engine(pipe)
+        try:
+            if not engine.statuses():
+                print(
+                    "No subscriptions: declare [[feeds]] or [[folders]] in the config file, "
+                    "or run `newsdesk subscribe URL_OR_FOLDER`.",
+                    file=out,
+                )
+                return 0
+            results = engine.run_due() if args.due else engine.run_all()
+        finally:
+            engine.close()
+    for res in results:
+        if args.json:
+            print(json.dumps(res.to_json(), ensure_ascii=False), file=out)
+        else:
+            print(_sync_line(res), file=out)
+            if not args.quiet:
+                for note in res.skipped[:5]:
+                    print(f"newsdesk: skipped {note}", file=sys.stderr)
+    return 1 if any(not r.ok for r in results) else 0
+
+
+def cmd_subscriptions(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    import datetime as dt
+
+    with _pipeline(settings) as pipe:
+        engine = _engine(pipe)
+        try:
+            statuses = engine.statuses()
+        finally:
+            engine.close()
+    if args.json:
+        print(json.dumps([s.to_json() for s in statuses], ensure_ascii=False), file=out)
+        return 0
+    if not statuses:
+        print(
+            "No subscriptions: declare [[feeds]] or [[folders]] in the config file, "
+            "or run `newsdesk subscribe URL_OR_FOLDER`.",
+            file=out,
+        )
+        return 0
+    for s in statuses:
+        sub = s.subscription
+        extra = f" · announced in channel {sub.channel}" if sub.channel else ""
+        where = "config file" if sub.origin == "config" else "subscribed"
+        print(f"{sub.kind:<7}{sub.target}", file=out)
+        print(f"       {s.name} · every {sub.interval:g} min{extra} · {where}", file=out)
+        due = dt.datetime.fromtimestamp(s.next_due, dt.UTC).isoformat() if s.next_due else None
+        print(
+            f"       {_count(s.articles, 'article')} · last success {_ago(s.last_success)} · "
+            f"next {'now' if not due else _ago(due)}",
+            file=out,
+        )
+        if s.failures:
+            print(
+                f"       failing ({s.failures} in a row) since {_ago(s.last_error_at)}: "
+                f"{s.last_error}",
+                file=out,
+            )
+        elif s.last_error:
+            print(f"       last error {_ago(s.last_error_at)}: {s.last_error}", file=out)
+        if s.last_warning:
+            print(f"       skipped: {s.last_warning}", file=out)
+    return 0
+
+
+def cmd_subscribe(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    target = args.target.strip()
+    kind = "feed" if "://" in target else "folder"
+    if kind == "feed" and not target.lower().startswith(("http://", "https://")):
+        raise SourceError(target, "not an http(s) URL (give a feed address or a folder)")
+    if args.channel is not None and args.channel < 1:
+        raise SourceError(str(args.channel), "not a Discord channel id")
+    with _pipeline(settings) as pipe:
+        engine = _engine(pipe)
+        try:
+            status, res = engine.subscribe(
+                kind, target, interval=args.interval, channel=args.channel
+            )
+        finally:
+            engine.close()
+    sub = status.subscription
+    print(
+        f"Subscribed to {status.name} ({sub.target}), every {sub.interval:g} min: {res.summary()}",
+        file=out,
+    )
+    return 0
+
+
+def cmd_unsubscribe(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    with _pipeline(settings) as pipe:
+        engine = _engine(pipe)
+        try:
+            status = engine.unsubscribe(args.target)
+        finally:
+            engine.close()
+    print(
+        f"Unsubscribed from {status.name} ({status.subscription.target}); its articles stay "
+        f"in the index ({_count(status.articles, 'article')})",
+        file=out,
+    )
+    return 0
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from bot.__main__ import run_bot
 
@@ -620,6 +844,10 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, TextIO], int]] = {
     "article": cmd_article,
     "eval": cmd_eval,
     "bench": cmd_bench,
+    "sync": cmd_sync,
+    "subscriptions": cmd_subscriptions,
+    "subscribe": cmd_subscribe,
+    "unsubscribe": cmd_unsubscribe,
     "run": cmd_run,
 }
 

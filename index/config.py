@@ -18,15 +18,18 @@ import re
 import tomllib
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+MAX_INTERVAL = 10080  # minutes between polls of a subscription: at most a week
 
 
 def default_data_dir() -> Path:
@@ -79,6 +82,9 @@ class RetrievalSettings:
     ivf_nprobe: int = 16
     # HNSW search breadth (more: better recall, slower)
     hnsw_ef_search: int = 64
+    # prefer newer articles: a passage of the newest article among the candidates gains up to
+    # recency_weight x the best score (0 = off; a small value such as 0.05 breaks near-ties)
+    recency_weight: float = 0.0
 
 
 @dataclass
@@ -117,6 +123,38 @@ class DiscordSettings:
 
 
 @dataclass
+class FeedSubscription:
+    """One ``[[feeds]]`` table: an RSS/Atom feed polled by the bot and ``newsdesk sync``."""
+
+    url: str = ""
+    # minutes between polls
+    interval: float = 30.0
+    # Discord channel id to announce new articles in; 0 = no announcements
+    channel: int = 0
+
+
+@dataclass
+class FolderSubscription:
+    """One ``[[folders]]`` table: a folder kept in sync (added, edited and deleted files)."""
+
+    # relative to the config file
+    path: Path | None = None
+    # minutes between scans
+    interval: float = 5.0
+    # Discord channel id to announce new articles in; 0 = no announcements
+    channel: int = 0
+
+
+@dataclass
+class SyncSettings:
+    # after an error a subscription is retried after twice its interval, doubling at each
+    # further error, but never waiting longer than this many minutes
+    max_backoff: float = 360.0
+    # more new articles than this in one poll (per channel) are announced as one digest
+    announce_max: int = 10
+
+
+@dataclass
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     log_level: str = "WARNING"
@@ -126,6 +164,9 @@ class Settings:
     answer: AnswerSettings = field(default_factory=AnswerSettings)
     fetch: FetchSettings = field(default_factory=FetchSettings)
     discord: DiscordSettings = field(default_factory=DiscordSettings)
+    sync: SyncSettings = field(default_factory=SyncSettings)
+    feeds: list[FeedSubscription] = field(default_factory=list)
+    folders: list[FolderSubscription] = field(default_factory=list)
     config_path: Path | None = None
 
     @property
@@ -169,9 +210,11 @@ def _coerce(name: str, value: Any, tp: Any, where: str) -> Any:
             raise bad
         return value
     if origin is list:
+        (inner,) = get_args(tp)
+        if dataclasses.is_dataclass(inner):
+            return _coerce_tables(name, value, inner, where)
         if not isinstance(value, list):
             raise bad
-        (inner,) = get_args(tp)
         return [_coerce(f"{name}[{i}]", v, inner, where) for i, v in enumerate(value)]
     if tp is bool:
         if not isinstance(value, bool):
@@ -194,6 +237,20 @@ def _coerce(name: str, value: Any, tp: Any, where: str) -> Any:
             raise bad
         return Path(value).expanduser()
     raise bad  # pragma: no cover
+
+
+def _coerce_tables(name: str, value: Any, inner: Any, where: str) -> list[Any]:
+    """An array of tables (``[[feeds]]``): each table applied to a fresh ``inner``."""
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: {name} must be a list of tables, written [[{name}]]")
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: {name}[{i}] must be a table, written [[{name}]]")
+        obj = inner()
+        _apply(obj, item, f"{name}[{i}].", where)
+        out.append(obj)
+    return out
 
 
 def _apply(obj: Any, data: dict[str, Any], prefix: str, where: str) -> None:
@@ -298,6 +355,13 @@ def _validate(s: Settings, where: str) -> None:
         s.discord.cooldown_seconds,
     )
     need(s.discord.cooldown_rate >= 1, "discord.cooldown_rate", ">= 1", s.discord.cooldown_rate)
+    need(
+        0.0 <= s.retrieval.recency_weight <= 1.0,
+        "retrieval.recency_weight",
+        "between 0 (off) and 1",
+        s.retrieval.recency_weight,
+    )
+    _validate_subscriptions(s, need, where)
     levels = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
     need(
         s.log_level.upper() in levels,
@@ -305,6 +369,58 @@ def _validate(s: Settings, where: str) -> None:
         "one of " + ", ".join(sorted(levels)),
         s.log_level,
     )
+
+
+def _validate_subscriptions(
+    s: Settings, need: Callable[[bool, str, str, Any], None], where: str
+) -> None:
+    need(
+        s.sync.max_backoff >= 1, "sync.max_backoff", "a number of minutes >= 1", s.sync.max_backoff
+    )
+    need(
+        1 <= s.sync.announce_max <= 50,
+        "sync.announce_max",
+        "an integer between 1 and 50",
+        s.sync.announce_max,
+    )
+    seen: set[str] = set()
+    for i, feed in enumerate(s.feeds):
+        key = f"feeds[{i}]"
+        if not feed.url.strip():
+            raise ConfigError(f"{where}: {key}.url is missing (the address of the feed)")
+        parts = urlsplit(feed.url.strip())
+        need(
+            parts.scheme.lower() in ("http", "https") and bool(parts.hostname),
+            f"{key}.url",
+            "the http(s) address of an RSS or Atom feed",
+            feed.url,
+        )
+        feed.url = feed.url.strip()
+        need(feed.url not in seen, f"{key}.url", "listed once", feed.url)
+        seen.add(feed.url)
+        need(
+            1 <= feed.interval <= MAX_INTERVAL,
+            f"{key}.interval",
+            f"a number of minutes between 1 and {MAX_INTERVAL}",
+            feed.interval,
+        )
+        need(feed.channel >= 0, f"{key}.channel", "a Discord channel id (0 = none)", feed.channel)
+    for i, folder in enumerate(s.folders):
+        key = f"folders[{i}]"
+        if folder.path is None:
+            raise ConfigError(f"{where}: {key}.path is missing (the folder to watch)")
+        target = str(folder.path)
+        need(target not in seen, f"{key}.path", "listed once", target)
+        seen.add(target)
+        need(
+            0.1 <= folder.interval <= MAX_INTERVAL,
+            f"{key}.interval",
+            f"a number of minutes between 0.1 and {MAX_INTERVAL}",
+            folder.interval,
+        )
+        need(
+            folder.channel >= 0, f"{key}.channel", "a Discord channel id (0 = none)", folder.channel
+        )
 
 
 def find_config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
@@ -347,6 +463,10 @@ def load_settings(
         # a relative data_dir in a config file is relative to that file
         if "data_dir" in data and not settings.data_dir.is_absolute():
             settings.data_dir = (path.parent / settings.data_dir).resolve()
+        # and so are the folders it watches
+        for folder in settings.folders:
+            if folder.path is not None and not folder.path.is_absolute():
+                folder.path = (path.parent / folder.path).resolve()
     if overrides:
         _apply(settings, overrides, "", "settings")
     env_dir = os.environ.get("NEWSDESK_DATA_DIR")

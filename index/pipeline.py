@@ -42,6 +42,7 @@ from .chunking import CHUNKER_VERSION, all_sentences, chunk_text
 from .config import Settings
 from .embedder import Embedder, make_embedder
 from .errors import (
+    ArticleNotFoundError,
     EmptyIndexError,
     IndexBusyError,
     IndexCorruptError,
@@ -52,7 +53,7 @@ from .errors import (
 )
 from .lexical import LexicalIndex
 from .models import Answer, Article, Chunk, Document, Hit, IndexReport, Stats
-from .retrieval import Fused, merge_overlapping, relative_fusion, rrf, single
+from .retrieval import Fused, merge_overlapping, prefer_recent, relative_fusion, rrf, single
 from .store import (
     DB_ADVICE,
     SCHEMA_VERSION,
@@ -454,6 +455,24 @@ class Pipeline:
         return article
 
     @_db_errors
+    def remove_articles(self, article_ids: Sequence[str]) -> list[Article]:
+        """Remove several articles by id in one write (ids not in the index are ignored)."""
+        with self.writer():
+            self._check_meta(self.store.meta())
+            found = []
+            for article_id in dict.fromkeys(article_ids):
+                with contextlib.suppress(ArticleNotFoundError):
+                    found.append(self.store.get_article(article_id))
+            if found:
+                self._publish(
+                    replace=[a.id for a in found],
+                    planned=[],
+                    vectors=np.zeros((0, 1), np.float32),
+                    delete_articles=True,
+                )
+        return found
+
+    @_db_errors
     def reindex(self, progress: Progress | None = None) -> IndexReport:
         """Re-chunk and re-embed every stored article with the current settings (no network)."""
         t0 = time.perf_counter()
@@ -616,6 +635,8 @@ class Pipeline:
             pos += want
             hits.extend(h for h in part if h.article_id not in exclude)
         merged = merge_overlapping(hits, self.store.article_span)
+        if self.settings.retrieval.recency_weight > 0:
+            merged = prefer_recent(merged, self.settings.retrieval.recency_weight)
         return merged[:k]
 
     @_db_errors
