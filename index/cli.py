@@ -17,12 +17,15 @@ import textwrap
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
 from .config import Settings, load_settings
-from .errors import NewsdeskError, SourceError
+from .errors import ConfigError, NewsdeskError, SourceError
 from .models import Answer, Hit
+
+if TYPE_CHECKING:
+    from .generate import GeneratedAnswer
 
 log = logging.getLogger("newsdesk")
 
@@ -32,6 +35,7 @@ examples:
   newsdesk index https://example.com/feed.xml                 every entry of an RSS/Atom feed
   newsdesk ask "What did Ma say about Apple Pay?"             the answer, quoted and cited
   newsdesk ask --json "Who founded Alibaba?"                  the same as JSON
+  newsdesk ask --generate "Who founded Alibaba?"              a written answer ([llm] in config)
   printf 'q1\\nq2\\n' | newsdesk ask --json                      batch: one JSON object per line
   newsdesk chat                                               ask questions interactively
   newsdesk stats                                              what is indexed
@@ -106,14 +110,27 @@ def build_parser() -> argparse.ArgumentParser:
         "ask",
         "answer a question (or one per stdin line) with a quoted sentence",
         "Answer with the sentence that best answers the question, its article, and the top\n"
-        "passages. With no QUESTION, reads one question per line from stdin (batch mode).",
+        "passages. With no QUESTION, reads one question per line from stdin (batch mode).\n\n"
+        "--generate also asks the LLM configured in [llm] (llama.cpp, Ollama, any OpenAI-\n"
+        "compatible endpoint) for a written answer that cites the passages as [n]. Every\n"
+        "citation must name a passage it was given and every quote must appear verbatim in the\n"
+        "passage it cites: what fails is removed, and when too little is left -- or the\n"
+        "endpoint is down, slow (llm.timeout) or answers nonsense -- the extracted quote is the\n"
+        "answer, with a note in the log. The extracted quote is always shown as evidence.",
         'examples:\n  newsdesk ask "What did Ma say about Apple Pay?"\n'
-        "  newsdesk ask --json --k 3 < questions.txt",
+        "  newsdesk ask --json --k 3 < questions.txt\n"
+        '  newsdesk ask --generate "What did Ma say about Apple Pay?"\n'
+        '  newsdesk ask --generate --json "Who interviewed Ma?"   (see "generated")',
     )
     p.add_argument("question", nargs="?", help="the question (omit to read stdin)")
     p.add_argument("--k", type=_positive, default=None, help="passages to return (default 5)")
     p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], help="retrieval mode")
     p.add_argument("--json", action="store_true", help="JSON output (one object per line in batch)")
+    p.add_argument(
+        "--generate",
+        action="store_true",
+        help="also a written answer from the [llm] endpoint, its quotes and citations verified",
+    )
 
     p = cmd("search", "list the passages that best match a query", "List top passages.")
     p.add_argument("query")
@@ -121,10 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], help="retrieval mode")
     p.add_argument("--json", action="store_true", help="JSON output")
 
-    cmd(
+    p = cmd(
         "chat",
         "ask questions in a terminal loop (quit with 'quit' or Ctrl-D)",
         "Read questions line by line and answer each; works with a pipe too.",
+    )
+    p.add_argument(
+        "--generate", action="store_true", help="written answers from the [llm] endpoint"
     )
 
     p = cmd("remove", "remove articles by id, title, path or URL")
@@ -363,6 +383,35 @@ def format_answer(ans: Answer, show_passages: bool = True) -> str:
     return "\n".join(lines)
 
 
+def format_generated(gen: GeneratedAnswer, show_passages: bool = True) -> str:
+    """A written answer, its sources and the extracted quote as evidence; a fallback prints
+    exactly like ``ask`` without ``--generate``."""
+    if gen.fell_back or not gen.text:
+        return format_answer(gen.answer, show_passages)
+    lines = [_wrap(line) if line.strip() else "" for line in gen.text.split("\n")]
+    if gen.citations:
+        lines.append("")
+        for c in gen.citations:
+            lines.append(f"  [{c.n}] {c.hit.title} ({_where(c.hit)})")
+    q = gen.answer.quote
+    if q is not None:
+        lines += ["", "  Evidence:", _wrap(f"“{q.text}”", "  > "), f"  — {q.title} ({_where(q)})"]
+    quotes = sum(r.kind == "quote" for r in gen.removed)
+    citations = sum(r.kind == "citation" for r in gen.removed)
+    removed = []
+    if quotes:
+        removed.append(f"{quotes} unverifiable quote{'s' if quotes > 1 else ''}")
+    if citations:
+        removed.append(
+            "1 citation of a missing passage"
+            if citations == 1
+            else f"{citations} citations of missing passages"
+        )
+    if removed:
+        lines += ["", f"  (removed: {' and '.join(removed)}; see --json)"]
+    return "\n".join(lines)
+
+
 @contextlib.contextmanager
 def progress_bars(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
     from tqdm import tqdm
@@ -427,6 +476,8 @@ def cmd_index(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    if args.generate:
+        return _ask_generated(args, settings, out)
     with _pipeline(settings) as pipe:
         if args.question is not None:
             ans = pipe.ask(args.question, k=args.k, mode=args.mode)
@@ -458,6 +509,43 @@ def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         return 0 if failed < len(lines) or not lines else 1
 
 
+def _ask_generated(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """``ask --generate``: the same input and output contract, with written answers."""
+    from .generate import LLM_OFF
+
+    if not settings.llm.enabled:
+        raise ConfigError(LLM_OFF)
+
+    def show(gen: GeneratedAnswer) -> str:
+        if args.json:
+            return json.dumps(gen.to_json(), ensure_ascii=False)
+        return format_generated(gen)
+
+    with _pipeline(settings) as pipe:
+        if args.question is not None:
+            print(show(pipe.generate(args.question, k=args.k, mode=args.mode)), file=out)
+            return 0
+        if sys.stdin.isatty():
+            print("newsdesk: error: give a QUESTION, or pipe questions on stdin", file=sys.stderr)
+            return 2
+        lines = [line.rstrip("\r\n") for line in sys.stdin]
+        failed = 0
+        for q in lines:
+            try:
+                text = show(pipe.generate(q, k=args.k, mode=args.mode))
+            except NewsdeskError as e:
+                failed += 1
+                if args.json:
+                    text = json.dumps({"question": q, "error": str(e)}, ensure_ascii=False)
+                else:
+                    text = f"Q: {q}\nerror: {e}\n"
+            else:
+                text = text if args.json else f"Q: {q}\n{text}\n"
+            print(text, file=out)
+            out.flush()
+        return 0 if failed < len(lines) or not lines else 1
+
+
 def cmd_search(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     with _pipeline(settings) as pipe:
         hits = pipe.search(args.query, k=args.k, mode=args.mode)
@@ -470,6 +558,10 @@ def cmd_search(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
 
 def cmd_chat(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     interactive = sys.stdin.isatty()
+    if args.generate and not settings.llm.enabled:
+        from .generate import LLM_OFF
+
+        raise ConfigError(LLM_OFF)
     with _pipeline(settings) as pipe:
         stats = pipe.stats()
         if interactive:
@@ -495,8 +587,11 @@ def cmd_chat(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             if not line.strip():
                 continue
             try:
-                ans = pipe.ask(line)
-                print(format_answer(ans, show_passages=False), file=out)
+                if args.generate:
+                    print(format_generated(pipe.generate(line), show_passages=False), file=out)
+                else:
+                    ans = pipe.ask(line)
+                    print(format_answer(ans, show_passages=False), file=out)
             except NewsdeskError as e:
                 print(f"error: {e}", file=out)
             print(file=out)

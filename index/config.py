@@ -155,6 +155,35 @@ class SyncSettings:
 
 
 @dataclass
+class LLMSettings:
+    # an OpenAI-compatible chat-completions endpoint, up to and including /v1, e.g.
+    # "http://localhost:8080/v1" (llama.cpp server) or "http://localhost:11434/v1" (Ollama);
+    # empty = no generated answers (the extractive answer only)
+    base_url: str = ""
+    # the model name the endpoint expects (llama.cpp serves one model and accepts any name)
+    model: str = ""
+    # the NAME of the environment variable holding the API key (never the key itself);
+    # empty = no key (local servers)
+    api_key_env: str = ""
+    # longest generated answer, in tokens
+    max_tokens: int = 400
+    # seconds the whole generated answer may take; past it, the extractive answer is given
+    timeout: float = 30.0
+    temperature: float = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.base_url.strip())
+
+    @property
+    def api_key(self) -> str | None:
+        """The key from the environment variable named by ``api_key_env`` (None if unset)."""
+        if not self.api_key_env:
+            return None
+        return os.environ.get(self.api_key_env) or None
+
+
+@dataclass
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     log_level: str = "WARNING"
@@ -167,6 +196,7 @@ class Settings:
     sync: SyncSettings = field(default_factory=SyncSettings)
     feeds: list[FeedSubscription] = field(default_factory=list)
     folders: list[FolderSubscription] = field(default_factory=list)
+    llm: LLMSettings = field(default_factory=LLMSettings)
     config_path: Path | None = None
 
     @property
@@ -362,6 +392,7 @@ def _validate(s: Settings, where: str) -> None:
         s.retrieval.recency_weight,
     )
     _validate_subscriptions(s, need, where)
+    _validate_llm(s.llm, where)
     levels = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
     need(
         s.log_level.upper() in levels,
@@ -421,6 +452,43 @@ def _validate_subscriptions(
         need(
             folder.channel >= 0, f"{key}.channel", "a Discord channel id (0 = none)", folder.channel
         )
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _validate_llm(llm: LLMSettings, where: str) -> None:
+    """``[llm]``: a bad value names its key; the API key's value is never echoed."""
+
+    def bad(key: str, what: str, got: Any) -> ConfigError:
+        return ConfigError(f"{where}: llm.{key} must be {what} (got {got!r})")
+
+    url = llm.base_url.strip()
+    if url:
+        try:
+            parts = urlsplit(url)
+            ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise bad("base_url", 'an http(s) URL such as "http://localhost:8080/v1"', url)
+        if not llm.model.strip():
+            raise ConfigError(
+                f"{where}: llm.model must be set when llm.base_url is (the model name the "
+                'endpoint serves, e.g. "llama3.2" for Ollama; llama.cpp accepts any name)'
+            )
+    if llm.api_key_env and not _ENV_NAME.match(llm.api_key_env):
+        # never echo the value: it may be the key itself
+        raise ConfigError(
+            f"{where}: llm.api_key_env must be the name of an environment variable holding "
+            'the key, e.g. "OPENAI_API_KEY" (not the key itself)'
+        )
+    if not 16 <= llm.max_tokens <= 32768:
+        raise bad("max_tokens", "an integer between 16 and 32768", llm.max_tokens)
+    if not 0 < llm.timeout <= 600:
+        raise bad("timeout", "a number of seconds > 0 and <= 600", llm.timeout)
+    if not 0 <= llm.temperature <= 2:
+        raise bad("temperature", "between 0 and 2", llm.temperature)
 
 
 def find_config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:

@@ -14,6 +14,7 @@ their next question.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
@@ -31,7 +32,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 from filelock import FileLock
@@ -43,6 +44,7 @@ from .config import Settings
 from .embedder import Embedder, make_embedder
 from .errors import (
     ArticleNotFoundError,
+    ConfigError,
     EmptyIndexError,
     IndexBusyError,
     IndexCorruptError,
@@ -64,6 +66,9 @@ from .store import (
     pack_sentences,
 )
 from .vectors import IndexPolicy, VectorIndex
+
+if TYPE_CHECKING:
+    from .generate import GeneratedAnswer
 
 log = logging.getLogger(__name__)
 
@@ -734,6 +739,35 @@ class Pipeline:
         ans = Answer(q, quote, hits[:k], suggestions=suggestions, confidence=confidence)
         ans.elapsed_ms = (time.perf_counter() - t0) * 1000
         return ans
+
+    # -- written answers (optional: [llm]) ----------------------------------------------------
+    def generate(
+        self, question: str, k: int | None = None, mode: str | None = None
+    ) -> GeneratedAnswer:
+        """:meth:`ask`, then a written answer from the ``[llm]`` endpoint, verified against the
+        passages; the extractive answer when the endpoint fails (see :mod:`index.generate`)."""
+        return asyncio.run(self.agenerate(question, k, mode))
+
+    async def agenerate(
+        self,
+        question: str,
+        k: int | None = None,
+        mode: str | None = None,
+        *,
+        stream: bool = False,
+        on_update: Callable[[GeneratedAnswer], None] | None = None,
+    ) -> GeneratedAnswer:
+        """:meth:`generate` on a running event loop; ``ask`` runs in a worker thread. With
+        ``stream``, ``on_update`` sees the verified answer grow (on the loop)."""
+        from . import generate as gen
+
+        if not self.settings.llm.enabled:
+            raise ConfigError(gen.LLM_OFF)
+        t0 = time.perf_counter()
+        answer = await asyncio.to_thread(self.ask, question, k, mode)
+        return await gen.generate(
+            answer, self.settings.llm, stream=stream, on_update=on_update, t0=t0
+        )
 
     # -- articles & stats --------------------------------------------------------------------
     @_db_errors
