@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import discord
 
+from index.generate import GeneratedAnswer
 from index.models import Answer, Article, Hit, IndexReport, Quote, Stats
 from index.sync import Announcement, SubscriptionStatus, SyncResult
 
@@ -299,6 +300,58 @@ def answer_embed(answer: Answer) -> discord.Embed:
         tail = f"\n[source]({url})" if url else ""
         snippet = fit(h.text, max(80, PASSAGE_VALUE_CHARS - ulen(tail))) or "…"
         embed.add_field(name=name, value=snippet + tail, inline=False)
+    embed.set_footer(text=footer)
+    return enforce_limits(embed)
+
+
+# -- written answers ([llm]) ---------------------------------------------------------------------
+
+GENERATED_CHARS = 2400
+EVIDENCE_QUOTE_CHARS = 1000
+EVIDENCE_SOURCE_CHARS = 400
+SOURCE_TITLE_CHARS = 300
+MODEL_NAME_CHARS = 80
+WRITING = "✍️ Writing an answer from the passages…"
+CURSOR = " ▌"
+
+
+def generated_embed(gen: GeneratedAnswer) -> discord.Embed:
+    """ONE embed: the written answer (only what passed verification), its sources, and the
+    extractive quote under it as evidence. A fallback is exactly :func:`answer_embed`.
+
+    While streaming (``not gen.final``) the verified text so far is shown with a cursor, or
+    "Writing an answer…" before there is any.
+    """
+    q = gen.answer.quote
+    if gen.fell_back or q is None or (gen.final and not gen.text):
+        return answer_embed(gen.answer)
+    title = fit(gen.question, QUESTION_TITLE_CHARS) or "Question"
+    text = fit(gen.text, GENERATED_CHARS, collapse=False)
+    if not gen.final:
+        text = text + CURSOR if text else f"*{WRITING}*"
+    source = _linked_title(q.title, q.source, q.link, EVIDENCE_SOURCE_CHARS)
+    evidence = f"**Evidence**\n> “{fit(q.text, EVIDENCE_QUOTE_CHARS)}”\n— {source}"
+    embed = discord.Embed(title=title, description=f"{text}\n\n{evidence}", colour=COLOUR_ANSWER)
+    lines: list[str] = []
+    used = 0
+    for c in gen.citations:
+        h = c.hit
+        line = f"\\[{c.n}\\] " + _linked_title(h.title, h.source, h.link, SOURCE_TITLE_CHARS)
+        if used + ulen(line) + 1 > FIELD_VALUE_LIMIT:
+            break
+        lines.append(line)
+        used += ulen(line) + 1
+    if lines:
+        embed.add_field(name="Sources", value="\n".join(lines), inline=False)
+    # footers show no Markdown: mentions neutralised, nothing escaped
+    model = shorten(neutralise_mentions(clean(gen.model)), MODEL_NAME_CHARS) or "the model"
+    if gen.final:
+        footer = (
+            f"Written by {model} from the passages; quotes checked against the articles · "
+            f"{_duration(gen.elapsed_ms)}"
+        )
+    else:
+        footer = f"Writing with {model}…"
     embed.set_footer(text=footer)
     return enforce_limits(embed)
 
