@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from index.cli import main
-from tests.conftest import HASH_CONFIG
+from index.config import LLMSettings, load_settings
+from tests.conftest import HASH_CONFIG, ROOT
 from tests.fakeopenai import ChatRequest, FakeOpenAI
 from tests.httpserver import closed_port
 
@@ -214,3 +217,17 @@ def test_help_explains_generate(capsys: pytest.CaptureFixture[str]) -> None:
         main(["ask", "--help"])
     out = capsys.readouterr().out
     assert "--generate" in out and "verbatim" in out and "llm.timeout" in out
+
+
+def test_config_example_documents_every_llm_key(tmp_path: Path) -> None:
+    """The commented [llm] section of config.example.toml, uncommented, is valid and complete."""
+    example = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    section = example[example.index("# [llm]") :]
+    lines = [m.group(1) for m in re.finditer(r"(?m)^# ((?:\[llm\]|[a-z][a-z_]* = ).*)$", section)]
+    keys = [line.split(" = ")[0] for line in lines[1:]]
+    assert lines[0] == "[llm]"
+    assert keys == [f.name for f in dataclasses.fields(LLMSettings)]
+    config = tmp_path / "example.toml"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    settings = load_settings(config)
+    assert settings.llm == LLMSettings() and not settings.llm.enabled
