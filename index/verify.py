@@ -23,6 +23,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 from .chunking import sentences
@@ -73,6 +74,12 @@ def normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = text.translate(_ALL_QUOTES).translate(_DASHES)
     return " ".join(text.split())
+
+
+@lru_cache(maxsize=64)
+def _haystack(title: str, passage: str) -> str:
+    """A passage (with its title) as quotes are looked up in it; cached while streaming."""
+    return normalise(f"{title}\n{passage}")
 
 
 def strip_reasoning(text: str) -> str:
@@ -221,7 +228,7 @@ def verify(
     unfinished or still waiting for its citation.
     """
     titles = titles or [""] * len(passages)
-    haystacks = [normalise(f"{t}\n{p}") for t, p in zip(titles, passages, strict=True)]
+    haystacks = [_haystack(t, p) for t, p in zip(titles, passages, strict=True)]
     text = strip_reasoning(text.replace("\r\n", "\n").replace("\r", "\n"))
     if text.lstrip().startswith("<think>"):
         return Verified("")  # still reasoning

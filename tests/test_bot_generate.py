@@ -217,3 +217,26 @@ async def test_questions_the_articles_do_not_answer_skip_the_model(
         await fake.wait_for(lambda: "Answered in" in str(inter.original), timeout=10)
         assert "couldn't find that" in description(inter.original)
         assert fake_llm.requests == []
+
+
+async def test_api_key_is_sent_and_redacted_from_every_log(
+    discord_world: DiscordWorld,
+    start_bot: StartBot,
+    fake_llm: FakeOpenAI,
+    bot_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    key = "sk-newsdesk-test-KEY-MUST-NOT-LEAK-0123456789"
+    monkeypatch.setenv("NEWSDESK_TEST_LLM_KEY", key)
+    bot_settings.llm.api_key_env = "NEWSDESK_TEST_LLM_KEY"
+    fake_llm.reply = faithful
+    caplog.set_level(logging.DEBUG)
+    fake = discord_world.fake
+    async with start_bot():
+        inter = await fake.invoke_command("ask", {"question": BREAD_Q}, **where(discord_world))
+        await fake.wait_for(lambda: "Written by" in str(inter.original), timeout=15)
+        assert fake_llm.requests[0].headers["authorization"] == f"Bearer {key}"
+        logging.getLogger("some.library").warning("request failed with key %s", key)
+    assert key not in caplog.text and "request failed with key [redacted]" in caplog.text
+    assert key not in str(fake.request_log)
