@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import re
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from index.cli import main
 from index.config import LLMSettings, load_settings
-from tests.conftest import HASH_CONFIG, ROOT
+from tests.conftest import HASH_CONFIG, ROOT, Nd, Run
 from tests.fakeopenai import ChatRequest, FakeOpenAI
 from tests.httpserver import closed_port
 
@@ -22,13 +21,9 @@ BREAD_Q = "Who won the national bread prize?"
 STARTER = "uses a sourdough starter that is forty years old"
 
 
-class Run:
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-
-    @property
-    def json(self) -> dict:  # type: ignore[type-arg]
-        return json.loads(self.out)
+def js(r: Run) -> Any:
+    assert r.code == 0, (r.code, r.err)
+    return json.loads(r.out)
 
 
 @pytest.fixture
@@ -37,37 +32,25 @@ def fake_llm() -> Iterator[FakeOpenAI]:
         yield server
 
 
-Nd = Callable[..., Run]
+Gnd = Callable[..., Run]
 
 
 @pytest.fixture
-def nd(
-    tmp_path: Path,
-    corpus_dir: Path,
-    fake_llm: FakeOpenAI,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Nd:
-    """Run the CLI with the hash embedder, the conftest corpus indexed and [llm] at the fake."""
+def gnd(nd: Nd, tmp_path: Path, corpus_dir: Path, fake_llm: FakeOpenAI) -> Gnd:
+    """conftest's ``nd`` with the conftest corpus indexed and ``[llm]`` pointing at the fake;
+    ``llm=`` replaces the ``[llm]`` section (``""``: none)."""
+    configs: dict[str, Path] = {}
 
-    def write_config(llm: str) -> Path:
-        p = tmp_path / "llm.toml"
-        p.write_text(HASH_CONFIG + llm, encoding="utf-8")
-        return p
+    def config(llm: str) -> Path:
+        if llm not in configs:
+            configs[llm] = p = tmp_path / f"llm-{len(configs)}.toml"
+            p.write_text(HASH_CONFIG + llm, encoding="utf-8")
+        return configs[llm]
 
-    default = write_config(
-        f'[llm]\nbase_url = "{fake_llm.base_url}"\nmodel = "fake"\ntimeout = 1.0\n'
-    )
+    default = f'[llm]\nbase_url = "{fake_llm.base_url}"\nmodel = "fake"\ntimeout = 1.0\n'
 
     def run(*args: str, stdin: str | None = None, llm: str | None = None) -> Run:
-        config = default if llm is None else write_config(llm)
-        if stdin is not None:
-            monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        out = io.StringIO()
-        code = main(["--config", str(config), "--data-dir", str(tmp_path / "data"), *args], out=out)
-        err = capsys.readouterr().err
-        assert "Traceback" not in err and "Traceback" not in out.getvalue()
-        return Run(code, out.getvalue(), err)
+        return nd(*args, stdin=stdin, config=config(default if llm is None else llm))
 
     assert run("index", "-q", str(corpus_dir)).code == 0
     return run
@@ -78,9 +61,9 @@ def faithful(req: ChatRequest) -> str:
     return f'A bakery in Lyon won; its baker, Paul Martin, "{STARTER}" [{n}].'
 
 
-def test_written_answer_with_sources_and_evidence(nd: Nd, fake_llm: FakeOpenAI) -> None:
+def test_written_answer_with_sources_and_evidence(gnd: Gnd, fake_llm: FakeOpenAI) -> None:
     fake_llm.reply = faithful
-    r = nd("ask", "--generate", BREAD_Q)
+    r = gnd("ask", "--generate", BREAD_Q)
     assert r.code == 0 and r.err == ""
     text, _, rest = r.out.partition("\n\n")
     assert STARTER in text and "[1]" in text
@@ -92,10 +75,10 @@ def test_written_answer_with_sources_and_evidence(nd: Nd, fake_llm: FakeOpenAI) 
     assert not fake_llm.requests[0].stream
 
 
-def test_written_answer_json(nd: Nd, fake_llm: FakeOpenAI) -> None:
+def test_written_answer_json(gnd: Gnd, fake_llm: FakeOpenAI) -> None:
     fake_llm.reply = faithful
-    plain = nd("ask", "--json", BREAD_Q).json
-    o = nd("ask", "--generate", "--json", BREAD_Q).json
+    plain = js(gnd("ask", "--json", BREAD_Q))
+    o = js(gnd("ask", "--generate", "--json", BREAD_Q))
     assert "generated" not in plain  # the ask --json contract without --generate is unchanged
     assert {k: v for k, v in o.items() if k not in ("generated", "elapsed_ms")} == {
         k: v for k, v in plain.items() if k != "elapsed_ms"
@@ -108,13 +91,13 @@ def test_written_answer_json(nd: Nd, fake_llm: FakeOpenAI) -> None:
     assert c["chunk_id"] == o["passages"][0]["chunk_id"]
 
 
-def test_fabricated_quote_is_removed(nd: Nd, fake_llm: FakeOpenAI) -> None:
+def test_fabricated_quote_is_removed(gnd: Gnd, fake_llm: FakeOpenAI) -> None:
     def reply(req: ChatRequest) -> str:
         n = req.passage_with("Lyon")
         return f'{faithful(req)} Martin said "bread is my whole life" [{n}].'
 
     fake_llm.reply = reply
-    o = nd("ask", "--generate", "--json", BREAD_Q).json
+    o = js(gnd("ask", "--generate", "--json", BREAD_Q))
     g = o["generated"]
     assert STARTER in g["text"] and "bread is my whole life" not in g["text"]
     assert not g["fell_back"]
@@ -123,14 +106,14 @@ def test_fabricated_quote_is_removed(nd: Nd, fake_llm: FakeOpenAI) -> None:
         "text": "bread is my whole life",
         "reason": "not found verbatim in [1]",
     }
-    r = nd("ask", "--generate", BREAD_Q)
+    r = gnd("ask", "--generate", BREAD_Q)
     assert "bread is my whole life" not in r.out
     assert "(removed: 1 unverifiable quote; see --json)" in r.out
 
 
-def test_citation_to_a_missing_passage_is_removed(nd: Nd, fake_llm: FakeOpenAI) -> None:
+def test_citation_to_a_missing_passage_is_removed(gnd: Gnd, fake_llm: FakeOpenAI) -> None:
     fake_llm.reply = lambda req: f"{faithful(req)} The palace paid for it [7]."
-    g = nd("ask", "--generate", "--json", BREAD_Q).json["generated"]
+    g = js(gnd("ask", "--generate", "--json", BREAD_Q))["generated"]
     assert "[7]" not in g["text"] and "palace" not in g["text"] and STARTER in g["text"]
     assert [r["kind"] for r in g["removed"]] == ["citation", "sentence"]
     assert [c["n"] for c in g["citations"]] == [1]
@@ -139,7 +122,7 @@ def test_citation_to_a_missing_passage_is_removed(nd: Nd, fake_llm: FakeOpenAI) 
 @pytest.mark.parametrize(
     "mode", ["error", "hang", "garbage", "down", "only-fabricated", "only-bad-citation", "refusal"]
 )
-def test_failures_give_the_extractive_answer(nd: Nd, fake_llm: FakeOpenAI, mode: str) -> None:
+def test_failures_give_the_extractive_answer(gnd: Gnd, fake_llm: FakeOpenAI, mode: str) -> None:
     llm = None
     if mode == "down":
         llm = f'[llm]\nbase_url = "http://127.0.0.1:{closed_port()}/v1"\nmodel = "m"\n'
@@ -151,22 +134,22 @@ def test_failures_give_the_extractive_answer(nd: Nd, fake_llm: FakeOpenAI, mode:
         fake_llm.reply = "NOT IN THE ARTICLES"
     else:
         fake_llm.mode = mode
-    plain = nd("ask", BREAD_Q)
-    r = nd("ask", "--generate", BREAD_Q, llm=llm)
+    plain = gnd("ask", BREAD_Q)
+    r = gnd("ask", "--generate", BREAD_Q, llm=llm)
     assert r.code == 0
     assert r.out == plain.out  # exactly what `ask` prints
     if mode in ("error", "hang", "garbage", "down"):  # endpoint trouble: a note in the log
         assert r.err.startswith("WARNING index.generate: no written answer: ")
         assert "answering with the extracted quote" in r.err and r.err.count("\n") == 1
-    o = nd("ask", "--generate", "--json", BREAD_Q, llm=llm).json
-    assert o["answer"]["text"] == nd("ask", "--json", BREAD_Q).json["answer"]["text"]
+    o = js(gnd("ask", "--generate", "--json", BREAD_Q, llm=llm))
+    assert o["answer"]["text"] == js(gnd("ask", "--json", BREAD_Q))["answer"]["text"]
     assert o["generated"]["fell_back"] is True and o["generated"]["text"] is None
     assert o["generated"]["reason"]
 
 
-def test_batch_generate_one_object_per_line(nd: Nd, fake_llm: FakeOpenAI) -> None:
+def test_batch_generate_one_object_per_line(gnd: Gnd, fake_llm: FakeOpenAI) -> None:
     fake_llm.reply = faithful
-    r = nd("ask", "--generate", "--json", stdin=f"{BREAD_Q}\n\n{BREAD_Q}\n")
+    r = gnd("ask", "--generate", "--json", stdin=f"{BREAD_Q}\n\n{BREAD_Q}\n")
     rows = [json.loads(line) for line in r.out.splitlines()]
     assert len(rows) == 3 and r.code == 0
     assert STARTER in rows[0]["generated"]["text"]
@@ -174,18 +157,17 @@ def test_batch_generate_one_object_per_line(nd: Nd, fake_llm: FakeOpenAI) -> Non
     assert rows[2]["generated"]["citations"]
 
 
-def test_chat_generate(nd: Nd, fake_llm: FakeOpenAI) -> None:
+def test_chat_generate(gnd: Gnd, fake_llm: FakeOpenAI) -> None:
     fake_llm.reply = faithful
-    r = nd("chat", "--generate", stdin=f"{BREAD_Q}\nquit\n")
+    r = gnd("chat", "--generate", stdin=f"{BREAD_Q}\nquit\n")
     assert r.code == 0 and STARTER in r.out and "Evidence:" in r.out
 
 
-def test_generate_without_llm_config_is_one_clear_error(nd: Nd) -> None:
-    r = nd("ask", "--generate", BREAD_Q, llm="")
-    assert r.code == 1 and r.out == ""
-    assert r.err == (
+def test_generate_without_llm_config_is_one_clear_error(gnd: Gnd) -> None:
+    r = gnd("ask", "--generate", BREAD_Q, llm="")
+    assert r.out == "" and r.one_error_line() == (
         "newsdesk: error: written answers are off: set base_url and model in the [llm] section "
-        "of the config (see README, “Written answers”)\n"
+        "of the config (see README, “Written answers”)"
     )
 
 
@@ -200,15 +182,16 @@ def test_generate_without_llm_config_is_one_clear_error(nd: Nd) -> None:
         ('api_key = "sk-1"', "unknown key 'llm.api_key' (did you mean \"llm.api_key_env\"?)"),
     ],
 )
-def test_bad_llm_config_names_the_key(nd: Nd, llm: str, message: str) -> None:
-    r = nd("ask", "--generate", BREAD_Q, llm=f"[llm]\n{llm}\n")
-    assert r.code == 1 and message in r.err and r.err.count("\n") == 1
+def test_bad_llm_config_names_the_key(gnd: Gnd, llm: str, message: str) -> None:
+    r = gnd("ask", "--generate", BREAD_Q, llm=f"[llm]\n{llm}\n")
+    assert message in r.one_error_line()
 
 
-def test_a_key_pasted_into_api_key_env_is_refused_without_echoing_it(nd: Nd) -> None:
+def test_a_key_pasted_into_api_key_env_is_refused_without_echoing_it(gnd: Gnd) -> None:
     secret = "sk-proj-AbC123xyz-SECRET"
-    r = nd("ask", BREAD_Q, llm=f'[llm]\napi_key_env = "{secret}"\n')
-    assert r.code == 1 and "llm.api_key_env must be the name of an environment variable" in r.err
+    r = gnd("ask", BREAD_Q, llm=f'[llm]\napi_key_env = "{secret}"\n')
+    line = r.one_error_line()
+    assert "llm.api_key_env must be the name of an environment variable" in line
     assert secret not in r.err
 
 
