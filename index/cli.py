@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 import textwrap
+import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -436,6 +437,43 @@ def progress_bars(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
             bar.close()
 
 
+@contextlib.contextmanager
+def writing_status(enabled: bool) -> Iterator[Callable[[GeneratedAnswer], None] | None]:
+    """While a written answer streams in: how much of it is verified so far, and for how long
+    (on a terminal's stderr only; None when disabled or not a terminal: no streaming then)."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=None,
+        desc="writing an answer",
+        bar_format="{desc}… {n} characters verified [{elapsed}]",
+        leave=False,
+        file=sys.stderr,
+    )
+
+    def update(gen: GeneratedAnswer) -> None:
+        bar.n = len(gen.text or "")
+        bar.refresh()
+
+    stop = threading.Event()
+
+    def tick() -> None:  # the elapsed time keeps moving while the model thinks
+        while not stop.wait(0.5):
+            bar.refresh()
+
+    ticker = threading.Thread(target=tick, name="newsdesk-writing", daemon=True)
+    ticker.start()
+    try:
+        yield update
+    finally:
+        stop.set()
+        ticker.join()
+        bar.close()
+
+
 # -- commands --------------------------------------------------------------------------------
 
 
@@ -523,7 +561,9 @@ def _ask_generated(args: argparse.Namespace, settings: Settings, out: TextIO) ->
 
     with _pipeline(settings) as pipe:
         if args.question is not None:
-            print(show(pipe.generate(args.question, k=args.k, mode=args.mode)), file=out)
+            with writing_status(not (args.quiet or args.json)) as status:
+                gen = pipe.generate(args.question, k=args.k, mode=args.mode, on_update=status)
+            print(show(gen), file=out)
             return 0
         if sys.stdin.isatty():
             print("newsdesk: error: give a QUESTION, or pipe questions on stdin", file=sys.stderr)
@@ -588,7 +628,9 @@ def cmd_chat(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
                 continue
             try:
                 if args.generate:
-                    print(format_generated(pipe.generate(line), show_passages=False), file=out)
+                    with writing_status(interactive) as status:
+                        gen = pipe.generate(line, on_update=status)
+                    print(format_generated(gen, show_passages=False), file=out)
                 else:
                     ans = pipe.ask(line)
                     print(format_answer(ans, show_passages=False), file=out)

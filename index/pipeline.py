@@ -742,11 +742,18 @@ class Pipeline:
 
     # -- written answers (optional: [llm]) ----------------------------------------------------
     def generate(
-        self, question: str, k: int | None = None, mode: str | None = None
+        self,
+        question: str,
+        k: int | None = None,
+        mode: str | None = None,
+        *,
+        on_update: Callable[[GeneratedAnswer], None] | None = None,
     ) -> GeneratedAnswer:
         """:meth:`ask`, then a written answer from the ``[llm]`` endpoint, verified against the
-        passages; the extractive answer when the endpoint fails (see :mod:`index.generate`)."""
-        return asyncio.run(self.agenerate(question, k, mode))
+        passages; the extractive answer when the endpoint fails (see :mod:`index.generate`).
+        With ``on_update``, the answer is streamed and ``on_update`` sees it grow."""
+        coro = self.agenerate(question, k, mode, stream=on_update is not None, on_update=on_update)
+        return asyncio.run(coro)
 
     async def agenerate(
         self,
