@@ -3,16 +3,20 @@ the extractive answer when the [llm] endpoint fails -- against the fake Discord 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from index.config import Settings
+from index.embedder import HashEmbedder
+from index.pipeline import Pipeline
 from tests.conftest import DiscordWorld
 from tests.fakeopenai import ChatRequest, FakeOpenAI
 
@@ -240,3 +244,25 @@ async def test_api_key_is_sent_and_redacted_from_every_log(
         logging.getLogger("some.library").warning("request failed with key %s", key)
     assert key not in caplog.text and "request failed with key [redacted]" in caplog.text
     assert key not in str(fake.request_log)
+
+
+async def test_engine_errors_are_reported_as_usual(
+    discord_world: DiscordWorld,
+    start_bot: StartBot,
+    fake_llm: FakeOpenAI,
+    bot_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    fake, ch = discord_world.fake, discord_world.channel
+    settings = dataclasses.replace(bot_settings, data_dir=tmp_path / "empty")
+    with Pipeline(settings, HashEmbedder()) as empty:  # nothing indexed yet
+        async with start_bot(settings, empty):
+            inter = await fake.invoke_command("ask", {"question": BREAD_Q}, **where(discord_world))
+            await inter.wait_done()
+            (reply,) = inter.all_messages()
+            assert "nothing is indexed yet" in reply["content"] and reply["flags"] & (1 << 6)
+            await fake.send_message(ch, discord_world.user, BREAD_Q, mention_bot=True)
+            await fake.wait_for(lambda: fake.messages[ch], timeout=10)
+            assert "nothing is indexed yet" in fake.messages[ch][0]["content"]
+    assert fake_llm.requests == []
+    assert fake.unexpected == [] and fake.errors == []
