@@ -182,7 +182,8 @@ async def chat(
         raise LLMError(scrub(str(e))) from None
     except httpx.HTTPError as e:
         reason = scrub(_first_line(str(e)) or type(e).__name__)
-        raise LLMError(f"{display_url(url)} could not be reached ({reason})") from None
+        what = "could not be reached" if isinstance(e, httpx.ConnectError) else "failed"
+        raise LLMError(f"{display_url(url)} {what} ({reason})") from None
 
 
 async def _chat(
