@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -205,7 +206,9 @@ def test_help_explains_generate(capsys: pytest.CaptureFixture[str]) -> None:
 def test_config_example_documents_every_llm_key(tmp_path: Path) -> None:
     """The commented [llm] section of config.example.toml, uncommented, is valid and complete."""
     example = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    section = example[example.index("# [llm]") :]
+    # the section: from "# [llm]" to the first line that is not a comment
+    after = example[example.index("# [llm]") :].split("\n")
+    section = "\n".join(itertools.takewhile(lambda line: line.startswith("#"), after))
     lines = [m.group(1) for m in re.finditer(r"(?m)^# ((?:\[llm\]|[a-z][a-z_]* = ).*)$", section)]
     keys = [line.split(" = ")[0] for line in lines[1:]]
     assert lines[0] == "[llm]"
