@@ -72,6 +72,7 @@ async def test_subscribe_then_new_articles_are_announced_once_without_pings(
     news = fake.add_channel(discord_world.guild, "news")
     async with start_bot() as bot:
         cog = cog_of(bot)
+        await cog.stop_polling()  # rounds only when the test asks: no race
         inter = await fake.invoke_command(
             "subscribe", {"url": site.url, "channel": news}, **admin_at(discord_world)
         )
@@ -145,6 +146,7 @@ async def test_many_new_articles_arrive_as_one_digest(
     news = fake.add_channel(discord_world.guild, "news")
     async with start_bot() as bot:
         cog = cog_of(bot)
+        await cog.stop_polling()  # rounds only when the test asks: no race
         inter = await fake.invoke_command(
             "subscribe",
             {"url": site.url, "channel": news, "interval": 5},
@@ -274,6 +276,7 @@ async def test_announcements_to_a_deleted_channel_are_dropped_not_retried_foreve
     news = fake.add_channel(discord_world.guild, "news")
     async with start_bot() as bot:
         cog = cog_of(bot)
+        await cog.stop_polling()  # rounds only when the test asks: no race
         inter = await fake.invoke_command(
             "subscribe", {"url": site.url, "channel": news}, **admin_at(discord_world)
         )

@@ -49,11 +49,17 @@ class SubscriptionsCog(commands.Cog):
         self._task = asyncio.create_task(self._poll_forever(), name="newsdesk-subscriptions")
 
     async def cog_unload(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self.stop_polling()
         await asyncio.to_thread(self.engine.close)
+
+    async def stop_polling(self) -> None:
+        """Stop the background poller (rounds then run only through ``poll_now``)."""
+        if self._task is not None:
+            async with self._round_lock:  # let a round in progress finish (its thread too)
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            self._task = None
 
     # -- polling -----------------------------------------------------------------------------
     def wake(self) -> None:
