@@ -101,6 +101,9 @@ def _quiet_pymilvus() -> None:
         if name == "pymilvus" or name.startswith("pymilvus."):
             logging.getLogger(name).setLevel(level)
     logging.getLogger("pymilvus").setLevel(level)
+    # embedded Milvus Lite serves in this process, and logs with a traceback each call it does
+    # not implement (pymilvus then falls back, e.g. for query iterators' timestamps)
+    logging.getLogger("grpc._server").setLevel(level)
 
 
 def lit(value: str) -> str:
@@ -255,7 +258,10 @@ class MilvusBackend:
         if self.lite:
             Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
         try:
-            client = MilvusClient(uri=self.uri, token=token, timeout=30)
+            # one embedded server per path and process: milvus-lite starts it on first use and
+            # is not safe against two threads starting it at once
+            with _lite_lock if self.lite else contextlib.nullcontext():
+                client = MilvusClient(uri=self.uri, token=token, timeout=30)
         except Exception as e:
             hint = ""
             if self.lite:
@@ -573,7 +579,7 @@ class MilvusBackend:
         """Undo what a writer that died before its switch left: rows of a generation that was
         never published, and ``dead`` marks it set."""
         g = int(state.get("generation", 0))
-        names = [n for n in self._passage_collections()] + (
+        names = [n for n in self._passage_collections() if self.has(n)] + (
             [self.c_articles] if self.has(self.c_articles) else []
         )
         for name in names:
@@ -640,8 +646,12 @@ class MilvusBackend:
         meta: dict[str, str],
         previous: Snapshot | None,
         progress: Progress | None = None,
+        ids: Sequence[int] | None = None,
     ) -> Snapshot:
-        """Write generation G+1 beside G, then switch by upserting the ``state`` row."""
+        """Write generation G+1 beside G, then switch by upserting the ``state`` row.
+
+        ``ids``: the new passages' ids (a migration keeps the source's); else the next ones.
+        """
         from .pipeline import Snapshot
 
         if self._lease is None:
@@ -686,7 +696,13 @@ class MilvusBackend:
         self._upsert(self.c_articles, old_rows)
 
         next_id = int(state.get("next_id", 1))
-        ids = list(range(next_id, next_id + len(vectors)))
+        if ids is None:
+            ids = list(range(next_id, next_id + len(vectors)))
+        else:
+            ids = [int(i) for i in ids]
+            if len(ids) != len(vectors) or (ids and min(ids) < next_id):
+                raise ValueError("passage ids must be new and one per vector")
+        end_id = max([next_id - 1, *ids]) + 1
         term_lists = terms_of(texts)
         article_rows: list[dict[str, Any]] = []
         passage_rows: list[dict[str, Any]] = []
@@ -737,7 +753,7 @@ class MilvusBackend:
             "generation": new,
             "floor": floor,
             "prev_floor": int(state.get("floor", 0)),
-            "next_id": next_id + len(vectors),
+            "next_id": end_id,
             "articles": articles,
             "passages": passages,
             "passages_collection": name,
