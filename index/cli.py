@@ -231,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Copy the index of the data dir (SQLite + FAISS) into Milvus: article text, passages,\n"
         "their vectors (read back from FAISS) and sentence vectors. Nothing is re-embedded and\n"
         "passage ids are kept, so answers stay the same. The Milvus collections must not hold\n"
-        "an index yet. Afterwards set [store] backend = \"milvus\" (and uri) in the config.\n"
+        'an index yet. Afterwards set [store] backend = "milvus" (and uri) in the config.\n'
         "The Milvus token, if any, comes from $MILVUS_TOKEN (store.token_env).",
         "examples:\n  newsdesk migrate --to milvus --uri http://milvus.internal:19530\n"
         "  newsdesk migrate --to milvus --uri ~/newsdesk-milvus.db     (Milvus Lite)",
@@ -657,7 +657,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     print(
         f"Copied {report.articles} articles and {report.passages} passages to {report.target} "
         f"in {report.seconds:.1f}s (vectors copied, nothing re-embedded).\n"
-        f"To use it, set in the config:\n  [store]\n  backend = \"milvus\"\n"
+        f'To use it, set in the config:\n  [store]\n  backend = "milvus"\n'
         + (f"  uri = {json.dumps(uri)}\n" if uri else ""),
         file=out,
         end="",

@@ -346,8 +346,12 @@ def _validate_scale_out(s: Settings, need: Any) -> None:
         'a local path ending in ".db" (Milvus Lite) or http://host:19530',
         st.uri,
     )
-    need(bool(_ENV_NAME.match(st.token_env)), "store.token_env", "an environment variable name",
-         st.token_env)
+    need(
+        bool(_ENV_NAME.match(st.token_env)),
+        "store.token_env",
+        "an environment variable name",
+        st.token_env,
+    )
     need(
         bool(_COLLECTION.match(st.collection_prefix)),
         "store.collection_prefix",

@@ -146,7 +146,9 @@ def terms_of(texts: Sequence[str]) -> list[list[str]]:
     return tokenize(texts)
 
 
-def tokens_from_terms(term_lists: Sequence[Sequence[str]], vocab: list[str] | None = None) -> Tokens:
+def tokens_from_terms(
+    term_lists: Sequence[Sequence[str]], vocab: list[str] | None = None
+) -> Tokens:
     """:class:`Tokens` of already tokenised documents, extending (a copy of) ``vocab``."""
     vocab = list(vocab or [])
     index = {t: i for i, t in enumerate(vocab)}
@@ -335,7 +337,9 @@ class MilvusBackend:
             )
         except MilvusException as e:
             if "exist" not in str(e).lower():  # another process created it meanwhile
-                raise BackendError(f"{self.where}: creating {name} failed ({_first_line(e)})") from e
+                raise BackendError(
+                    f"{self.where}: creating {name} failed ({_first_line(e)})"
+                ) from e
         self.call(f"loading {name}", self.client.load_collection, name)
         self._loaded.add(name)
 
@@ -505,15 +509,15 @@ class MilvusBackend:
         return out
 
     # -- snapshots ---------------------------------------------------------------------------
-    def load_snapshot(
-        self, generation: int, dimension: int, previous: Snapshot | None
-    ) -> Snapshot:
+    def load_snapshot(self, generation: int, dimension: int, previous: Snapshot | None) -> Snapshot:
         from .pipeline import Snapshot
 
         state = self.store.state()
         if generation == 0 or int(state.get("generation", 0)) != generation:
             if generation == 0:
-                return Snapshot(0, MilvusVectors(self, {}, None, dimension), LexicalIndex.build([], []))
+                return Snapshot(
+                    0, MilvusVectors(self, {}, None, dimension), LexicalIndex.build([], [])
+                )
             state = self.read_state()
         name = self.passages_of(state)
         if name is None:
@@ -541,7 +545,9 @@ class MilvusBackend:
             )
         if lexical is None:
             rows = list(self.scan(name, self.alive_passages(state), ["id", "terms"]))
-            lexical = lexical_from_terms([r["id"] for r in rows], [r["terms"].split() for r in rows])
+            lexical = lexical_from_terms(
+                [r["id"] for r in rows], [r["terms"].split() for r in rows]
+            )
         expected = int(state.get("passages", 0))
         if len(lexical) != expected:
             raise IndexCorruptError(
@@ -604,10 +610,10 @@ class MilvusBackend:
                 self.call(f"dropping {name}", self.client.drop_collection, name)
                 self._loaded.discard(name)
         prev_floor = int(state.get("prev_floor", 0))
-        name = self.passages_of(state)
-        if name:
+        current = self.passages_of(state)
+        if current:
             expr = f"(dead != 0 and dead <= {g - 1}) or gen < {prev_floor}"
-            self.call(f"cleaning {name}", self.client.delete, name, filter=expr)
+            self.call(f"cleaning {current}", self.client.delete, current, filter=expr)
         if self.has(self.c_articles):
             self.call(
                 f"cleaning {self.c_articles}",
@@ -709,7 +715,9 @@ class MilvusBackend:
         k = 0
         vecs = np.asarray(vectors, dtype=np.float32)
         for doc, chunks in planned:
-            article_rows += _article_rows(doc, len(chunks), new, added_at.get(doc.article_id, when), when)
+            article_rows += _article_rows(
+                doc, len(chunks), new, added_at.get(doc.article_id, when), when
+            )
             for ch in chunks:
                 passage_rows.append(
                     {
@@ -800,8 +808,13 @@ class MilvusBackend:
             )
         name = self.passages_of(state)
         if name is None:
-            return [*problems, f"the passage collection of {self.where} is missing: run `newsdesk reindex`"]
-        rows = list(self.scan(name, self.alive_passages(state), ["id", "article_id", "pstart", "pend"]))
+            return [
+                *problems,
+                f"the passage collection of {self.where} is missing: run `newsdesk reindex`",
+            ]
+        rows = list(
+            self.scan(name, self.alive_passages(state), ["id", "article_id", "pstart", "pend"])
+        )
         if len(rows) != int(state.get("passages", 0)):
             problems.append(
                 f"{self.where} holds {len(rows)} passages, its state records "
@@ -942,7 +955,12 @@ class _Lease:
 
     def _write(self, owner: str, expires: float) -> None:
         b = self.backend
-        value = {"owner": owner, "expires": expires, "host": socket.gethostname(), "pid": os.getpid()}
+        value = {
+            "owner": owner,
+            "expires": expires,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }
         b.call(
             "writing the writer lease",
             b.client.upsert,
@@ -1072,7 +1090,9 @@ class MilvusVectors:
     def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         if self.collection is None or not self._len:
             return np.zeros(0, np.int64), np.zeros((0, self.dimension), np.float32)
-        rows = sorted(self.backend.scan(self.collection, self.expr, ["id", "vector"]), key=lambda r: r["id"])
+        rows = sorted(
+            self.backend.scan(self.collection, self.expr, ["id", "vector"]), key=lambda r: r["id"]
+        )
         ids = np.asarray([r["id"] for r in rows], dtype=np.int64)
         vecs = np.asarray([r["vector"] for r in rows], dtype=np.float32).reshape(len(rows), -1)
         return ids, vecs
@@ -1100,7 +1120,7 @@ class MilvusStore(Store):
 
     @property
     def conn(self) -> Any:
-        raise NewsdeskError("this needs the SQLite store: set [store] backend = \"faiss\"")
+        raise NewsdeskError('this needs the SQLite store: set [store] backend = "faiss"')
 
     def init_schema(self) -> None:
         """Collections are created by the first write."""
@@ -1148,7 +1168,9 @@ class MilvusStore(Store):
         st = self.state()
         if not st or not self.backend.has(self.backend.c_articles):
             return []
-        where = f"part == 0 and {self.backend.alive_articles(st)}" + (f" and ({expr})" if expr else "")
+        where = f"part == 0 and {self.backend.alive_articles(st)}" + (
+            f" and ({expr})" if expr else ""
+        )
         fields = [f for f in ARTICLE_FIELDS if f != "text"]
         return list(self.backend.scan(self.backend.c_articles, where, fields))
 

@@ -512,7 +512,9 @@ class Pipeline:
     ) -> None:
         """Write the changes and the next generation; the SQLite commit switches atomically."""
         if self.backend is not None:
-            self._publish_backend(replace, planned, vectors, sentences, full, delete_articles, progress)
+            self._publish_backend(
+                replace, planned, vectors, sentences, full, delete_articles, progress
+            )
             return
         store = self.store
         old_gen = store.generation()

@@ -70,7 +70,11 @@ class Backend(Protocol):
     """A shared store of rows + vectors that replaces the data dir's SQLite + FAISS files."""
 
     name: str
-    store: Store  # the Store API (articles, passages, meta) over the backend
+
+    @property
+    def store(self) -> Store:
+        """The Store API (articles, passages, meta) over the backend."""
+        ...
 
     def writer(self, wait: float | None = None) -> contextlib.AbstractContextManager[None]:
         """The single-writer lease, coordinated through the backend itself."""

@@ -230,10 +230,9 @@ def test_writer_lease_is_kept_in_milvus(milvus_settings: Settings) -> None:
 
     a, b = MilvusBackend(milvus_settings), MilvusBackend(milvus_settings)
     try:
-        with a.writer():
-            with pytest.raises(IndexBusyError, match=f"pid {os.getpid()}"):
-                with b.writer(wait=0.3):
-                    pass
+        busy = pytest.raises(IndexBusyError, match=f"pid {os.getpid()}")
+        with a.writer(), busy, b.writer(wait=0.3):
+            pass
         with b.writer(wait=0.3):  # released
             pass
     finally:
@@ -413,8 +412,18 @@ def milvus_server(tmp_path: Path) -> Iterator[str]:
     """A Milvus Lite gRPC server in its own process: what several machines would share."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(tmp_path / "srv"),
-         "--host", "127.0.0.1", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "milvus_lite",
+            "server",
+            "--data-dir",
+            str(tmp_path / "srv"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -452,8 +461,17 @@ def test_processes_share_one_milvus(tmp_path: Path, milvus_server: str) -> None:
 
     def newsdesk(n: int, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-m", "index.cli", "--config", str(cfg), "--data-dir",
-             str(tmp_path / f"proc{n}"), "-q", *args],
+            [
+                sys.executable,
+                "-m",
+                "index.cli",
+                "--config",
+                str(cfg),
+                "--data-dir",
+                str(tmp_path / f"proc{n}"),
+                "-q",
+                *args,
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
