@@ -79,6 +79,7 @@ Progress = Callable[[str, int, int], None]
 TEXT_PART = 16_000  # characters of article text per row: at most 64,000 bytes of UTF-8
 VARCHAR_MAX = 65_535
 BATCH = 1_000  # rows per insert / upsert call
+FLUSH_ROWS = 1_000  # a write adding this many passages seals them into an indexed segment
 QUERY_IDS = 4_000  # ids per "id in [...]" query
 SETTLE = 0.5  # Fischer's delay (s): longer than any rival's gap between reading and claiming
 RENEW_EVERY = 1 / 3  # of the lease
@@ -736,6 +737,10 @@ class MilvusBackend:
                 k += 1
         self._insert(self.c_articles, article_rows)
         self._insert(name, passage_rows, progress)
+        if len(passage_rows) >= FLUSH_ROWS:
+            # seal the new rows into an indexed segment (Milvus Lite searches unsealed rows one
+            # by one); small writes are left to Milvus's own flushing
+            self.call(f"flushing {name}", self.client.flush, name)
 
         if progress:
             progress("keyword index", 0, 1)
