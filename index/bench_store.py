@@ -200,7 +200,8 @@ def run_store_bench(
 def markdown_store_report(results: dict[str, Any]) -> str:
     lines = [
         "| passages | backend | index (passages/s) | ask p50 / p95 (ms) "
-        "| reader's 1st question (s) | +1 article (s) | next question, new generation (s) | disk (MB) | same answers |",
+        "| reader's 1st question (s) | +1 article (s) | next question, new generation (s) "
+        "| disk (MB) | same answers |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for n, row in results["sizes"].items():
