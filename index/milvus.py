@@ -204,6 +204,11 @@ def _pack_b64(blob: bytes) -> str:
     return text if len(text) <= VARCHAR_MAX else ""
 
 
+def _fits(text: str) -> str:
+    """``text`` if a Milvus string holds it, else "" (then read from the article)."""
+    return text if len(text) * 4 <= VARCHAR_MAX or len(text.encode("utf-8")) <= VARCHAR_MAX else ""
+
+
 def _terms_text(terms: Sequence[str]) -> str:
     text = " ".join(terms)
     if len(text.encode("utf-8")) > VARCHAR_MAX:
@@ -238,6 +243,10 @@ class MilvusBackend:
         self._articles: OrderedDict[tuple[str, int], tuple[Article, int, int]] = OrderedDict()
         self._articles_lock = threading.Lock()
         self._lease: _Lease | None = None
+        # passage rows by (collection, id): a row never changes but for its dead mark, and a
+        # question only asks for ids its own generation returned
+        self._rows: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
+        self._rows_lock = threading.Lock()
         self.store = MilvusStore(self)
 
     # -- connection --------------------------------------------------------------------------
@@ -391,6 +400,12 @@ class MilvusBackend:
             s.add_field(f, DataType.INT64)
         s.add_field("terms", DataType.VARCHAR, max_length=VARCHAR_MAX)
         s.add_field("sentences", DataType.VARCHAR, max_length=VARCHAR_MAX)
+        # what a hit shows, so that a question reads one row per passage and no article
+        s.add_field("text", DataType.VARCHAR, max_length=VARCHAR_MAX)
+        s.add_field("title", DataType.VARCHAR, max_length=4096)
+        for f in ("source", "url"):
+            s.add_field(f, DataType.VARCHAR, max_length=VARCHAR_MAX)
+        s.add_field("published", DataType.VARCHAR, max_length=128)
         s.add_field("vector", DataType.FLOAT_VECTOR, dim=int(dimension))
         kind, build, _search = self.index_spec()
         ip = self.client.prepare_index_params()
@@ -417,12 +432,12 @@ class MilvusBackend:
         return out
 
     def scan(
-        self, name: str, expr: str, fields: Sequence[str], batch: int = 5_000
+        self, name: str, expr: str, fields: Sequence[str], batch: int = 16_384
     ) -> Iterator[dict[str, Any]]:
         """Every row matching ``expr``, in batches (no result-window limit)."""
         it = self.call(
             f"reading {name}",
-            self.client.query_iterator,
+            self.client.query_iterator,  # Milvus's way to read more rows than a query returns
             name,
             batch_size=batch,
             filter=expr,
@@ -437,6 +452,30 @@ class MilvusBackend:
         finally:
             with contextlib.suppress(Exception):
                 it.close()
+
+    def passage_rows(self, name: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Passage rows (vector, offsets, text, sentence vectors) by id; one query for the ids
+        not cached. Ids must come from a snapshot of this collection (they are alive in it)."""
+        out: dict[int, dict[str, Any]] = {}
+        want: list[int] = []
+        with self._rows_lock:
+            for i in dict.fromkeys(int(x) for x in ids):
+                row = self._rows.get((name, i))
+                if row is None:
+                    want.append(i)
+                else:
+                    out[i] = row
+                    self._rows.move_to_end((name, i))
+        if not want:
+            return out
+        rows = self.query_ids(name, want, ROW_FIELDS)
+        with self._rows_lock:
+            for r in rows:
+                i = int(r["id"])
+                out[i] = self._rows[(name, i)] = r
+            while len(self._rows) > ROW_CACHE:
+                self._rows.popitem(last=False)
+        return out
 
     def read_state(self) -> dict[str, Any]:
         """The current ``state`` row ({} for a new index)."""
@@ -731,6 +770,11 @@ class MilvusBackend:
                         "dead": 0,
                         "terms": _terms_text(term_lists[k]),
                         "sentences": _pack_b64(sentences[k]) if k < len(sentences) else "",
+                        "text": _fits(doc.text[ch.start : ch.end]),
+                        "title": doc.title[:1000],
+                        "source": _fits(doc.source),
+                        "url": _fits(doc.url or ""),
+                        "published": (doc.published or "")[:120],
                         "vector": vecs[k],
                     }
                 )
@@ -848,6 +892,21 @@ class MilvusBackend:
             )
         return problems
 
+
+ROW_FIELDS = [
+    "id",
+    "article_id",
+    "pstart",
+    "pend",
+    "text",
+    "title",
+    "source",
+    "url",
+    "published",
+    "sentences",
+    "vector",
+]
+ROW_CACHE = 4_096
 
 ARTICLE_FIELDS = [
     "article_id",
@@ -1074,8 +1133,8 @@ class MilvusVectors:
     def vectors_of(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
         if not ids or self.collection is None:
             return {}
-        rows = self.backend.query_ids(self.collection, list(ids), ["id", "vector"])
-        return {int(r["id"]): np.asarray(r["vector"], dtype=np.float32) for r in rows}
+        rows = self.backend.passage_rows(self.collection, list(ids))
+        return {i: np.asarray(r["vector"], dtype=np.float32) for i, r in rows.items()}
 
     def scores_for(self, query: np.ndarray, ids: Sequence[int]) -> np.ndarray:
         if not len(ids):
@@ -1262,35 +1321,32 @@ class MilvusStore(Store):
         name = self._passages()
         if not scored or name is None:
             return []
-        st = self.state()
-        rows = {
-            int(r["id"]): r
-            for r in self.backend.query_ids(
-                name,
-                [s[0] for s in scored],
-                ["id", "article_id", "pstart", "pend"],
-                self.backend.alive_passages(st),
-            )
-        }
-        arts = self.backend.articles(st, sorted({r["article_id"] for r in rows.values()}))
+        rows = self.backend.passage_rows(name, [s[0] for s in scored])
+        long = sorted({r["article_id"] for r in rows.values() if not r["text"]})
+        arts = self.backend.articles(self.state(), long) if long else {}
         out = []
         for cid, score, details in scored:
             r = rows.get(int(cid))
-            art = arts.get(r["article_id"]) if r else None
-            if r is None or art is None:
+            if r is None:
                 continue
             start, end = int(r["pstart"]), int(r["pend"])
+            text = r["text"]
+            if not text and end > start:  # too long for a Milvus string: from the article
+                art = arts.get(r["article_id"])
+                if art is None:
+                    continue
+                text = art.text[start:end]
             out.append(
                 Hit(
                     chunk_id=int(cid),
-                    article_id=art.id,
-                    title=art.title,
-                    source=art.source,
-                    url=art.url,
-                    text=art.text[start:end],
+                    article_id=r["article_id"],
+                    title=r["title"],
+                    source=r["source"],
+                    url=r["url"] or None,
+                    text=text,
                     start=start,
                     end=end,
-                    published=art.published,
+                    published=r["published"] or None,
                     score=score,
                     details=dict(details),
                     parts=[(int(cid), start, end)],
@@ -1302,10 +1358,10 @@ class MilvusStore(Store):
         name = self._passages()
         if not chunk_ids or name is None:
             return {}
-        rows = self.backend.query_ids(name, list(chunk_ids), ["id", "sentences"])
+        rows = self.backend.passage_rows(name, list(chunk_ids))
         return {
-            int(r["id"]): unpack_sentences(base64.b64decode(r["sentences"]))
-            for r in rows
+            i: unpack_sentences(base64.b64decode(r["sentences"]))
+            for i, r in rows.items()
             if r["sentences"]
         }
 
