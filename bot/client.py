@@ -25,6 +25,8 @@ from discord.ext import commands
 
 from index.config import Settings
 from index.errors import ArticleNotFoundError, NewsdeskError
+from index.generate import GeneratedAnswer
+from index.llm import display_url, endpoint
 from index.models import Answer, Article, Hit
 from index.pipeline import Pipeline
 
@@ -138,6 +140,7 @@ class NewsdeskBot(commands.Bot):
         d = settings.discord
         self.cooldowns = UserCooldowns(d.cooldown_rate, d.cooldown_seconds)
         self.progress_interval = 1.0  # seconds between progress edits of /add and /reindex
+        self.stream_interval = 1.0  # seconds between edits of a streamed written answer
         self.created_at = time.perf_counter()
         self.load_seconds: float | None = None
         self.ready_seconds: float | None = None
@@ -149,6 +152,12 @@ class NewsdeskBot(commands.Bot):
 
     async def ask(self, question: str) -> Answer:
         return await self.run_sync(self.pipeline.ask, question)
+
+    async def generate(
+        self, question: str, on_update: Callable[[GeneratedAnswer], None] | None = None
+    ) -> GeneratedAnswer:
+        """A streamed, verified written answer ([llm]); the extractive one if that fails."""
+        return await self.pipeline.agenerate(question, stream=True, on_update=on_update)
 
     async def search(self, query: str, k: int = 5) -> list[Hit]:
         return await self.run_sync(self.pipeline.search, query, k)
@@ -205,10 +214,19 @@ class NewsdeskBot(commands.Bot):
         from .cogs.admin import AdminCog
         from .cogs.articles import ArticlesCog
         from .cogs.ask import AskCog
+        from .cogs.subscriptions import SubscriptionsCog
 
         await self.add_cog(AskCog(self))
         await self.add_cog(ArticlesCog(self))
         await self.add_cog(AdminCog(self))
+        await self.add_cog(SubscriptionsCog(self))
+        llm = self.settings.llm
+        if llm.enabled:
+            log.info(
+                "written answers from %s (model %s), verified against the passages",
+                display_url(endpoint(llm)),
+                llm.model,
+            )
         d = self.settings.discord
         if d.channel_ids and not d.message_content:
             log.warning(
@@ -229,6 +247,7 @@ class NewsdeskBot(commands.Bot):
 
     async def start(self, token: str, *, reconnect: bool = True) -> None:
         redact_secret(token)  # defence in depth: no log record carries it, whoever logs it
+        redact_secret(self.settings.llm.api_key)  # the [llm] API key, likewise
         await super().start(token, reconnect=reconnect)
 
     async def close(self) -> None:

@@ -9,6 +9,7 @@ code points, so a value that fits here fits on Discord whichever way Discord cou
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Sequence
 from pathlib import PurePath
@@ -17,7 +18,9 @@ from urllib.parse import urlsplit
 
 import discord
 
+from index.generate import GeneratedAnswer
 from index.models import Answer, Article, Hit, IndexReport, Quote, Stats
+from index.sync import Announcement, SubscriptionStatus, SyncResult
 
 # -- Discord limits (https://discord.com/developers/docs/resources/message#embed-object-limits) --
 CONTENT_LIMIT = 2000
@@ -231,6 +234,34 @@ def _duration(ms: float) -> str:
     return f"{ms / 1000:.1f} s"
 
 
+def published_date(published: str | None) -> str:
+    """``"2024-03-05"`` from an ISO date or datetime; "" when missing or not a date."""
+    text = clean(published)[:10]
+    return text if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) else ""
+
+
+def discord_time(iso: str | None, style: str = "R") -> str:
+    """Discord's ``<t:unix:R>`` markup ("3 days ago", in the reader's language); "" if no date."""
+    if not iso:
+        return ""
+    try:
+        when = dt.datetime.fromisoformat(iso.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return f"<t:{int(when.timestamp())}:{style}>"
+
+
+def freshness(published: str | None) -> str:
+    """`` · published 2024-03-05 (<t:…:R>)`` for the answer card; "" for undated articles."""
+    date = published_date(published)
+    if not date:
+        return ""
+    ago = discord_time(published)
+    return f" · published {date}" + (f" ({ago})" if ago else "")
+
+
 def _overlaps(h: Hit, q: Quote) -> bool:
     return h.article_id == q.article_id and h.start < q.end and q.start < h.end
 
@@ -258,15 +289,69 @@ def answer_embed(answer: Answer) -> discord.Embed:
 
     quote = fit(q.text, QUOTE_CHARS)
     source = _linked_title(q.title, q.source, q.link, SOURCE_LINE_CHARS)
-    description = f"> “{quote}”\n— {source}"
+    description = f"> “{quote}”\n— {source}{freshness(q.published)}"
     embed = discord.Embed(title=title, description=description, colour=COLOUR_ANSWER)
     further = [h for h in answer.passages if not _overlaps(h, q)][:FURTHER_PASSAGES]
     for h in further:
-        name = fit(h.title, PASSAGE_NAME_CHARS) or "Untitled"
+        date = published_date(h.published)
+        tail_date = f" · {date}" if date else ""
+        name = (fit(h.title, PASSAGE_NAME_CHARS - ulen(tail_date)) or "Untitled") + tail_date
         url = safe_url(h.link)
         tail = f"\n[source]({url})" if url else ""
         snippet = fit(h.text, max(80, PASSAGE_VALUE_CHARS - ulen(tail))) or "…"
         embed.add_field(name=name, value=snippet + tail, inline=False)
+    embed.set_footer(text=footer)
+    return enforce_limits(embed)
+
+
+# -- written answers ([llm]) ---------------------------------------------------------------------
+
+GENERATED_CHARS = 2400
+EVIDENCE_QUOTE_CHARS = 1000
+EVIDENCE_SOURCE_CHARS = 400
+SOURCE_TITLE_CHARS = 300
+MODEL_NAME_CHARS = 80
+WRITING = "✍️ Writing an answer from the passages…"
+CURSOR = " ▌"
+
+
+def generated_embed(gen: GeneratedAnswer) -> discord.Embed:
+    """ONE embed: the written answer (only what passed verification), its sources, and the
+    extractive quote under it as evidence. A fallback is exactly :func:`answer_embed`.
+
+    While streaming (``not gen.final``) the verified text so far is shown with a cursor, or
+    "Writing an answer…" before there is any.
+    """
+    q = gen.answer.quote
+    if gen.fell_back or q is None or (gen.final and not gen.text):
+        return answer_embed(gen.answer)
+    title = fit(gen.question, QUESTION_TITLE_CHARS) or "Question"
+    text = fit(gen.text, GENERATED_CHARS, collapse=False)
+    if not gen.final:
+        text = text + CURSOR if text else f"*{WRITING}*"
+    source = _linked_title(q.title, q.source, q.link, EVIDENCE_SOURCE_CHARS)
+    evidence = f"**Evidence**\n> “{fit(q.text, EVIDENCE_QUOTE_CHARS)}”\n— {source}"
+    embed = discord.Embed(title=title, description=f"{text}\n\n{evidence}", colour=COLOUR_ANSWER)
+    lines: list[str] = []
+    used = 0
+    for c in gen.citations:
+        h = c.hit
+        line = f"\\[{c.n}\\] " + _linked_title(h.title, h.source, h.link, SOURCE_TITLE_CHARS)
+        if used + ulen(line) + 1 > FIELD_VALUE_LIMIT:
+            break
+        lines.append(line)
+        used += ulen(line) + 1
+    if lines:
+        embed.add_field(name="Sources", value="\n".join(lines), inline=False)
+    # footers show no Markdown: mentions neutralised, nothing escaped
+    model = shorten(neutralise_mentions(clean(gen.model)), MODEL_NAME_CHARS) or "the model"
+    if gen.final:
+        footer = (
+            f"Written by {model} from the passages; quotes checked against the articles · "
+            f"{_duration(gen.elapsed_ms)}"
+        )
+    else:
+        footer = f"Writing with {model}…"
     embed.set_footer(text=footer)
     return enforce_limits(embed)
 
@@ -459,3 +544,180 @@ def unexpected_error_message(ref: str) -> str:
 def cooldown_message(retry_after: float) -> str:
     seconds = max(1, round(retry_after + 0.5))
     return f"You're asking quickly — please wait {seconds} s and ask again."
+
+
+# -- subscriptions and announcements ------------------------------------------------------------
+
+ANNOUNCE_TITLE_CHARS = EMBED_TITLE_LIMIT
+ANNOUNCE_SUMMARY_CHARS = 400
+ANNOUNCE_FOOTER_CHARS = 200
+DIGEST_MAX_ARTICLES = 100
+DIGEST_LINE_CHARS = 300
+SUBSCRIPTION_LINES_CHARS = EMBED_DESCRIPTION_LIMIT - 200
+COLOUR_NEWS = discord.Colour.from_rgb(230, 126, 34)
+
+
+def announcement_embed(item: Announcement) -> discord.Embed:
+    """One new article: its title (linked), its most central sentence, source and date."""
+    embed = discord.Embed(
+        title=fit(item.title, ANNOUNCE_TITLE_CHARS) or "Untitled",
+        url=safe_url(item.link),
+        description=f"> {fit(item.summary, ANNOUNCE_SUMMARY_CHARS)}" if item.summary else None,
+        colour=COLOUR_NEWS,
+    )
+    date = published_date(item.published)
+    # footers show text as is (no Markdown): mentions neutralised, nothing escaped
+    origin = neutralise_mentions(clean(item.origin)) or "a subscription"
+    footer = shorten(f"New from {origin}", ANNOUNCE_FOOTER_CHARS)
+    footer += f" · published {date}" if date else ""
+    embed.set_footer(text=footer)
+    return embed
+
+
+def digest_embeds(items: Sequence[Announcement]) -> list[discord.Embed]:
+    """Many new articles at once: linked titles as a list, spread over embeds as needed."""
+    origins = list(dict.fromkeys(clean(i.origin) for i in items if clean(i.origin)))
+    source = fit(origins[0], 150) if len(origins) == 1 else "your subscriptions"
+    title = shorten(f"📰 {len(items):,} new articles from {source}", EMBED_TITLE_LIMIT)
+    lines = []
+    for item in items[:DIGEST_MAX_ARTICLES]:
+        date = published_date(item.published)
+        tail = f" · {date}" if date else ""
+        url = safe_url(item.link)
+        label = fit(item.title, DIGEST_LINE_CHARS - (ulen(url) + 4 if url else 4)) or "Untitled"
+        lines.append((f"• [{label}]({url})" if url else f"• **{label}**") + tail)
+    if len(items) > DIGEST_MAX_ARTICLES:
+        lines.append(f"…and {len(items) - DIGEST_MAX_ARTICLES:,} more")
+    embeds: list[discord.Embed] = []
+    part: list[str] = []
+    used = 0
+    for line in lines:
+        if part and used + ulen(line) + 1 > EMBED_DESCRIPTION_LIMIT - 100:
+            embeds.append(discord.Embed(description="\n".join(part), colour=COLOUR_NEWS))
+            part, used = [], 0
+        part.append(line)
+        used += ulen(line) + 1
+    if part:
+        embeds.append(discord.Embed(description="\n".join(part), colour=COLOUR_NEWS))
+    embeds[0].title = title
+    return embeds
+
+
+def pack_embeds(embeds: Sequence[discord.Embed]) -> list[list[discord.Embed]]:
+    """Group embeds into messages: at most 10 per message and 6000 characters in all."""
+    messages: list[list[discord.Embed]] = []
+    current: list[discord.Embed] = []
+    size = 0
+    for e in embeds:
+        n = embed_size(e)
+        if current and (len(current) == EMBEDS_PER_MESSAGE or size + n > EMBED_TOTAL_LIMIT):
+            messages.append(current)
+            current, size = [], 0
+        current.append(e)
+        size += n
+    if current:
+        messages.append(current)
+    return messages
+
+
+def announcement_messages(
+    items: Sequence[Announcement], max_each: int = 10
+) -> list[tuple[list[discord.Embed], list[int]]]:
+    """Messages announcing ``items`` in one channel, with the ids each message carries.
+
+    Up to ``max_each`` articles get an embed each (several per message); more than that arrive
+    as one digest of linked titles, so a burst of new articles never floods a channel.
+    """
+    if not items:
+        return []
+    if len(items) > max_each:
+        digest = pack_embeds(digest_embeds(items))
+        ids = [i.id for i in items]
+        return [(m, ids if n == len(digest) - 1 else []) for n, m in enumerate(digest)]
+    out: list[tuple[list[discord.Embed], list[int]]] = []
+    pairs = [(announcement_embed(i), i.id) for i in items]
+    start = 0
+    for message in pack_embeds([e for e, _ in pairs]):
+        ids = [i for _, i in pairs[start : start + len(message)]]
+        start += len(message)
+        out.append((message, ids))
+    return out
+
+
+def _subscription_lines(s: SubscriptionStatus) -> list[str]:
+    sub = s.subscription
+    icon = "📰" if sub.kind == "feed" else "📁"
+    url = safe_url(sub.target) if sub.kind == "feed" else None
+    name = fit(s.name, 150)
+    head = f"{icon} [{name}]({url})" if url else f"{icon} **{name}**"
+    where = "config file" if sub.origin == "config" else "/subscribe"
+    info = [f"every {sub.interval:g} min", _count(s.articles, "article")]
+    if sub.channel:
+        info.append(f"announced in <#{sub.channel}>")
+    info.append(where)
+    lines = [head, " · ".join(info)]
+    success = discord_time(s.last_success) or "never"
+    due = f"<t:{int(s.next_due)}:R>" if s.next_due else "now"
+    if s.failures:
+        since = discord_time(s.last_error_at) or "?"
+        error = fit(s.last_error, 300)
+        lines.append(f"⚠️ failing since {since} ({s.failures} in a row): {error} · next try {due}")
+        lines.append(f"last success {success}")
+    else:
+        lines.append(f"✅ last success {success} · next {due}")
+        if s.last_error:
+            lines.append(f"last error {discord_time(s.last_error_at)}: {fit(s.last_error, 200)}")
+    if s.last_warning:
+        lines.append(f"skipped: {fit(s.last_warning, 200)}")
+    return lines
+
+
+def subscriptions_embed(statuses: Sequence[SubscriptionStatus]) -> discord.Embed:
+    """Every subscription with its status, in one embed (the rest counted when too many)."""
+    embed = discord.Embed(title="Subscriptions", colour=COLOUR_INFO)
+    if not statuses:
+        embed.description = (
+            "No subscriptions yet. `/subscribe url:…` adds an RSS or Atom feed; feeds and "
+            "folders can also be listed in the config file (`[[feeds]]`, `[[folders]]`)."
+        )
+        return embed
+    blocks: list[str] = []
+    used = 0
+    for n, s in enumerate(statuses):
+        block = "\n".join(_subscription_lines(s))
+        if used + ulen(block) + 2 > SUBSCRIPTION_LINES_CHARS:
+            blocks.append(
+                f"…and {len(statuses) - n:,} more (`newsdesk subscriptions` lists them all)"
+            )
+            break
+        blocks.append(block)
+        used += ulen(block) + 2
+    embed.description = "\n\n".join(blocks)
+    embed.set_footer(text=_count(len(statuses), "subscription"))
+    return enforce_limits(embed)
+
+
+def subscribed_message(status: SubscriptionStatus, result: SyncResult) -> str:
+    sub = status.subscription
+    where = fit(sub.target, 300, content=True)
+    name = fit(status.name, 200, content=True)
+    announce = f" New articles will be announced in <#{sub.channel}>." if sub.channel else ""
+    return shorten(
+        f"✅ Subscribed to {name} ({where}), checked every {sub.interval:g} min: "
+        f"{_count(result.added, 'article')} added, {result.updated} updated, "
+        f"{result.unchanged} unchanged.{announce}",
+        CONTENT_LIMIT,
+    )
+
+
+def unsubscribed_message(status: SubscriptionStatus) -> str:
+    name = fit(status.name, 200, content=True)
+    where = fit(status.subscription.target, 300, content=True)
+    return (
+        f"🗑️ Unsubscribed from {name} ({where}). Its articles stay in the index "
+        f"({_count(status.articles, 'article')}; `/remove` deletes one)."
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"

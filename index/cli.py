@@ -14,15 +14,19 @@ import os
 import sys
 import tempfile
 import textwrap
+import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
 from .config import Settings, load_settings
-from .errors import NewsdeskError, SourceError
+from .errors import ConfigError, NewsdeskError, SourceError
 from .models import Answer, Hit
+
+if TYPE_CHECKING:
+    from .generate import GeneratedAnswer
 
 log = logging.getLogger("newsdesk")
 
@@ -32,10 +36,12 @@ examples:
   newsdesk index https://example.com/feed.xml                 every entry of an RSS/Atom feed
   newsdesk ask "What did Ma say about Apple Pay?"             the answer, quoted and cited
   newsdesk ask --json "Who founded Alibaba?"                  the same as JSON
+  newsdesk ask --generate "Who founded Alibaba?"              a written answer ([llm] in config)
   printf 'q1\\nq2\\n' | newsdesk ask --json                      batch: one JSON object per line
   newsdesk chat                                               ask questions interactively
   newsdesk stats                                              what is indexed
   newsdesk migrate --to milvus --uri http://host:19530        move the index to Milvus
+  newsdesk sync                                               poll every subscribed feed/folder
 
 data dir: --data-dir, else $NEWSDESK_DATA_DIR, else data_dir in the config file, else
 ~/.local/share/newsdesk. config: --config, else $NEWSDESK_CONFIG, else ./config.toml.
@@ -106,14 +112,27 @@ def build_parser() -> argparse.ArgumentParser:
         "ask",
         "answer a question (or one per stdin line) with a quoted sentence",
         "Answer with the sentence that best answers the question, its article, and the top\n"
-        "passages. With no QUESTION, reads one question per line from stdin (batch mode).",
+        "passages. With no QUESTION, reads one question per line from stdin (batch mode).\n\n"
+        "--generate also asks the LLM configured in [llm] (llama.cpp, Ollama, any OpenAI-\n"
+        "compatible endpoint) for a written answer that cites the passages as [n]. Every\n"
+        "citation must name a passage it was given and every quote must appear verbatim in the\n"
+        "passage it cites: what fails is removed, and when too little is left -- or the\n"
+        "endpoint is down, slow (llm.timeout) or answers nonsense -- the extracted quote is the\n"
+        "answer, with a note in the log. The extracted quote is always shown as evidence.",
         'examples:\n  newsdesk ask "What did Ma say about Apple Pay?"\n'
-        "  newsdesk ask --json --k 3 < questions.txt",
+        "  newsdesk ask --json --k 3 < questions.txt\n"
+        '  newsdesk ask --generate "What did Ma say about Apple Pay?"\n'
+        '  newsdesk ask --generate --json "Who interviewed Ma?"   (see "generated")',
     )
     p.add_argument("question", nargs="?", help="the question (omit to read stdin)")
     p.add_argument("--k", type=_positive, default=None, help="passages to return (default 5)")
     p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], help="retrieval mode")
     p.add_argument("--json", action="store_true", help="JSON output (one object per line in batch)")
+    p.add_argument(
+        "--generate",
+        action="store_true",
+        help="also a written answer from the [llm] endpoint, its quotes and citations verified",
+    )
 
     p = cmd("search", "list the passages that best match a query", "List top passages.")
     p.add_argument("query")
@@ -121,10 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], help="retrieval mode")
     p.add_argument("--json", action="store_true", help="JSON output")
 
-    cmd(
+    p = cmd(
         "chat",
         "ask questions in a terminal loop (quit with 'quit' or Ctrl-D)",
         "Read questions line by line and answer each; works with a pipe too.",
+    )
+    p.add_argument(
+        "--generate", action="store_true", help="written answers from the [llm] endpoint"
     )
 
     p = cmd("remove", "remove articles by id, title, path or URL")
@@ -245,12 +267,85 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
+    p = cmd(
+        "sync",
+        "poll every subscribed feed and folder once and update the index",
+        "Run every subscription once (the [[feeds]] and [[folders]] of the config file and those\n"
+        "added with `newsdesk subscribe` or /subscribe): new and edited feed entries and files\n"
+        "are indexed, files deleted from a watched folder are removed from the index. Feeds are\n"
+        "fetched conditionally (ETag / Last-Modified); unchanged articles are not re-embedded.\n"
+        "An error in one subscription is reported and the others go on; exit 1 if any failed.\n"
+        "The bot does the same in the background, each subscription at its own interval.",
+        "examples:\n  newsdesk sync\n  newsdesk sync --due        only those whose interval "
+        "has passed (for cron)\n  newsdesk sync --json",
+    )
+    p.add_argument(
+        "--due", action="store_true", help="only subscriptions whose interval has passed"
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per subscription")
+
+    p = cmd(
+        "subscriptions",
+        "list subscribed feeds and folders with their status",
+        "List every subscription: where it was declared, its interval and announcement\n"
+        "channel, its articles in the index, the last success, the last error and when it is\n"
+        "next due.",
+    )
+    p.add_argument("--json", action="store_true", help="JSON output")
+
+    p = cmd(
+        "subscribe",
+        "keep a feed or a folder in sync with the index",
+        "Subscribe to an RSS/Atom feed (http(s) address) or watch a folder, and sync it now.\n"
+        "The bot and `newsdesk sync` then keep it current. Subscriptions can also be declared\n"
+        "in the config file ([[feeds]], [[folders]]; see config.example.toml).",
+        "examples:\n  newsdesk subscribe https://example.com/feed.xml --interval 15\n"
+        "  newsdesk subscribe ~/articles --interval 5\n"
+        "  newsdesk subscribe https://example.com/feed.xml --channel 123456789012345678",
+    )
+    p.add_argument("target", metavar="URL_OR_FOLDER")
+    p.add_argument(
+        "--interval",
+        type=_minutes,
+        default=None,
+        metavar="MIN",
+        help="minutes between polls (default 30 for feeds, 5 for folders)",
+    )
+    p.add_argument(
+        "--channel",
+        type=int,
+        default=None,
+        metavar="ID",
+        help="Discord channel id where the bot announces new articles",
+    )
+
+    p = cmd(
+        "unsubscribe",
+        "stop syncing a feed or folder (its articles stay in the index)",
+        "Remove a subscription added with `newsdesk subscribe` or /subscribe. Its articles stay\n"
+        "in the index (`newsdesk remove` deletes articles). Subscriptions declared in the\n"
+        "config file are removed by deleting them there.",
+    )
+    p.add_argument("target", metavar="URL_OR_FOLDER", help="address, folder or title")
+
     cmd(
         "run",
         "start the Discord bot (needs DISCORD_TOKEN)",
         "Start the Discord bot. The token is read from $DISCORD_TOKEN only.",
     )
     return parser
+
+
+def _minutes(v: str) -> float:
+    from .config import MAX_INTERVAL
+
+    try:
+        n = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of minutes, got {v!r}") from None
+    if not 1 <= n <= MAX_INTERVAL:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_INTERVAL} minutes")
+    return n
 
 
 def _positive(v: str) -> int:
@@ -284,6 +379,11 @@ def _where(h: Hit | Any) -> str:
     return str(h.url or h.source)
 
 
+def _dated(published: str | None) -> str:
+    """``", published 2024-03-05"`` (the article's date), or nothing for undated articles."""
+    return f", published {published[:10]}" if published else ""
+
+
 def format_answer(ans: Answer, show_passages: bool = True) -> str:
     lines = []
     if ans.quote is None:
@@ -293,7 +393,7 @@ def format_answer(ans: Answer, show_passages: bool = True) -> str:
     else:
         q = ans.quote
         lines.append(_wrap(f"“{q.text}”", "  > ").replace("  > ", "  > ", 1))
-        lines.append(f"  — {q.title} ({_where(q)})")
+        lines.append(f"  — {q.title} ({_where(q)}){_dated(q.published)}")
     if show_passages and ans.passages:
         lines.append("")
         lines.append("Top passages:")
@@ -301,8 +401,37 @@ def format_answer(ans: Answer, show_passages: bool = True) -> str:
             snippet = " ".join(h.text.split())
             if len(snippet) > 160:
                 snippet = snippet[:157].rsplit(" ", 1)[0] + "…"
-            lines.append(f"{i:>2}. {h.title} [{h.score:.3f}]")
+            lines.append(f"{i:>2}. {h.title}{_dated(h.published)} [{h.score:.3f}]")
             lines.append(_wrap(snippet, "    "))
+    return "\n".join(lines)
+
+
+def format_generated(gen: GeneratedAnswer, show_passages: bool = True) -> str:
+    """A written answer, its sources and the extracted quote as evidence; a fallback prints
+    exactly like ``ask`` without ``--generate``."""
+    if gen.fell_back or not gen.text:
+        return format_answer(gen.answer, show_passages)
+    lines = [_wrap(line) if line.strip() else "" for line in gen.text.split("\n")]
+    if gen.citations:
+        lines.append("")
+        for c in gen.citations:
+            lines.append(f"  [{c.n}] {c.hit.title} ({_where(c.hit)})")
+    q = gen.answer.quote
+    if q is not None:
+        lines += ["", "  Evidence:", _wrap(f"“{q.text}”", "  > "), f"  — {q.title} ({_where(q)})"]
+    quotes = sum(r.kind == "quote" for r in gen.removed)
+    citations = sum(r.kind == "citation" for r in gen.removed)
+    removed = []
+    if quotes:
+        removed.append(f"{quotes} unverifiable quote{'s' if quotes > 1 else ''}")
+    if citations:
+        removed.append(
+            "1 citation of a missing passage"
+            if citations == 1
+            else f"{citations} citations of missing passages"
+        )
+    if removed:
+        lines += ["", f"  (removed: {' and '.join(removed)}; see --json)"]
     return "\n".join(lines)
 
 
@@ -328,6 +457,43 @@ def progress_bars(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
     finally:
         for bar in bars.values():
             bar.close()
+
+
+@contextlib.contextmanager
+def writing_status(enabled: bool) -> Iterator[Callable[[GeneratedAnswer], None] | None]:
+    """While a written answer streams in: how much of it is verified so far, and for how long
+    (on a terminal's stderr only; None when disabled or not a terminal: no streaming then)."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=None,
+        desc="writing an answer",
+        bar_format="{desc}… {n} characters verified [{elapsed}]",
+        leave=False,
+        file=sys.stderr,
+    )
+
+    def update(gen: GeneratedAnswer) -> None:
+        bar.n = len(gen.text or "")
+        bar.refresh()
+
+    stop = threading.Event()
+
+    def tick() -> None:  # the elapsed time keeps moving while the model thinks
+        while not stop.wait(0.5):
+            bar.refresh()
+
+    ticker = threading.Thread(target=tick, name="newsdesk-writing", daemon=True)
+    ticker.start()
+    try:
+        yield update
+    finally:
+        stop.set()
+        ticker.join()
+        bar.close()
 
 
 # -- commands --------------------------------------------------------------------------------
@@ -370,6 +536,8 @@ def cmd_index(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    if args.generate:
+        return _ask_generated(args, settings, out)
     with _pipeline(settings) as pipe:
         if args.question is not None:
             ans = pipe.ask(args.question, k=args.k, mode=args.mode)
@@ -401,6 +569,45 @@ def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         return 0 if failed < len(lines) or not lines else 1
 
 
+def _ask_generated(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """``ask --generate``: the same input and output contract, with written answers."""
+    from .generate import LLM_OFF
+
+    if not settings.llm.enabled:
+        raise ConfigError(LLM_OFF)
+
+    def show(gen: GeneratedAnswer) -> str:
+        if args.json:
+            return json.dumps(gen.to_json(), ensure_ascii=False)
+        return format_generated(gen)
+
+    with _pipeline(settings) as pipe:
+        if args.question is not None:
+            with writing_status(not (args.quiet or args.json)) as status:
+                gen = pipe.generate(args.question, k=args.k, mode=args.mode, on_update=status)
+            print(show(gen), file=out)
+            return 0
+        if sys.stdin.isatty():
+            print("newsdesk: error: give a QUESTION, or pipe questions on stdin", file=sys.stderr)
+            return 2
+        lines = [line.rstrip("\r\n") for line in sys.stdin]
+        failed = 0
+        for q in lines:
+            try:
+                text = show(pipe.generate(q, k=args.k, mode=args.mode))
+            except NewsdeskError as e:
+                failed += 1
+                if args.json:
+                    text = json.dumps({"question": q, "error": str(e)}, ensure_ascii=False)
+                else:
+                    text = f"Q: {q}\nerror: {e}\n"
+            else:
+                text = text if args.json else f"Q: {q}\n{text}\n"
+            print(text, file=out)
+            out.flush()
+        return 0 if failed < len(lines) or not lines else 1
+
+
 def cmd_search(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     with _pipeline(settings) as pipe:
         hits = pipe.search(args.query, k=args.k, mode=args.mode)
@@ -413,6 +620,10 @@ def cmd_search(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
 
 def cmd_chat(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     interactive = sys.stdin.isatty()
+    if args.generate and not settings.llm.enabled:
+        from .generate import LLM_OFF
+
+        raise ConfigError(LLM_OFF)
     with _pipeline(settings) as pipe:
         stats = pipe.stats()
         if interactive:
@@ -438,8 +649,13 @@ def cmd_chat(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             if not line.strip():
                 continue
             try:
-                ans = pipe.ask(line)
-                print(format_answer(ans, show_passages=False), file=out)
+                if args.generate:
+                    with writing_status(interactive) as status:
+                        gen = pipe.generate(line, on_update=status)
+                    print(format_generated(gen, show_passages=False), file=out)
+                else:
+                    ans = pipe.ask(line)
+                    print(format_answer(ans, show_passages=False), file=out)
             except NewsdeskError as e:
                 print(f"error: {e}", file=out)
             print(file=out)
@@ -665,6 +881,151 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     return 0
 
 
+def _engine(pipe: Any) -> Any:
+    from .sync import SyncEngine
+
+    return SyncEngine(pipe)
+
+
+def _ago(iso: str | None) -> str:
+    """``"5 min ago"`` for an ISO timestamp; ``"never"`` for None."""
+    import datetime as dt
+
+    if not iso:
+        return "never"
+    try:
+        when = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    seconds = (dt.datetime.now(dt.UTC) - when).total_seconds()
+    return _span(seconds) + " ago" if seconds >= 0 else "in " + _span(-seconds)
+
+
+def _span(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _sync_line(res: Any) -> str:
+    return f"{res.kind:<7}{res.target}: {res.summary()}"
+
+
+def cmd_sync(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    with _pipeline(settings) as pipe:
+        engine = _engine(pipe)
+        try:
+            if not engine.statuses():
+                print(
+                    "No subscriptions: declare [[feeds]] or [[folders]] in the config file, "
+                    "or run `newsdesk subscribe URL_OR_FOLDER`.",
+                    file=out,
+                )
+                return 0
+            results = engine.run_due() if args.due else engine.run_all()
+        finally:
+            engine.close()
+    for res in results:
+        if args.json:
+            print(json.dumps(res.to_json(), ensure_ascii=False), file=out)
+        else:
+            print(_sync_line(res), file=out)
+            if not args.quiet:
+                for note in res.skipped[:5]:
+                    print(f"newsdesk: skipped {note}", file=sys.stderr)
+    return 1 if any(not r.ok for r in results) else 0
+
+
+def cmd_subscriptions(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    import datetime as dt
+
+    with _pipeline(settings) as pipe:
+        engine = _engine(pipe)
+        try:
+            statuses = engine.statuses()
+        finally:
+            engine.close()
+    if args.json:
+        print(json.dumps([s.to_json() for s in statuses], ensure_ascii=False), file=out)
+        return 0
+    if not statuses:
+        print(
+            "No subscriptions: declare [[feeds]] or [[folders]] in the config file, "
+            "or run `newsdesk subscribe URL_OR_FOLDER`.",
+            file=out,
+        )
+        return 0
+    for s in statuses:
+        sub = s.subscription
+        extra = f" · announced in channel {sub.channel}" if sub.channel else ""
+        where = "config file" if sub.origin == "config" else "subscribed"
+        print(f"{sub.kind:<7}{sub.target}", file=out)
+        print(f"       {s.name} · every {sub.interval:g} min{extra} · {where}", file=out)
+        due = dt.datetime.fromtimestamp(s.next_due, dt.UTC).isoformat() if s.next_due else None
+        print(
+            f"       {_count(s.articles, 'article')} · last success {_ago(s.last_success)} · "
+            f"next {'now' if not due else _ago(due)}",
+            file=out,
+        )
+        if s.failures:
+            print(
+                f"       failing ({s.failures} in a row) since {_ago(s.last_error_at)}: "
+                f"{s.last_error}",
+                file=out,
+            )
+        elif s.last_error:
+            print(f"       last error {_ago(s.last_error_at)}: {s.last_error}", file=out)
+        if s.last_warning:
+            print(f"       skipped: {s.last_warning}", file=out)
+    return 0
+
+
+def cmd_subscribe(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    target = args.target.strip()
+    kind = "feed" if "://" in target else "folder"
+    if kind == "feed" and not target.lower().startswith(("http://", "https://")):
+        raise SourceError(target, "not an http(s) URL (give a feed address or a folder)")
+    if args.channel is not None and args.channel < 1:
+        raise SourceError(str(args.channel), "not a Discord channel id")
+    with _pipeline(settings) as pipe:
+        engine = _engine(pipe)
+        try:
+            status, res = engine.subscribe(
+                kind, target, interval=args.interval, channel=args.channel
+            )
+        finally:
+            engine.close()
+    sub = status.subscription
+    print(
+        f"Subscribed to {status.name} ({sub.target}), every {sub.interval:g} min: {res.summary()}",
+        file=out,
+    )
+    return 0
+
+
+def cmd_unsubscribe(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    with _pipeline(settings) as pipe:
+        engine = _engine(pipe)
+        try:
+            status = engine.unsubscribe(args.target)
+        finally:
+            engine.close()
+    print(
+        f"Unsubscribed from {status.name} ({status.subscription.target}); its articles stay "
+        f"in the index ({_count(status.articles, 'article')})",
+        file=out,
+    )
+    return 0
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from bot.__main__ import run_bot
 
@@ -685,6 +1046,10 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, TextIO], int]] = {
     "eval": cmd_eval,
     "bench": cmd_bench,
     "migrate": cmd_migrate,
+    "sync": cmd_sync,
+    "subscriptions": cmd_subscriptions,
+    "subscribe": cmd_subscribe,
+    "unsubscribe": cmd_unsubscribe,
     "run": cmd_run,
 }
 

@@ -18,15 +18,18 @@ import re
 import tomllib
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+MAX_INTERVAL = 10080  # minutes between polls of a subscription: at most a week
 
 
 def default_data_dir() -> Path:
@@ -40,9 +43,10 @@ class EmbeddingSettings:
     model: str = DEFAULT_MODEL
     batch_size: int = 64
     device: str = "cpu"
-    # what runs the model: "torch" (sentence-transformers), "onnx" (ONNX Runtime, the same
-    # vectors) or "onnx-int8" (8-bit weights: faster, slightly different vectors, own index)
-    backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    # what runs the model: "onnx" (ONNX Runtime: the torch model's vectors, exported once,
+    # falls back to torch when it cannot be exported), "torch" (sentence-transformers) or
+    # "onnx-int8" (8-bit weights: faster, slightly different vectors, own index)
+    backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"
 
 
 @dataclass
@@ -78,6 +82,9 @@ class RetrievalSettings:
     ivf_nprobe: int = 16
     # HNSW search breadth (more: better recall, slower)
     hnsw_ef_search: int = 64
+    # prefer newer articles: a passage of the newest article among the candidates gains up to
+    # recency_weight x the best score (0 = off; a small value such as 0.05 breaks near-ties)
+    recency_weight: float = 0.0
 
 
 @dataclass
@@ -139,6 +146,67 @@ class StoreSettings:
 
 
 @dataclass
+class FeedSubscription:
+    """One ``[[feeds]]`` table: an RSS/Atom feed polled by the bot and ``newsdesk sync``."""
+
+    url: str = ""
+    # minutes between polls
+    interval: float = 30.0
+    # Discord channel id to announce new articles in; 0 = no announcements
+    channel: int = 0
+
+
+@dataclass
+class FolderSubscription:
+    """One ``[[folders]]`` table: a folder kept in sync (added, edited and deleted files)."""
+
+    # relative to the config file
+    path: Path | None = None
+    # minutes between scans
+    interval: float = 5.0
+    # Discord channel id to announce new articles in; 0 = no announcements
+    channel: int = 0
+
+
+@dataclass
+class SyncSettings:
+    # after an error a subscription is retried after twice its interval, doubling at each
+    # further error, but never waiting longer than this many minutes
+    max_backoff: float = 360.0
+    # more new articles than this in one poll (per channel) are announced as one digest
+    announce_max: int = 10
+
+
+@dataclass
+class LLMSettings:
+    # an OpenAI-compatible chat-completions endpoint, up to and including /v1, e.g.
+    # "http://localhost:8080/v1" (llama.cpp server) or "http://localhost:11434/v1" (Ollama);
+    # empty = no generated answers (the extractive answer only)
+    base_url: str = ""
+    # the model name the endpoint expects (llama.cpp serves one model and accepts any name)
+    model: str = ""
+    # the NAME of the environment variable holding the API key (never the key itself);
+    # empty = no key (local servers)
+    api_key_env: str = ""
+    # longest generated answer, in tokens
+    max_tokens: int = 400
+    # seconds the whole generated answer may take; past it, the extractive answer is given
+    timeout: float = 30.0
+    temperature: float = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.base_url.strip())
+
+    @property
+    def api_key(self) -> str | None:
+        """The key from the environment variable named by ``api_key_env`` (None if unset)."""
+        if not self.api_key_env:
+            return None
+        return os.environ.get(self.api_key_env) or None
+
+
+@dataclass
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     log_level: str = "WARNING"
@@ -149,6 +217,10 @@ class Settings:
     fetch: FetchSettings = field(default_factory=FetchSettings)
     discord: DiscordSettings = field(default_factory=DiscordSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    sync: SyncSettings = field(default_factory=SyncSettings)
+    feeds: list[FeedSubscription] = field(default_factory=list)
+    folders: list[FolderSubscription] = field(default_factory=list)
+    llm: LLMSettings = field(default_factory=LLMSettings)
     config_path: Path | None = None
 
     @property
@@ -192,9 +264,11 @@ def _coerce(name: str, value: Any, tp: Any, where: str) -> Any:
             raise bad
         return value
     if origin is list:
+        (inner,) = get_args(tp)
+        if dataclasses.is_dataclass(inner):
+            return _coerce_tables(name, value, inner, where)
         if not isinstance(value, list):
             raise bad
-        (inner,) = get_args(tp)
         return [_coerce(f"{name}[{i}]", v, inner, where) for i, v in enumerate(value)]
     if tp is bool:
         if not isinstance(value, bool):
@@ -217,6 +291,20 @@ def _coerce(name: str, value: Any, tp: Any, where: str) -> Any:
             raise bad
         return Path(value).expanduser()
     raise bad  # pragma: no cover
+
+
+def _coerce_tables(name: str, value: Any, inner: Any, where: str) -> list[Any]:
+    """An array of tables (``[[feeds]]``): each table applied to a fresh ``inner``."""
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: {name} must be a list of tables, written [[{name}]]")
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: {name}[{i}] must be a table, written [[{name}]]")
+        obj = inner()
+        _apply(obj, item, f"{name}[{i}].", where)
+        out.append(obj)
+    return out
 
 
 def _apply(obj: Any, data: dict[str, Any], prefix: str, where: str) -> None:
@@ -322,6 +410,14 @@ def _validate(s: Settings, where: str) -> None:
     )
     need(s.discord.cooldown_rate >= 1, "discord.cooldown_rate", ">= 1", s.discord.cooldown_rate)
     _validate_scale_out(s, need)
+    need(
+        0.0 <= s.retrieval.recency_weight <= 1.0,
+        "retrieval.recency_weight",
+        "between 0 (off) and 1",
+        s.retrieval.recency_weight,
+    )
+    _validate_subscriptions(s, need, where)
+    _validate_llm(s.llm, where)
     levels = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
     need(
         s.log_level.upper() in levels,
@@ -386,6 +482,95 @@ def _validate_scale_out(s: Settings, need: Any) -> None:
     )
 
 
+def _validate_subscriptions(
+    s: Settings, need: Callable[[bool, str, str, Any], None], where: str
+) -> None:
+    need(
+        s.sync.max_backoff >= 1, "sync.max_backoff", "a number of minutes >= 1", s.sync.max_backoff
+    )
+    need(
+        1 <= s.sync.announce_max <= 50,
+        "sync.announce_max",
+        "an integer between 1 and 50",
+        s.sync.announce_max,
+    )
+    seen: set[str] = set()
+    for i, feed in enumerate(s.feeds):
+        key = f"feeds[{i}]"
+        if not feed.url.strip():
+            raise ConfigError(f"{where}: {key}.url is missing (the address of the feed)")
+        parts = urlsplit(feed.url.strip())
+        need(
+            parts.scheme.lower() in ("http", "https") and bool(parts.hostname),
+            f"{key}.url",
+            "the http(s) address of an RSS or Atom feed",
+            feed.url,
+        )
+        feed.url = feed.url.strip()
+        need(feed.url not in seen, f"{key}.url", "listed once", feed.url)
+        seen.add(feed.url)
+        need(
+            1 <= feed.interval <= MAX_INTERVAL,
+            f"{key}.interval",
+            f"a number of minutes between 1 and {MAX_INTERVAL}",
+            feed.interval,
+        )
+        need(feed.channel >= 0, f"{key}.channel", "a Discord channel id (0 = none)", feed.channel)
+    for i, folder in enumerate(s.folders):
+        key = f"folders[{i}]"
+        if folder.path is None:
+            raise ConfigError(f"{where}: {key}.path is missing (the folder to watch)")
+        target = str(folder.path)
+        need(target not in seen, f"{key}.path", "listed once", target)
+        seen.add(target)
+        need(
+            0.1 <= folder.interval <= MAX_INTERVAL,
+            f"{key}.interval",
+            f"a number of minutes between 0.1 and {MAX_INTERVAL}",
+            folder.interval,
+        )
+        need(
+            folder.channel >= 0, f"{key}.channel", "a Discord channel id (0 = none)", folder.channel
+        )
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _validate_llm(llm: LLMSettings, where: str) -> None:
+    """``[llm]``: a bad value names its key; the API key's value is never echoed."""
+
+    def bad(key: str, what: str, got: Any) -> ConfigError:
+        return ConfigError(f"{where}: llm.{key} must be {what} (got {got!r})")
+
+    url = llm.base_url.strip()
+    if url:
+        try:
+            parts = urlsplit(url)
+            ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise bad("base_url", 'an http(s) URL such as "http://localhost:8080/v1"', url)
+        if not llm.model.strip():
+            raise ConfigError(
+                f"{where}: llm.model must be set when llm.base_url is (the model name the "
+                'endpoint serves, e.g. "llama3.2" for Ollama; llama.cpp accepts any name)'
+            )
+    if llm.api_key_env and not _ENV_NAME.match(llm.api_key_env):
+        # never echo the value: it may be the key itself
+        raise ConfigError(
+            f"{where}: llm.api_key_env must be the name of an environment variable holding "
+            'the key, e.g. "OPENAI_API_KEY" (not the key itself)'
+        )
+    if not 16 <= llm.max_tokens <= 32768:
+        raise bad("max_tokens", "an integer between 16 and 32768", llm.max_tokens)
+    if not 0 < llm.timeout <= 600:
+        raise bad("timeout", "a number of seconds > 0 and <= 600", llm.timeout)
+    if not 0 <= llm.temperature <= 2:
+        raise bad("temperature", "between 0 and 2", llm.temperature)
+
+
 def find_config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     if explicit:
         p = Path(explicit).expanduser()
@@ -426,6 +611,10 @@ def load_settings(
         # a relative data_dir in a config file is relative to that file
         if "data_dir" in data and not settings.data_dir.is_absolute():
             settings.data_dir = (path.parent / settings.data_dir).resolve()
+        # and so are the folders it watches
+        for folder in settings.folders:
+            if folder.path is not None and not folder.path.is_absolute():
+                folder.path = (path.parent / folder.path).resolve()
     if overrides:
         _apply(settings, overrides, "", "settings")
     env_dir = os.environ.get("NEWSDESK_DATA_DIR")

@@ -379,5 +379,11 @@ def make_embedder(settings: EmbeddingSettings) -> Embedder:
     if backend in ("onnx", "onnx-int8"):
         from .onnx_embedder import OnnxEmbedder
 
-        return OnnxEmbedder(settings, quantize=backend == "onnx-int8")
+        try:
+            return OnnxEmbedder(settings, quantize=backend == "onnx-int8")
+        except ConfigError as e:
+            if backend == "onnx-int8":
+                raise
+            # "onnx" is the torch model's exact numbers, so torch serves the same index
+            log.warning("%s; using the torch backend instead", e)
     return SentenceTransformerEmbedder(settings)

@@ -549,6 +549,9 @@ class OnnxEmbedder:
         self._tokenizer: Any = None
         self._counter: Any = None
         self._lock = threading.Lock()
+        # the torch embedder this one hands over to when an fp32 export is impossible (same
+        # vectors and name, so an index built either way stays valid)
+        self._fallback: Any = None
         self._read_modules()
         self.dimension = self._read_dimension()
         self.max_seq_length = self._read_max_seq_length()
@@ -618,14 +621,29 @@ class OnnxEmbedder:
     # -- lazy loading --------------------------------------------------------------------------
     @property
     def loaded(self) -> bool:
-        return self._session is not None
+        return self._session is not None or self._fallback is not None
+
+    def _torch(self) -> Any:
+        """The torch embedder when ONNX could not be used (fp32 only), else None."""
+        if self._session is None and self._fallback is None:
+            self.session  # noqa: B018 -- loads, or sets the fallback
+        return self._fallback
 
     @property
     def session(self) -> Any:
         if self._session is None:
             with self._lock:
-                if self._session is None:
-                    self._session = self._load()
+                if self._session is None and self._fallback is None:
+                    try:
+                        self._session = self._load()
+                    except ConfigError as e:
+                        if self.quantize:
+                            raise
+                        # fp32 is numerically the torch model: run that instead of failing
+                        from .embedder import SentenceTransformerEmbedder
+
+                        log.warning("%s; using the torch backend instead", e)
+                        self._fallback = SentenceTransformerEmbedder(self.settings)
         return self._session
 
     def _load(self) -> Any:
@@ -754,6 +772,8 @@ class OnnxEmbedder:
     def embed(self, texts: Sequence[str], *, progress: BatchProgress | None = None) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if (torch := self._torch()) is not None:
+            return torch.embed(texts, progress=progress)
         return self._encode(texts, None, progress)[0]
 
     def embed_passages(
@@ -769,6 +789,8 @@ class OnnxEmbedder:
             raise ValueError("embed_passages: one list of spans per text")
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32), []
+        if (torch := self._torch()) is not None:
+            return torch.embed_passages(texts, spans, progress=progress)
         return self._encode(texts, spans, progress)
 
     def embed_query(self, text: str) -> np.ndarray:

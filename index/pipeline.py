@@ -14,6 +14,7 @@ their next question.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
@@ -31,7 +32,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Concatenate, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar, cast
 
 import numpy as np
 from filelock import FileLock
@@ -42,6 +43,8 @@ from .chunking import CHUNKER_VERSION, all_sentences, chunk_text
 from .config import Settings
 from .embedder import Embedder, make_embedder
 from .errors import (
+    ArticleNotFoundError,
+    ConfigError,
     EmptyIndexError,
     IndexBusyError,
     IndexCorruptError,
@@ -52,7 +55,7 @@ from .errors import (
 )
 from .lexical import LexicalIndex
 from .models import Answer, Article, Chunk, Document, Hit, IndexReport, Stats
-from .retrieval import Fused, merge_overlapping, relative_fusion, rrf, single
+from .retrieval import Fused, merge_overlapping, prefer_recent, relative_fusion, rrf, single
 from .store import (
     DB_ADVICE,
     SCHEMA_VERSION,
@@ -64,6 +67,9 @@ from .store import (
 )
 from .vectors import IndexPolicy, VectorIndex
 from .vectorstore import Backend, VectorSearch, open_backend
+
+if TYPE_CHECKING:
+    from .generate import GeneratedAnswer
 
 log = logging.getLogger(__name__)
 
@@ -473,6 +479,24 @@ class Pipeline:
         return article
 
     @_db_errors
+    def remove_articles(self, article_ids: Sequence[str]) -> list[Article]:
+        """Remove several articles by id in one write (ids not in the index are ignored)."""
+        with self.writer():
+            self._check_meta(self.store.meta())
+            found = []
+            for article_id in dict.fromkeys(article_ids):
+                with contextlib.suppress(ArticleNotFoundError):
+                    found.append(self.store.get_article(article_id))
+            if found:
+                self._publish(
+                    replace=[a.id for a in found],
+                    planned=[],
+                    vectors=np.zeros((0, 1), np.float32),
+                    delete_articles=True,
+                )
+        return found
+
+    @_db_errors
     def reindex(self, progress: Progress | None = None) -> IndexReport:
         """Re-chunk and re-embed every stored article with the current settings (no network)."""
         t0 = time.perf_counter()
@@ -671,6 +695,8 @@ class Pipeline:
             pos += want
             hits.extend(h for h in part if h.article_id not in exclude)
         merged = merge_overlapping(hits, self.store.article_span)
+        if self.settings.retrieval.recency_weight > 0:
+            merged = prefer_recent(merged, self.settings.retrieval.recency_weight)
         return merged[:k]
 
     @_db_errors
@@ -768,6 +794,42 @@ class Pipeline:
         ans = Answer(q, quote, hits[:k], suggestions=suggestions, confidence=confidence)
         ans.elapsed_ms = (time.perf_counter() - t0) * 1000
         return ans
+
+    # -- written answers (optional: [llm]) ----------------------------------------------------
+    def generate(
+        self,
+        question: str,
+        k: int | None = None,
+        mode: str | None = None,
+        *,
+        on_update: Callable[[GeneratedAnswer], None] | None = None,
+    ) -> GeneratedAnswer:
+        """:meth:`ask`, then a written answer from the ``[llm]`` endpoint, verified against the
+        passages; the extractive answer when the endpoint fails (see :mod:`index.generate`).
+        With ``on_update``, the answer is streamed and ``on_update`` sees it grow."""
+        coro = self.agenerate(question, k, mode, stream=on_update is not None, on_update=on_update)
+        return asyncio.run(coro)
+
+    async def agenerate(
+        self,
+        question: str,
+        k: int | None = None,
+        mode: str | None = None,
+        *,
+        stream: bool = False,
+        on_update: Callable[[GeneratedAnswer], None] | None = None,
+    ) -> GeneratedAnswer:
+        """:meth:`generate` on a running event loop; ``ask`` runs in a worker thread. With
+        ``stream``, ``on_update`` sees the verified answer grow (on the loop)."""
+        from . import generate as gen
+
+        if not self.settings.llm.enabled:
+            raise ConfigError(gen.LLM_OFF)
+        t0 = time.perf_counter()
+        answer = await asyncio.to_thread(self.ask, question, k, mode)
+        return await gen.generate(
+            answer, self.settings.llm, stream=stream, on_update=on_update, t0=t0
+        )
 
     # -- articles & stats --------------------------------------------------------------------
     @_db_errors

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -125,3 +127,44 @@ def merge_overlapping(hits: Sequence[Hit], span_text: Callable[[str, int, int], 
         else:
             out.append(h)
     return out
+
+
+def _timestamp(published: str | None) -> float | None:
+    """Seconds since the epoch for an ISO 8601 date or datetime (dates at 00:00 UTC)."""
+    if not published:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(published.strip().replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            when = dt.datetime.fromisoformat(published.strip()[:10])
+        except ValueError:
+            return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
+
+
+def prefer_recent(hits: Sequence[Hit], weight: float) -> list[Hit]:
+    """Re-rank ``hits`` so that newer articles win near-ties (``weight`` 0 = unchanged order).
+
+    Freshness is the article's date min-max normalised over these hits (newest 1, oldest 0;
+    undated 0). Each score gains ``weight * freshness * s`` where ``s`` is the largest absolute
+    score, so the weight is relative to the best score whatever the retriever's scale. The
+    sort is stable: hits that stay tied keep their order. ``details["recency"]`` holds the
+    freshness.
+    """
+    if weight <= 0 or len(hits) < 2:
+        return list(hits)
+    stamps = [_timestamp(h.published) for h in hits]
+    known = [t for t in stamps if t is not None]
+    if not known:
+        return list(hits)
+    lo, hi = min(known), max(known)
+    scale = max(abs(h.score) for h in hits) or 1.0
+    out: list[Hit] = []
+    for h, t in zip(hits, stamps, strict=True):
+        fresh = 0.0 if t is None else (1.0 if hi <= lo else (t - lo) / (hi - lo))
+        details = {**h.details, "recency": fresh}
+        out.append(dataclasses.replace(h, score=h.score + weight * fresh * scale, details=details))
+    return sorted(out, key=lambda h: -h.score)

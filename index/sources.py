@@ -11,10 +11,12 @@ fragment. Inputs resolving to the same source are collected once.
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
+import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -413,13 +415,21 @@ class _Collector:
             queued.add(link)
             todo.append((entry, link))
 
+        read, failed = self.read_entries(todo)
+        skipped += failed
+        if skipped and not read:
+            raise SourceError(source, f"none of the {skipped} feed entries could be read")
+
+    def read_entries(self, todo: Sequence[tuple[Any, str]]) -> tuple[int, int]:
+        """Fetch each (entry, link) in parallel and add its article: (read, skipped) counts."""
+
         def fetch(link: str) -> FetchedPage | FetchError:
             try:
                 return fetch_url(link, self.settings, allow_type=_fetchable)
             except FetchError as e:
                 return e
 
-        read = 0
+        read = skipped = 0
         with concurrent.futures.ThreadPoolExecutor(max_workers=FEED_WORKERS) as pool:
             results = pool.map(fetch, [link for _entry, link in todo])
             for (entry, link), result in zip(todo, results, strict=True):
@@ -440,8 +450,7 @@ class _Collector:
                 read += 1
                 self.seen.add(link)
                 self.result.documents.append(doc)
-        if skipped and not read:
-            raise SourceError(source, f"none of the {skipped} feed entries could be read")
+        return read, skipped
 
     def _entry_document(self, entry: Any, link: str, result: FetchedPage | FetchError) -> Document:
         entry_title = " ".join(str(entry.get("title") or "").split()) or title_from_url(link)
@@ -481,3 +490,129 @@ def collect(
     for raw in inputs:
         collector.add(raw)
     return collector.result
+
+
+# --------------------------------------------------------------------------- polling feeds
+
+FEED_ACCEPT = (
+    "application/rss+xml,application/atom+xml,application/xml;q=0.9,text/xml;q=0.9,*/*;q=0.5"
+)
+_NOT_A_FEED = {
+    "html": "a web page",
+    "markdown": "a Markdown document",
+    "text": "a plain-text document",
+    "xml": "an XML document",
+}
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """An entry of a polled feed: its article link and a fingerprint of what the feed says."""
+
+    link: str
+    fingerprint: str
+    title: str
+
+
+@dataclass
+class FeedPoll:
+    """What one poll of a feed found (see :func:`poll_feed`)."""
+
+    url: str
+    not_modified: bool = False  # HTTP 304: nothing else is filled in
+    etag: str | None = None
+    last_modified: str | None = None
+    title: str = ""
+    # every entry with a link, in feed order
+    entries: list[FeedEntry] = field(default_factory=list)
+    # the new and changed entries' articles, fetched (by link)
+    documents: dict[str, Document] = field(default_factory=dict)
+    # entries skipped (no link, page unreadable and no text in the feed)
+    warnings: list[SourceError] = field(default_factory=list)
+
+
+def entry_fingerprint(entry: Any) -> str:
+    """A hash of what the feed says about an entry: it changes when the entry is edited."""
+    contents = [c.get("value") for c in entry.get("content") or []]
+    parts = [
+        entry.get(k) if isinstance(entry.get(k), str) else None
+        for k in ("title", "link", "id", "published", "updated", "summary")
+    ]
+    data = json.dumps([*parts, contents], ensure_ascii=False, default=str)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()[:32]
+
+
+def poll_feed(
+    url: str,
+    settings: FetchSettings,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    known: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
+) -> FeedPoll:
+    """Fetch a feed (conditionally) and the articles of its new and changed entries.
+
+    ``etag`` / ``last_modified`` come from the previous poll: an unchanged feed answers
+    HTTP 304 and the poll returns ``not_modified``. ``known`` maps entry links to the
+    fingerprints of the previous poll; only entries that are new or whose fingerprint changed
+    are fetched. Raises :class:`SourceError` when the feed itself cannot be read (HTTP errors,
+    not a feed, malformed XML with no usable entry); entries that fail are warnings.
+    """
+    source = _strip_fragment(url)
+    page = fetch_url(
+        source,
+        settings,
+        accept=FEED_ACCEPT,
+        etag=etag,
+        last_modified=last_modified,
+        allow_type=_fetchable,
+    )
+    if page.not_modified:
+        return FeedPoll(
+            source,
+            not_modified=True,
+            etag=page.etag or etag,
+            last_modified=page.last_modified or last_modified,
+        )
+    kind = _kind(page)
+    if kind != "feed":
+        what = _NOT_A_FEED.get(kind or "", f"of type {page.content_type or '(none)'}")
+        raise SourceError(source, f"not an RSS or Atom feed (the address serves {what})")
+    parsed = _parse_feed(page)
+    raw = list(parsed.get("entries") or [])
+    if parsed.get("bozo") and not any(_entry_link(e) for e in raw):
+        why = parsed.get("bozo_exception")
+        detail = f" ({str(why).strip()[:100]})" if why else ""
+        raise SourceError(source, f"not a valid RSS or Atom feed{detail}")
+    if not parsed.get("version") and not raw:
+        raise SourceError(source, "not a valid RSS or Atom feed")
+    feed_info = parsed.get("feed") or {}
+    poll = FeedPoll(
+        source,
+        etag=page.etag,
+        last_modified=page.last_modified,
+        title=" ".join(str(feed_info.get("title") or "").split()),
+    )
+    known = known or {}
+    collector = _Collector(settings, progress)
+    todo: list[tuple[Any, str]] = []
+    links: set[str] = set()
+    for i, entry in enumerate(raw, 1):
+        link = _entry_link(entry)
+        label = " ".join(str(entry.get("title") or "").split())
+        if link is None:
+            poll.warnings.append(SourceError(source, f"{label or f'entry {i}'}: no link"))
+            continue
+        link = _strip_fragment(link)
+        if link in links:
+            continue
+        links.add(link)
+        fingerprint = entry_fingerprint(entry)
+        poll.entries.append(FeedEntry(link, fingerprint, label))
+        if known.get(link) != fingerprint:
+            todo.append((entry, link))
+    collector.read_entries(todo)
+    poll.documents = {d.source: d for d in collector.result.documents}
+    poll.warnings.extend(collector.result.warnings)
+    return poll

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
+import logging
 import os
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -143,6 +146,54 @@ def hash_config(tmp_path: Path) -> Path:
     p = tmp_path / "hash.toml"
     p.write_text(HASH_CONFIG, encoding="utf-8")
     return p
+
+
+class Run:
+    """One in-process `newsdesk` run: exit code, stdout, stderr."""
+
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    def one_error_line(self) -> str:
+        """The run failed with exactly one line on stderr, without a traceback."""
+        assert self.code == 1, (self.code, self.out, self.err)
+        assert "Traceback" not in self.err + self.out
+        lines = self.err.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert lines[0].startswith("newsdesk: error: "), lines
+        return lines[0]
+
+
+Nd = Callable[..., Run]
+
+
+@pytest.fixture
+def nd(
+    hash_config: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Nd]:
+    """`nd("ask", "...")` runs `newsdesk` in process with the hash embedder and a data dir in
+    tmp_path (``config=`` another config file, ``stdin=`` text); never a traceback."""
+    from index.cli import main
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+
+    def run(*args: str, stdin: str | None = None, config: Path = hash_config) -> Run:
+        if stdin is not None:
+            monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        out = io.StringIO()
+        argv = ["--config", str(config), "--data-dir", str(tmp_path / "data"), *args]
+        code = main(argv, out=out)
+        r = Run(code, out.getvalue(), capsys.readouterr().err)
+        assert "Traceback" not in r.out + r.err
+        return r
+
+    yield run
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

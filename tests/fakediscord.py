@@ -183,6 +183,7 @@ class RecordedRequest:
     body: Any
     files: list[JSON] = field(default_factory=list)
     status: int = 0
+    at: float = field(default_factory=time.monotonic)  # when the request arrived
 
 
 @dataclass

@@ -73,8 +73,9 @@ async def test_admin_commands_are_registered_for_managers_only(
     fake = discord_world.fake
     async with start_bot():
         synced = {c["name"]: c for c in fake.synced_commands[None]}
-        assert set(synced) == {"ask", "search", "article", "add", "remove", "reindex", "stats"}
-        for name in ("add", "remove", "reindex", "stats"):
+        admin = ("add", "remove", "reindex", "stats", "subscribe", "unsubscribe", "subscriptions")
+        assert set(synced) == {"ask", "search", "article", *admin}
+        for name in admin:
             assert int(synced[name]["default_member_permissions"]) == MANAGE_GUILD
             assert synced[name]["contexts"] == [0]  # guild only
         for name in ("ask", "search", "article"):

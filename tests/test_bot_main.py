@@ -199,7 +199,8 @@ async def test_commands_sync_once_and_only_when_they_change(
     data = Path(bot_settings.data_dir)
     async with start_bot() as bot:
         assert fake.sync_calls == 1 and bot.synced == ["global"]
-        assert len(fake.synced_commands[None]) == 7
+        n_commands = len(bot.tree.get_commands())  # every slash command of every cog
+        assert n_commands >= 7 and len(fake.synced_commands[None]) == n_commands
     digest = (data / "discord-commands.sha256").read_text()
     async with start_bot() as bot:  # a restart with the same commands: no PUT
         assert fake.sync_calls == 1 and bot.synced == []
@@ -215,7 +216,7 @@ async def test_commands_sync_once_and_only_when_they_change(
     bot_settings.discord.guild_ids = [guild]  # instant updates in one server
     async with start_bot() as bot:
         assert bot.synced == [f"guild {guild}", "global"]  # the global copies are cleared
-        assert len(fake.synced_commands[guild]) == 7 and fake.synced_commands[None] == []
+        assert len(fake.synced_commands[guild]) == n_commands and fake.synced_commands[None] == []
         inter = await fake.invoke_command("ask", {"question": BREAD_Q}, **where(discord_world))
         await inter.wait_done()
         assert "Lyon" in inter.original["embeds"][0]["description"]
@@ -225,7 +226,7 @@ async def test_commands_sync_once_and_only_when_they_change(
     bot_settings.discord.guild_ids = []  # back to global: the guild's copies are cleared
     async with start_bot() as bot:
         assert bot.synced == ["global"]
-        assert len(fake.synced_commands[None]) == 7 and fake.synced_commands[guild] == []
+        assert len(fake.synced_commands[None]) == n_commands and fake.synced_commands[guild] == []
     assert not (data / f"discord-commands-{guild}.sha256").exists()
 
 

@@ -2,38 +2,23 @@
 
 from __future__ import annotations
 
-import io
+import functools
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 from index.cli import main
-from tests.conftest import ARTICLES, HASH_CONFIG
+from tests.conftest import ARTICLES, HASH_CONFIG, Nd
 from tests.httpserver import LoopbackServer, closed_port
 
 
-class Run:
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-
-
 @pytest.fixture
-def nd(hash_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch):  # type: ignore[no-untyped-def]
+def nd(nd: Nd, tmp_path: Path) -> Nd:
+    """conftest's runner with loopback fetching allowed and a short time-out."""
     allow = tmp_path / "allow.toml"
     allow.write_text(HASH_CONFIG + '[fetch]\ntimeout = 1.5\nallow_hosts = ["127.0.0.1"]\n')
-
-    def run(*args: str, stdin: str | None = None, config: Path = allow) -> Run:
-        if stdin is not None:
-            monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        out = io.StringIO()
-        code = main(["--config", str(config), "--data-dir", str(tmp_path / "data"), *args], out=out)
-        err = capsys.readouterr().err
-        assert "Traceback" not in err and "Traceback" not in out.getvalue()
-        return Run(code, out.getvalue(), err)
-
-    return run
+    return functools.partial(nd, config=allow)
 
 
 def index_state(tmp_path: Path) -> bytes | None:

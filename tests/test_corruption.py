@@ -12,11 +12,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import logging
 import os
 import shutil
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,50 +23,11 @@ import pytest
 from index.cli import main
 from index.errors import IndexCorruptError
 from index.pipeline import GEN_DIR, MANIFEST, Pipeline, manifest_problems
+from tests.conftest import Nd
 from tests.reliability_helpers import open_pipeline, write_corpus
 
 QUESTION = "Which move did the opponent resign on?"
 ANSWER = "Her opponent resigned on move 61."
-
-
-class Run:
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-
-    def one_error_line(self) -> str:
-        """The run failed with exactly one line on stderr, without a traceback."""
-        assert self.code == 1, (self.code, self.out, self.err)
-        assert "Traceback" not in self.err + self.out
-        lines = self.err.strip().splitlines()
-        assert len(lines) == 1, lines
-        assert lines[0].startswith("newsdesk: error: "), lines
-        return lines[0]
-
-
-Nd = Callable[..., Run]
-
-
-@pytest.fixture
-def nd(
-    hash_config: Path,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Nd]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-
-    def run(*args: str, stdin: str | None = None) -> Run:
-        if stdin is not None:
-            monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        out = io.StringIO()
-        argv = ["--config", str(hash_config), "--data-dir", str(tmp_path / "data"), *args]
-        code = main(argv, out=out)
-        return Run(code, out.getvalue(), capsys.readouterr().err)
-
-    yield run
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture

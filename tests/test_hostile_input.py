@@ -10,10 +10,7 @@ meets ``fetch.max_file_bytes``, and a hostile article title reaches Discord esca
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import logging
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
@@ -24,14 +21,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index.cli import main
 from index.config import FetchSettings
 from index.errors import InvalidQuestionError, SourceError
 from index.extract import normalise_newlines
 from index.models import Answer, Document
 from index.pipeline import GEN_DIR, Pipeline
 from index.sources import read_file
-from tests.conftest import DiscordWorld
+from tests.conftest import DiscordWorld, Nd
 from tests.reliability_helpers import open_pipeline, write_corpus
 from tests.test_formatting import assert_embed_limits, assert_safe
 
@@ -237,39 +233,6 @@ def sparse_file(path: Path, size: int, head: bytes = b"Big\n\nIt is big.\n") -> 
         f.write(head)
         f.truncate(size)  # sparse: instant, takes no disk space
     return path
-
-
-class Run:
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-
-
-Nd = Callable[..., Run]
-
-
-@pytest.fixture
-def nd(
-    hash_config: Path,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Nd]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-
-    def run(*args: str, stdin: str | None = None) -> Run:
-        if stdin is not None:
-            monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        out = io.StringIO()
-        argv = ["--config", str(hash_config), "--data-dir", str(tmp_path / "data"), *args]
-        code = main(argv, out=out)
-        r = Run(code, out.getvalue(), capsys.readouterr().err)
-        assert "Traceback" not in r.out + r.err
-        return r
-
-    yield run
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def fingerprint(data: Path) -> tuple[int, dict[str, str], list[int], dict[str, int]]:

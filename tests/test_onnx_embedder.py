@@ -139,10 +139,53 @@ def test_failed_export_leaves_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path:
         raise RuntimeError("tracer exploded")
 
     monkeypatch.setattr(oe, "_export_fp32", broken)
-    e = OnnxEmbedder(EmbeddingSettings(), cache_dir=tmp_path)
+    # int8 was asked for explicitly and has vectors of its own: a failure is an error
+    e = OnnxEmbedder(EmbeddingSettings(), quantize=True, cache_dir=tmp_path)
     with pytest.raises(oe.ConfigError, match="tracer exploded"):
         e.embed(["hello"])
     assert sorted(p.name for p in e.export_dir.iterdir()) == [".export.lock"]
+
+
+@pytest.mark.model
+def test_fp32_falls_back_to_torch_when_export_fails(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, real_embedder: Any, caplog: Any
+) -> None:
+    """The default backend ("onnx") never stops newsdesk: the same vectors come from torch."""
+
+    def broken(model_dir: Path, dest: Path) -> dict[str, Any]:
+        raise RuntimeError("tracer exploded")
+
+    monkeypatch.setattr(oe, "_export_fp32", broken)
+    e = OnnxEmbedder(EmbeddingSettings(), cache_dir=tmp_path)
+    with caplog.at_level("WARNING"):
+        got = e.embed(SENTENCES[:3])
+    assert "tracer exploded" in caplog.text and "torch backend instead" in caplog.text
+    np.testing.assert_allclose(got, real_embedder.embed(SENTENCES[:3]), atol=1e-5)
+    vecs, sent = e.embed_passages([SENTENCES[1]], [[(0, 10)]])
+    assert vecs.shape == (1, 384) and sent[0].shape == (1, 384)
+    assert e.loaded and e.name == real_embedder.name
+
+
+def test_make_embedder_default_is_onnx_and_falls_back_on_unsupported_models(
+    tmp_path: Path, caplog: Any
+) -> None:
+    from index.embedder import make_embedder, resolve_model_path
+
+    assert EmbeddingSettings().backend == "onnx"
+    assert isinstance(make_embedder(EmbeddingSettings()), OnnxEmbedder)
+    # a model folder with a module the ONNX backend cannot run (here: a Dense layer)
+    model = tmp_path / "model"
+    shutil.copytree(resolve_model_path(EmbeddingSettings().model), model)
+    modules = json.loads((model / "modules.json").read_text())
+    dense = {"idx": 9, "name": "9", "path": "9_Dense", "type": "sentence_transformers.models.Dense"}
+    modules.append(dense)
+    (model / "modules.json").write_text(json.dumps(modules))
+    with caplog.at_level("WARNING"):
+        e = make_embedder(EmbeddingSettings(model=str(model)))
+    assert isinstance(e, SentenceTransformerEmbedder) and not e.loaded
+    assert "Dense" in caplog.text and "torch backend instead" in caplog.text
+    with pytest.raises(oe.ConfigError, match="Dense"):
+        make_embedder(EmbeddingSettings(model=str(model), backend="onnx-int8"))
 
 
 # -- real exports ------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from index.config import EmbeddingSettings, Settings, load_settings
 from index.embedder import HashEmbedder, SentenceTransformerEmbedder
 from index.lexical import LexicalIndex, tokenize
 from index.models import Document
+from index.onnx_embedder import OnnxEmbedder
 from index.pipeline import Pipeline
 from index.vectors import IndexPolicy, VectorIndex, ivf_nlist
 
@@ -352,6 +353,7 @@ def test_cli_unchanged_index_stats_remove_never_load_the_model(
         raise AssertionError("the model was loaded")
 
     monkeypatch.setattr(SentenceTransformerEmbedder, "_load", refuse)
+    monkeypatch.setattr(OnnxEmbedder, "_load", refuse)  # the default backend
     d = ["--data-dir", str(settings.data_dir)]
     for argv in (
         ["index", "-q", *d, str(corpus_dir)],
@@ -407,6 +409,7 @@ def test_bench_runs_end_to_end_and_reports_every_figure(
     names = [t["target"] for t in r["targets"]]
     assert any("indexing throughput" in n for n in names)
     assert any("unchanged re-index" in n for n in names)
+    assert any(n.startswith("bot READY - model load") for n in names)
     assert r["notes"] == []
     text = cli_markdown(r)
     assert "| target |" in text and "vector search" in text

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, cast
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from index.generate import GeneratedAnswer
+
 from .. import formatting as fmt
 from ..client import NO_MENTIONS, defer, describe_error
+from ..streaming import StreamRelay
 
 if TYPE_CHECKING:
     from ..client import NewsdeskBot
@@ -49,6 +53,15 @@ class AskCog(commands.Cog):
     ) -> None:
         question = self.bot.pipeline.validate_question(question)  # instant, before deferring
         await defer(interaction, ephemeral=private)
+        if self.bot.settings.llm.enabled:
+
+            async def show(gen: GeneratedAnswer) -> None:
+                await interaction.edit_original_response(
+                    embed=fmt.generated_embed(gen), allowed_mentions=NO_MENTIONS
+                )
+
+            await self._written_answer(question, show)
+            return
         answer = await self.bot.ask(question)
         await interaction.edit_original_response(
             embed=fmt.answer_embed(answer), allowed_mentions=NO_MENTIONS
@@ -148,6 +161,9 @@ class AskCog(commands.Cog):
             len(question),
         )
         await self._typing(message.channel)
+        if self.bot.settings.llm.enabled:
+            await self._written_reply(message, question)
+            return
         try:
             answer = await self.bot.ask(question)
         except Exception as e:  # NewsdeskError → its message; anything else → a logged ref
@@ -155,13 +171,49 @@ class AskCog(commands.Cog):
             return
         await self._deliver(message, question, fmt.answer_embed(answer))
 
+    # -- written answers ([llm]) -----------------------------------------------------------------
+    async def _written_answer(
+        self, question: str, show: Callable[[GeneratedAnswer], Awaitable[None]]
+    ) -> None:
+        """Stream a verified written answer into ``show`` (≤ 1 edit per stream_interval); the
+        extractive answer when the endpoint fails. Errors of ``ask`` itself propagate."""
+        relay: StreamRelay[GeneratedAnswer] = StreamRelay(show, interval=self.bot.stream_interval)
+        try:
+            gen = await self.bot.generate(question, relay.update)
+        except BaseException:
+            await relay.close()
+            raise
+        await relay.finish(gen)
+
+    async def _written_reply(self, message: discord.Message, question: str) -> None:
+        """A message question: the first state is sent as the reply, later ones edit it."""
+        sent: discord.Message | None = None
+
+        async def show(gen: GeneratedAnswer) -> None:
+            nonlocal sent
+            embed = fmt.generated_embed(gen)
+            if sent is None:
+                sent = await self._deliver(message, question, embed)
+                return
+            try:
+                await sent.edit(embed=embed, allowed_mentions=NO_MENTIONS)
+            except discord.HTTPException as e:
+                log.warning("could not update the answer %s: %s", sent.id, e)
+
+        try:
+            await self._written_answer(question, show)
+        except Exception as e:  # NewsdeskError → its message; anything else → a logged ref
+            await self._reply(message, content=describe_error(e, "a message question"))
+
     async def _typing(self, channel: discord.abc.Messageable) -> None:
         try:
             await channel.typing()
         except discord.HTTPException as e:
             log.debug("typing indicator failed in %s: %s", getattr(channel, "id", "?"), e)
 
-    async def _deliver(self, message: discord.Message, question: str, embed: discord.Embed) -> None:
+    async def _deliver(
+        self, message: discord.Message, question: str, embed: discord.Embed
+    ) -> discord.Message | None:
         ch = message.channel
         if self.bot.settings.discord.reply_in_thread and isinstance(ch, discord.TextChannel):
             try:
@@ -172,11 +224,11 @@ class AskCog(commands.Cog):
                 log.warning("could not open a thread in %s (%s); replying in place", ch.id, e)
             else:
                 try:
-                    await thread.send(embed=embed, allowed_mentions=NO_MENTIONS)
+                    return await thread.send(embed=embed, allowed_mentions=NO_MENTIONS)
                 except discord.HTTPException as e:
                     log.warning("could not answer in thread %s: %s", thread.id, e)
-                return
-        await self._reply(message, embed=embed)
+                return None
+        return await self._reply(message, embed=embed)
 
     async def _reply(
         self,
@@ -184,26 +236,26 @@ class AskCog(commands.Cog):
         *,
         content: str | None = None,
         embed: discord.Embed | None = None,
-    ) -> None:
+    ) -> discord.Message | None:
         """Reply to the question; a vanished channel or message is logged, never raised."""
         reference = message.to_reference(fail_if_not_exists=False)
         try:
             if embed is not None:
-                await message.channel.send(
+                return await message.channel.send(
                     content,
                     embed=embed,
                     reference=reference,
                     allowed_mentions=NO_MENTIONS,
                     mention_author=False,  # explicit "replied_user": false
                 )
-            else:
-                await message.channel.send(
-                    content,
-                    reference=reference,
-                    allowed_mentions=NO_MENTIONS,
-                    mention_author=False,
-                )
+            return await message.channel.send(
+                content,
+                reference=reference,
+                allowed_mentions=NO_MENTIONS,
+                mention_author=False,
+            )
         except discord.HTTPException as e:
             log.warning(
                 "could not answer message %s in channel %s: %s", message.id, message.channel.id, e
             )
+            return None
