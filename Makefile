@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip
 	@$(BIN)/python -m pip install -q torch==2.13.0
-	@$(BIN)/python -m pip install -q -e ".[dev]"
+	@$(BIN)/python -m pip install -q -e ".[dev,milvus]"
 	@touch $(STAMP)
 
 # index the bundled samples (a no-op when unchanged), then the bot or a terminal chat

@@ -33,9 +33,9 @@ async def serve(settings: Settings, token: str, pipeline: Pipeline | None = None
     """Run the bot until it is closed (SIGINT/SIGTERM or ``bot.close()``)."""
     import discord
 
-    from .client import NewsdeskBot
+    from .client import create_bot
 
-    bot = NewsdeskBot(settings, pipeline)
+    bot = create_bot(settings, pipeline)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM,):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):

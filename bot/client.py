@@ -123,13 +123,16 @@ def intents_for(settings: Settings) -> discord.Intents:
 
 
 class NewsdeskBot(commands.Bot):
-    def __init__(self, settings: Settings, pipeline: Pipeline | None = None) -> None:
+    def __init__(
+        self, settings: Settings, pipeline: Pipeline | None = None, **options: Any
+    ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,  # unused: no prefix commands
             intents=intents_for(settings),
             help_command=None,
             allowed_mentions=NO_MENTIONS,
             tree_cls=NewsdeskTree,
+            **options,
         )
         self.settings = settings
         self._owns_pipeline = pipeline is None
@@ -335,3 +338,33 @@ class NewsdeskBot(commands.Bot):
                 log.warning("could not clear slash commands from guild %d: %s", gid, e)
             with contextlib.suppress(OSError):
                 path.unlink()
+
+
+class ShardedNewsdeskBot(NewsdeskBot, commands.AutoShardedBot):
+    """The same bot over several gateway shards (``discord.shard_count`` / ``shard_ids``).
+
+    Each process runs its ``shard_ids`` (all shards when empty); processes on other machines run
+    the others, all answering from one shared ``[store]`` backend (README "Scaling out").
+    """
+
+    def __init__(self, settings: Settings, pipeline: Pipeline | None = None) -> None:
+        d = settings.discord
+        super().__init__(
+            settings, pipeline, shard_count=d.shard_count, shard_ids=list(d.shard_ids) or None
+        )
+
+    async def sync_commands(self) -> None:
+        """Slash commands are global to the application: only the process that runs shard 0
+        registers them, so several processes never race to sync."""
+        shard_ids = self.settings.discord.shard_ids
+        if shard_ids and 0 not in shard_ids:
+            log.info("not syncing slash commands: shard 0 runs in another process")
+            return
+        await super().sync_commands()
+
+
+def create_bot(settings: Settings, pipeline: Pipeline | None = None) -> NewsdeskBot:
+    """A :class:`NewsdeskBot`, or a :class:`ShardedNewsdeskBot` when shards are configured."""
+    if settings.discord.shard_count:
+        return ShardedNewsdeskBot(settings, pipeline)
+    return NewsdeskBot(settings, pipeline)

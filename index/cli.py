@@ -40,6 +40,7 @@ examples:
   printf 'q1\\nq2\\n' | newsdesk ask --json                      batch: one JSON object per line
   newsdesk chat                                               ask questions interactively
   newsdesk stats                                              what is indexed
+  newsdesk migrate --to milvus --uri http://host:19530        move the index to Milvus
   newsdesk sync                                               poll every subscribed feed/folder
 
 data dir: --data-dir, else $NEWSDESK_DATA_DIR, else data_dir in the config file, else
@@ -231,8 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", type=Path, metavar="DIR", help="folder of real articles")
     p.add_argument(
         "--backend",
-        choices=["torch", "onnx", "onnx-int8"],
-        help="embedding backend for the pipeline (default: the config's)",
+        choices=["torch", "onnx", "onnx-int8", "faiss", "milvus"],
+        help="embedding backend for the pipeline (default: the config's); or faiss / milvus: "
+        "the vector-store benchmark instead, FAISS beside Milvus Lite (--sizes, default 100000)",
     )
     p.add_argument("--questions", type=int, default=300, help="questions timed per size")
     p.add_argument("--no-bot", action="store_true", help="skip the Discord bot start-up")
@@ -244,6 +246,26 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="save the results as JSON (default bench-results.json)",
     )
+
+    p = cmd(
+        "migrate",
+        "copy the FAISS index into Milvus, without re-embedding",
+        "Copy the index of the data dir (SQLite + FAISS) into Milvus: article text, passages,\n"
+        "their vectors (read back from FAISS) and sentence vectors. Nothing is re-embedded and\n"
+        "passage ids are kept, so answers stay the same. The Milvus collections must not hold\n"
+        'an index yet. Afterwards set [store] backend = "milvus" (and uri) in the config.\n'
+        "The Milvus token, if any, comes from $MILVUS_TOKEN (store.token_env).",
+        "examples:\n  newsdesk migrate --to milvus --uri http://milvus.internal:19530\n"
+        "  newsdesk migrate --to milvus --uri ~/newsdesk-milvus.db     (Milvus Lite)",
+    )
+    p.add_argument("--to", required=True, choices=["milvus"], help="the backend to copy to")
+    p.add_argument(
+        "--uri",
+        metavar="URI",
+        help="Milvus: http://host:19530, or a local path ending in .db for Milvus Lite "
+        "(default: store.uri, else <data dir>/milvus.db)",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
 
     p = cmd(
         "sync",
@@ -795,6 +817,8 @@ def _sizes(v: str) -> list[int]:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    if args.backend in ("faiss", "milvus"):
+        return cmd_bench_store(args, settings, out)
     from .bench import BenchOptions, markdown_report, run_bench
 
     opts = BenchOptions(
@@ -814,6 +838,46 @@ def cmd_bench(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     else:
         print(markdown_report(results), file=out)
         print(f"\nResults saved to {args.out}", file=out)
+    return 0
+
+
+def cmd_bench_store(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """``bench --backend faiss|milvus``: the vector-store benchmark (index/bench_store.py)."""
+    from .bench_store import markdown_store_report, run_store_bench
+
+    sizes = args.sizes if args.sizes != [10_000, 100_000] else [100_000]
+    with progress_bars(not args.quiet) as progress:
+        results = run_store_bench(
+            settings, sizes, questions=max(1, args.questions), progress=progress
+        )
+    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    if args.json:
+        print(json.dumps(results), file=out)
+    else:
+        print(markdown_store_report(results), file=out)
+        print(f"\nResults saved to {args.out}", file=out)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from .migrate import migrate
+
+    with progress_bars(not (args.quiet or args.json)) as progress:
+        report = migrate(settings, args.to, args.uri, progress=progress)
+    if args.json:
+        print(json.dumps(report.to_json()), file=out)
+        return 0
+    from .migrate import target_settings
+
+    uri = target_settings(settings, args.to, args.uri).store.uri
+    print(
+        f"Copied {report.articles} articles and {report.passages} passages to {report.target} "
+        f"in {report.seconds:.1f}s (vectors copied, nothing re-embedded).\n"
+        f'To use it, set in the config:\n  [store]\n  backend = "milvus"\n'
+        + (f"  uri = {json.dumps(uri)}\n" if uri else ""),
+        file=out,
+        end="",
+    )
     return 0
 
 
@@ -981,6 +1045,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, TextIO], int]] = {
     "article": cmd_article,
     "eval": cmd_eval,
     "bench": cmd_bench,
+    "migrate": cmd_migrate,
     "sync": cmd_sync,
     "subscriptions": cmd_subscriptions,
     "subscribe": cmd_subscribe,

@@ -120,6 +120,29 @@ class DiscordSettings:
     cooldown_rate: int = 3
     # request the privileged Message Content intent (needed only for channel_ids)
     message_content: bool = False
+    # scale-out (README "Scaling out"): the total number of gateway shards (0 = one process, no
+    # sharding) and the shards this process runs (empty = all of them); needs a shared
+    # [store] backend when several processes run
+    shard_count: int = 0
+    shard_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class StoreSettings:
+    # where passages, vectors and article text live:
+    #  "faiss":  SQLite + FAISS files in the data dir (the default; one machine)
+    #  "milvus": Milvus collections, shared by any number of processes (pip install ".[milvus]")
+    backend: Literal["faiss", "milvus"] = "faiss"
+    # Milvus: a local path ending in ".db" (Milvus Lite, embedded: one process at a time; a
+    # relative path is relative to the data dir) or http(s)://host:19530 (Milvus standalone or
+    # cluster, or `milvus-lite server`); empty = <data dir>/milvus.db
+    uri: str = ""
+    # the environment variable holding the Milvus token ("user:password" or an API key), if any
+    token_env: str = "MILVUS_TOKEN"
+    # collection names start with this (several indexes can share one Milvus)
+    collection_prefix: str = "newsdesk"
+    # the writer lease: a writer that stops renewing it (crashed) loses it after this many seconds
+    lease_seconds: float = 60.0
 
 
 @dataclass
@@ -193,6 +216,7 @@ class Settings:
     answer: AnswerSettings = field(default_factory=AnswerSettings)
     fetch: FetchSettings = field(default_factory=FetchSettings)
     discord: DiscordSettings = field(default_factory=DiscordSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
     sync: SyncSettings = field(default_factory=SyncSettings)
     feeds: list[FeedSubscription] = field(default_factory=list)
     folders: list[FolderSubscription] = field(default_factory=list)
@@ -385,6 +409,7 @@ def _validate(s: Settings, where: str) -> None:
         s.discord.cooldown_seconds,
     )
     need(s.discord.cooldown_rate >= 1, "discord.cooldown_rate", ">= 1", s.discord.cooldown_rate)
+    _validate_scale_out(s, need)
     need(
         0.0 <= s.retrieval.recency_weight <= 1.0,
         "retrieval.recency_weight",
@@ -399,6 +424,61 @@ def _validate(s: Settings, where: str) -> None:
         "log_level",
         "one of " + ", ".join(sorted(levels)),
         s.log_level,
+    )
+
+
+_MILVUS_URI = re.compile(r"^(https?|tcp)://[^/\s:]+(:\d{1,5})?/?$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_COLLECTION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
+
+
+def _validate_scale_out(s: Settings, need: Any) -> None:
+    """``[store]`` and the ``[discord]`` shard keys."""
+    st, d = s.store, s.discord
+    uri = st.uri.strip()
+    need(
+        not uri or uri.endswith(".db") or bool(_MILVUS_URI.match(uri)),
+        "store.uri",
+        'a local path ending in ".db" (Milvus Lite) or http://host:19530',
+        st.uri,
+    )
+    need(
+        bool(_ENV_NAME.match(st.token_env)),
+        "store.token_env",
+        "an environment variable name",
+        st.token_env,
+    )
+    need(
+        bool(_COLLECTION.match(st.collection_prefix)),
+        "store.collection_prefix",
+        "letters, digits and underscores, not starting with a digit",
+        st.collection_prefix,
+    )
+    need(st.lease_seconds >= 5, "store.lease_seconds", "a number of seconds >= 5", st.lease_seconds)
+    need(
+        0 <= d.shard_count <= 1024,
+        "discord.shard_count",
+        "an integer between 0 (no sharding) and 1024",
+        d.shard_count,
+    )
+    need(
+        not d.shard_ids or d.shard_count > 0,
+        "discord.shard_ids",
+        "empty unless discord.shard_count is set",
+        d.shard_ids,
+    )
+    bad = [i for i in d.shard_ids if not 0 <= i < d.shard_count]
+    need(
+        not bad,
+        "discord.shard_ids",
+        f"shard numbers from 0 to shard_count - 1 ({d.shard_count - 1})",
+        d.shard_ids,
+    )
+    need(
+        len(set(d.shard_ids)) == len(d.shard_ids),
+        "discord.shard_ids",
+        "a list without repeats",
+        d.shard_ids,
     )
 
 

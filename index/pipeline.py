@@ -32,7 +32,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar, cast
 
 import numpy as np
 from filelock import FileLock
@@ -66,6 +66,7 @@ from .store import (
     pack_sentences,
 )
 from .vectors import IndexPolicy, VectorIndex
+from .vectorstore import Backend, VectorSearch, open_backend
 
 if TYPE_CHECKING:
     from .generate import GeneratedAnswer
@@ -85,7 +86,7 @@ _R = TypeVar("_R")
 @dataclass
 class Snapshot:
     generation: int
-    vectors: VectorIndex
+    vectors: VectorSearch  # a VectorIndex (FAISS), or the backend's (index/vectorstore.py)
     lexical: LexicalIndex
 
 
@@ -130,7 +131,10 @@ class Pipeline:
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.data_dir = Path(settings.data_dir)
-        self.store = Store(self.data_dir)
+        # [store] backend: None = SQLite + FAISS files in the data dir (below); otherwise the
+        # backend (index/vectorstore.py) holds rows, vectors and the writer lease
+        self.backend: Backend | None = open_backend(settings)
+        self.store = self.backend.store if self.backend is not None else Store(self.data_dir)
         self._embedder = embedder
         self._snap: Snapshot | None = None
         # the generation before, while readers that started on it still hold it
@@ -248,6 +252,10 @@ class Pipeline:
                 return
 
     def _load_snapshot(self, gen: int) -> Snapshot:
+        if self.backend is not None:
+            if gen:
+                self._check_meta(self.store.meta())
+            return self.backend.load_snapshot(gen, self.embedder.dimension, self._snap)
         if gen == 0:
             return Snapshot(
                 0, VectorIndex.empty(self.embedder.dimension), LexicalIndex.build([], [])
@@ -292,6 +300,17 @@ class Pipeline:
         """Exclusive writer: one thread of this process and one process on this data dir."""
         if not self._write_lock.acquire(blocking=False):
             raise IndexBusyError("the index is already being updated; try again when it finishes")
+        if self.backend is not None:  # a lease kept in the (shared) backend, not a local file
+            try:
+                with self.backend.writer(wait):
+                    self.writing = True
+                    try:
+                        yield
+                    finally:
+                        self.writing = False
+            finally:
+                self._write_lock.release()
+            return
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             lock = FileLock(str(self.data_dir / "write.lock"))
@@ -516,10 +535,19 @@ class Pipeline:
         progress: Progress | None = None,
     ) -> None:
         """Write the changes and the next generation; the SQLite commit switches atomically."""
+        if self.backend is not None:
+            self._publish_backend(
+                replace, planned, vectors, sentences, full, delete_articles, progress
+            )
+            return
         store = self.store
         old_gen = store.generation()
         prev = None if full else self.snapshot()
-        base = VectorIndex.empty(self.embedder.dimension) if prev is None else prev.vectors.copy()
+        base = (
+            VectorIndex.empty(self.embedder.dimension)
+            if prev is None
+            else cast(VectorIndex, prev.vectors).copy()
+        )
         removed: list[int] = []
         new_gen = old_gen + 1
         final = self._gen_path(new_gen)
@@ -587,6 +615,33 @@ class Pipeline:
         self._cleanup_generations(keep=new_gen)
         if progress:
             progress("keyword index", 1, 1)
+
+    def _publish_backend(
+        self,
+        replace: Sequence[str],
+        planned: Sequence[_Planned],
+        vectors: np.ndarray,
+        sentences: Sequence[bytes],
+        full: bool,
+        delete_articles: bool,
+        progress: Progress | None,
+    ) -> None:
+        assert self.backend is not None
+        snap = self.backend.publish(
+            replace=replace,
+            planned=[(p.doc, p.chunks) for p in planned],
+            vectors=vectors,
+            sentences=sentences,
+            texts=[self.embed_text(p.doc.title, c.text) for p in planned for c in p.chunks],
+            full=full,
+            delete_articles=delete_articles,
+            meta=self.expected_meta(),
+            previous=None if full else self.snapshot(),
+            progress=progress,
+        )
+        with self._snap_lock:
+            self._prev = weakref.ref(self._snap) if self._snap is not None else None
+            self._snap = snap
 
     # -- reading -----------------------------------------------------------------------------
     def validate_question(self, question: str) -> str:
@@ -843,6 +898,8 @@ class Pipeline:
         to the passage ids; every passage's offsets inside its article's text; no passage
         without its article. Reads one consistent view; never loads the embedding model.
         """
+        if self.backend is not None:
+            return self.backend.check(self.expected_meta)
         if not self.store.exists():
             return []
         try:

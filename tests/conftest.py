@@ -54,6 +54,48 @@ ARTICLES = {
 }
 
 
+# -- vector-store backends (index/vectorstore.py) ------------------------------------------------
+# Engine tests marked ``backends`` (a module's ``pytestmark``) run once per backend: FAISS files
+# and Milvus Lite in the test's temp dir. ``pytest --backend milvus`` runs every test that uses
+# the ``settings`` fixture on one backend instead.
+BACKENDS = ("faiss", "milvus")
+
+
+def milvus_available() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("pymilvus", "milvus_lite"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="run every test on this [store] backend (default: faiss; tests marked "
+        "'backends' run on both)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
+    forced = metafunc.config.getoption("--backend")
+    if forced:
+        metafunc.parametrize("backend", [forced], indirect=True)
+    elif metafunc.definition.get_closest_marker("backends"):
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """The ``[store] backend`` of this test's settings."""
+    name = str(getattr(request, "param", "faiss"))
+    if name == "milvus" and not milvus_available():
+        pytest.skip('Milvus packages not installed: pip install -e ".[milvus]"')
+    return name
+
+
 HASH_MIN_CONFIDENCE = 0.15
 HASH_CONFIG = f'[embedding]\nmodel = "hash"\n[answer]\nmin_confidence = {HASH_MIN_CONFIDENCE}\n'
 
@@ -69,10 +111,11 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, backend: str) -> Settings:
     s = load_settings(data_dir=tmp_path / "data")
     # answer.min_confidence is calibrated for the real model; the hash embedder scores lower
     s.answer.min_confidence = HASH_MIN_CONFIDENCE
+    s.store.backend = backend  # type: ignore[assignment]
     return s
 
 

@@ -312,6 +312,8 @@ class _GatewayConnection:
         self.session_id: str | None = None
         self.intents = 0
         self.identified = False
+        self.shard: tuple[int, int] | None = None  # (shard id, shard count) when sharded
+        self.seq = 0
         self.writer = asyncio.create_task(self._writer(), name="fakediscord-gateway-writer")
 
     def send(self, payload: JSON) -> asyncio.Future[None]:
@@ -439,6 +441,11 @@ class FakeDiscord:
 
         self._conn: _GatewayConnection | None = None
         self._connections: set[_GatewayConnection] = set()
+        # sharding: GET /gateway/bot reports shard_count; a connection that IDENTIFYs with
+        # shard [id, count > 1] receives the guilds (guild_id >> 22) % count == id, and shard 0
+        # the DMs, as Discord routes them
+        self.shard_count = 1
+        self._shards: dict[int, _GatewayConnection] = {}
         self._session_id: str | None = None
         self._session_seq = 0
         self._session_intents = 0
@@ -506,6 +513,8 @@ class FakeDiscord:
 
     @property
     def connected(self) -> bool:
+        if self._shards:
+            return any(not c.ws.closed for c in self._shards.values())
         return self._conn is not None and not self._conn.ws.closed
 
     @property
@@ -1269,8 +1278,19 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ gateway
 
+    def shard_of(self, guild_id: int, shard_count: int) -> int:
+        """The shard Discord routes a guild's events to."""
+        return (int(guild_id) >> 22) % shard_count
+
+    def _shard_conn(self, event: str, data: JSON) -> _GatewayConnection | None:
+        if not self._shards:
+            return self._conn
+        count = next(iter(self._shards.values())).shard[1]  # type: ignore[index]
+        gid = data.get("guild_id") or (data.get("id") if event.startswith("GUILD_") else None)
+        return self._shards.get(self.shard_of(int(gid), count) if gid else 0)
+
     def _dispatch(self, event: str, data: JSON) -> asyncio.Future[None] | None:
-        conn = self._conn
+        conn = self._shard_conn(event, data)
         if conn is None or conn.ws.closed:
             log.warning("fakediscord: no gateway connection, dropping %s", event)
             self.dropped_events.append((event, "not connected"))
@@ -1284,7 +1304,11 @@ class FakeDiscord:
             data = self._mask_content(data, conn.intents)
         self._session_seq += 1
         self.dispatched.append((event, data))
-        return conn.send({"op": 0, "t": event, "s": self._session_seq, "d": data})
+        seq = self._session_seq
+        if conn.shard is not None:
+            conn.seq += 1
+            seq = conn.seq
+        return conn.send({"op": 0, "t": event, "s": seq, "d": data})
 
     @staticmethod
     def _intent_needed(event: str, data: JSON) -> int:
@@ -1354,6 +1378,8 @@ class FakeDiscord:
             self.disconnects += 1
             if self._conn is conn:
                 self._conn = None
+            if conn.shard is not None and self._shards.get(conn.shard[0]) is conn:
+                del self._shards[conn.shard[0]]
             self._connections.discard(conn)
             await conn.close()
         return ws
@@ -1385,11 +1411,20 @@ class FakeDiscord:
         conn.session_id = self._session_id = secrets.token_hex(16)
         self._session_seq = 0
         self._session_intents = conn.intents
-        self._conn = conn
+        guilds = list(self.guilds)
+        shard = data.get("shard")
+        if shard and int(shard[1]) > 1:
+            conn.shard = (int(shard[0]), int(shard[1]))
+            self._shards[conn.shard[0]] = conn
+            guilds = [g for g in guilds if self.shard_of(g, conn.shard[1]) == conn.shard[0]]
+            if conn.shard[0] == 0:
+                self._conn = conn
+        else:
+            self._conn = conn
         ready: JSON = {
             "v": 10,
             "user": copy.deepcopy(self.bot_user),
-            "guilds": [{"id": str(g), "unavailable": True} for g in self.guilds],
+            "guilds": [{"id": str(g), "unavailable": True} for g in guilds],
             "session_id": conn.session_id,
             "session_type": "normal",
             "resume_gateway_url": self.gateway_url,
@@ -1404,13 +1439,25 @@ class FakeDiscord:
         }
         if "shard" in data:
             ready["shard"] = data["shard"]
-        futures = [self._dispatch("READY", ready)]
-        for guild in self.guilds.values():
-            futures.append(self._dispatch("GUILD_CREATE", self._guild_payload(guild)))
+        futures = [self._send_to(conn, "READY", ready)]
+        for gid in guilds:
+            futures.append(
+                self._send_to(conn, "GUILD_CREATE", self._guild_payload(self.guilds[gid]))
+            )
         for fut in futures:
             if fut is not None:
                 await fut
         self._guilds_sent.set()
+
+    def _send_to(
+        self, conn: _GatewayConnection, event: str, data: JSON
+    ) -> asyncio.Future[None] | None:
+        """Dispatch on this connection (READY and its guilds go to the shard that identified)."""
+        if not self._shards:
+            return self._dispatch(event, data)
+        conn.seq += 1
+        self.dispatched.append((event, data))
+        return conn.send({"op": 0, "t": event, "s": conn.seq, "d": data})
 
     async def _resume(self, conn: _GatewayConnection, data: JSON) -> None:
         if not data or data.get("session_id") != self._session_id:
@@ -2160,7 +2207,7 @@ class FakeDiscord:
         return self._json(
             {
                 "url": self.gateway_url,
-                "shards": 1,
+                "shards": self.shard_count,
                 "session_start_limit": {
                     "total": 1000,
                     "remaining": 1000,

@@ -38,6 +38,9 @@ BREAD = Document(
 )
 
 
+pytestmark = pytest.mark.backends  # every test here runs on FAISS and on Milvus Lite
+
+
 def faiss_ids(p: Pipeline) -> set[int]:
     return set(p.snapshot().vectors.ids().tolist())
 
@@ -133,13 +136,18 @@ def test_model_mismatch_asks_for_reindex(settings, fake_embedder) -> None:  # ty
     assert other.ask("Where did the volcano erupt?").passages
 
 
-def test_chunking_change_asks_for_reindex(tmp_path, fake_embedder) -> None:  # type: ignore[no-untyped-def]
-    Pipeline(load_settings(data_dir=tmp_path / "d"), fake_embedder).add_documents([VOLCANO])
+def test_chunking_change_asks_for_reindex(tmp_path, fake_embedder, backend) -> None:  # type: ignore[no-untyped-def]
+    store = f'[store]\nbackend = "{backend}"\n'
+    (tmp_path / "a.toml").write_text(store)
+    first = Pipeline(load_settings(tmp_path / "a.toml", data_dir=tmp_path / "d"), fake_embedder)
+    first.add_documents([VOLCANO])
+    first.close()
     cfg = tmp_path / "c.toml"
-    cfg.write_text("[chunking]\noverlap_sentences = 2\n")
+    cfg.write_text("[chunking]\noverlap_sentences = 2\n" + store)
     p = Pipeline(load_settings(cfg, data_dir=tmp_path / "d"), fake_embedder)
     with pytest.raises(IndexMismatchError, match="chunk_overlap"):
         p.ask("volcano")
+    p.close()
 
 
 def test_ask_before_indexing(pipeline: Pipeline) -> None:
@@ -211,7 +219,9 @@ def test_stats_and_articles(pipeline: Pipeline) -> None:
     assert len(pipeline.match_titles("")) == 2
 
 
-def test_faiss_index_is_idmap2_with_chunk_ids(pipeline: Pipeline) -> None:
+def test_faiss_index_is_idmap2_with_chunk_ids(pipeline: Pipeline, backend: str) -> None:
+    if backend != "faiss":
+        pytest.skip("FAISS files only")
     pipeline.add_documents([VOLCANO])
     idx = pipeline.snapshot().vectors.index
     assert isinstance(idx, faiss.IndexIDMap2)
