@@ -1365,6 +1365,25 @@ class MilvusStore(Store):
             if r["sentences"]
         }
 
+    def article_sentences(
+        self, article_id: str
+    ) -> tuple[str, list[tuple[int, SentenceVectors]]] | None:
+        state = self.state()
+        art = self.backend.article(state, article_id) if state else None
+        name = self._passages()
+        if art is None or name is None:
+            return None
+        expr = f"{self.backend.alive_passages(state)} and article_id == {lit(article_id)}"
+        rows = sorted(
+            self.backend.scan(name, expr, ["id", "pstart", "sentences"]),
+            key=lambda r: (int(r["pstart"]), int(r["id"])),
+        )
+        return art.text, [
+            (int(r["pstart"]), unpack_sentences(base64.b64decode(r["sentences"])))
+            for r in rows
+            if r["sentences"]
+        ]
+
     def article_span(self, article_id: str, start: int, end: int) -> str:
         art = self.backend.article(self.state(), article_id)
         return art.text[start:end] if art else ""

@@ -378,6 +378,21 @@ class Store:
         q = f"SELECT id, sentences FROM chunks WHERE id IN ({marks}) AND sentences IS NOT NULL"
         return {cid: unpack_sentences(blob) for cid, blob in self.conn.execute(q, list(chunk_ids))}
 
+    def article_sentences(
+        self, article_id: str
+    ) -> tuple[str, list[tuple[int, SentenceVectors]]] | None:
+        """An article's text and, passage by passage in order, (passage start, its stored
+        sentence spans and vectors); None when there is no such article."""
+        row = self.conn.execute("SELECT text FROM articles WHERE id=?", (article_id,)).fetchone()
+        if row is None:
+            return None
+        rows = self.conn.execute(
+            "SELECT start, sentences FROM chunks WHERE article_id=? AND sentences IS NOT NULL "
+            "ORDER BY ordinal",
+            (article_id,),
+        ).fetchall()
+        return row[0], [(int(start), unpack_sentences(blob)) for start, blob in rows]
+
     def article_span(self, article_id: str, start: int, end: int) -> str:
         r = self.conn.execute(
             "SELECT substr(text, ? + 1, ? - ?) FROM articles WHERE id=?",

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .chunking import all_sentences
-from .store import Store, unpack_sentences
+from .store import Store
 
 MIN_CHARS = 40  # shorter sentences ("Yes.", headings) are a poor summary
 MAX_CHARS = 400
@@ -45,26 +45,20 @@ def central_sentence(store: Store, article_id: str) -> str | None:
 
     Falls back to the first sentence of ordinary length when no sentence vectors are stored.
     """
-    c = store.conn
-    row = c.execute("SELECT text FROM articles WHERE id=?", (article_id,)).fetchone()
-    if row is None:
+    found = store.article_sentences(article_id)
+    if found is None:
         return None
-    text: str = row[0]
+    text, passages = found
     spans: list[tuple[int, int]] = []
     vectors: list[np.ndarray] = []
     seen: set[int] = set()
-    for start, blob in c.execute(
-        "SELECT start, sentences FROM chunks WHERE article_id=? AND sentences IS NOT NULL "
-        "ORDER BY ordinal",
-        (article_id,),
-    ):
-        rel, vecs = unpack_sentences(blob)
+    for start, (rel, vecs) in passages:
         for (a, b), v in zip(rel.tolist(), vecs, strict=True):
-            s = int(start) + a
+            s = start + a
             if s in seen:
                 continue
             seen.add(s)
-            spans.append((s, int(start) + b))
+            spans.append((s, start + b))
             vectors.append(v)
     if not spans:
         spans = all_sentences(text)

@@ -16,6 +16,8 @@ from index.evaluate import run_eval
 from index.models import Document, Hit
 from index.pipeline import Pipeline
 
+pytestmark = pytest.mark.backends  # every test here runs on FAISS and on Milvus Lite
+
 EMB = HashEmbedder()
 
 

@@ -17,6 +17,8 @@ from index.models import Answer, Document, Hit, Quote
 from index.pipeline import Pipeline
 from index.retrieval import prefer_recent
 
+pytestmark = pytest.mark.backends  # every test here runs on FAISS and on Milvus Lite
+
 TIDE = (
     "The tide tables for the harbour of Valmare were printed by the port office. "
     "High water comes twice a day and the ferry leaves one hour after it."

@@ -21,6 +21,8 @@ from index.sync import SyncEngine
 from tests.feedserver import FeedSite
 from tests.httpserver import LoopbackServer
 
+pytestmark = pytest.mark.backends  # every test here runs on FAISS and on Milvus Lite
+
 BRIDGE = (
     "The council of Valmare voted seven to two for a new bridge over the Tern river. "
     "Construction starts in May and should take two years.\n\n"
