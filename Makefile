@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SAMPLES := samples
 
-.PHONY: install run test lint format pytest test-fast clean
+.PHONY: install run test lint format pytest test-fast test-milvus clean
 
 install: $(STAMP)
 
@@ -40,6 +40,11 @@ test: lint pytest
 # everything but the slow tests, for a quick loop while developing
 test-fast: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow" -x -q
+
+# every test whose index depends on the [store] backend, again on Milvus Lite (tests of FAISS
+# itself are marked faiss_only). CI runs it after `make test`.
+test-milvus: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest --backend milvus -m "not slow" -q
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

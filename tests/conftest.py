@@ -57,7 +57,8 @@ ARTICLES = {
 # -- vector-store backends (index/vectorstore.py) ------------------------------------------------
 # Engine tests marked ``backends`` (a module's ``pytestmark``) run once per backend: FAISS files
 # and Milvus Lite in the test's temp dir. ``pytest --backend milvus`` runs every test that uses
-# the ``settings`` fixture on one backend instead.
+# the ``settings`` fixture on one backend instead; tests of FAISS itself (index types, its files)
+# are marked ``faiss_only``.
 BACKENDS = ("faiss", "milvus")
 
 
@@ -81,10 +82,25 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" not in metafunc.fixturenames:
         return
     forced = metafunc.config.getoption("--backend")
-    if forced:
+    if metafunc.definition.get_closest_marker("faiss_only"):
+        metafunc.parametrize("backend", ["faiss"], indirect=True)
+    elif forced:
         metafunc.parametrize("backend", [forced], indirect=True)
     elif metafunc.definition.get_closest_marker("backends"):
         metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``--backend``, run only the tests whose settings depend on the backend."""
+    if not config.getoption("--backend"):
+        return
+    keep, drop = [], []
+    for item in items:
+        uses = "backend" in getattr(item, "fixturenames", ())
+        (keep if uses and not item.get_closest_marker("faiss_only") else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture

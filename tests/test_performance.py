@@ -126,6 +126,7 @@ def _answers(p: Pipeline) -> list[tuple[object, ...]]:
 # -- vector index types ------------------------------------------------------------------------
 
 
+@pytest.mark.faiss_only
 @pytest.mark.parametrize("index_type", ["ivf", "hnsw"])
 def test_ann_index_with_exact_parameters_gives_the_flat_results(
     settings: Settings, tmp_path: Path, index_type: str
@@ -144,6 +145,7 @@ def test_ann_index_with_exact_parameters_gives_the_flat_results(
     assert results[index_type] == results["flat"]
 
 
+@pytest.mark.faiss_only
 def test_auto_switches_at_the_threshold_and_back(settings: Settings) -> None:
     settings.retrieval.ann_threshold = 40  # below the config's minimum, for a small test
     p = _pipeline(settings)
@@ -176,6 +178,7 @@ def test_auto_switches_at_the_threshold_and_back(settings: Settings) -> None:
     p.close()
 
 
+@pytest.mark.faiss_only
 def test_explicit_types_and_sq8_through_the_pipeline(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -343,6 +346,7 @@ def test_unchanged_index_stats_remove_and_articles_never_load_the_model(
     assert real.loaded is False
 
 
+@pytest.mark.faiss_only
 def test_cli_unchanged_index_stats_remove_never_load_the_model(
     settings: Settings, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
