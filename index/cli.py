@@ -831,12 +831,21 @@ def cmd_bench(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     )
     with progress_bars(not args.quiet) as progress:
         results = run_bench(settings, opts, progress)
-    text = json.dumps(results, indent=2)
-    args.out.write_text(text + "\n", encoding="utf-8")
+    return _bench_output(args, results, markdown_report, out)
+
+
+def _bench_output(
+    args: argparse.Namespace,
+    results: dict[str, Any],
+    report: Callable[[dict[str, Any]], str],
+    out: TextIO,
+) -> int:
+    """Save the results as JSON (``--out``) and print them as JSON or as a report."""
+    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     if args.json:
         print(json.dumps(results), file=out)
     else:
-        print(markdown_report(results), file=out)
+        print(report(results), file=out)
         print(f"\nResults saved to {args.out}", file=out)
     return 0
 
@@ -850,13 +859,7 @@ def cmd_bench_store(args: argparse.Namespace, settings: Settings, out: TextIO) -
         results = run_store_bench(
             settings, sizes, questions=max(1, args.questions), progress=progress
         )
-    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    if args.json:
-        print(json.dumps(results), file=out)
-    else:
-        print(markdown_store_report(results), file=out)
-        print(f"\nResults saved to {args.out}", file=out)
-    return 0
+    return _bench_output(args, results, markdown_store_report, out)
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:

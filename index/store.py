@@ -87,17 +87,15 @@ class ArticleRow:
     chunk_count: int
 
 
-class Store:
-    """Thread-safe access to the SQLite file: one connection per thread."""
+class SQLiteFile:
+    """A SQLite file in WAL mode, one connection per thread (all closed together)."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.path = data_dir / DB_NAME
+    def __init__(self, path: Path) -> None:
+        self.path = path
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
 
-    # -- connections -------------------------------------------------------------------------
     def exists(self) -> bool:
         return self.path.is_file()
 
@@ -109,8 +107,14 @@ class Store:
             self._local.conn = c
         return c
 
+    def _db_error(self, e: sqlite3.DatabaseError) -> Exception:
+        return database_error(self.path, e)
+
+    def _opened(self, c: sqlite3.Connection) -> None:
+        """Called with each new connection (e.g. to create the schema once)."""
+
     def _connect(self) -> sqlite3.Connection:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             c = sqlite3.connect(
                 self.path, timeout=30, isolation_level=None, check_same_thread=False
@@ -119,17 +123,12 @@ class Store:
             c.execute("PRAGMA synchronous=NORMAL")
             c.execute("PRAGMA foreign_keys=ON")
             c.execute("PRAGMA busy_timeout=30000")
+            self._opened(c)
         except sqlite3.DatabaseError as e:
-            raise database_error(self.path, e) from e
+            raise self._db_error(e) from e
         with self._all_lock:
             self._all.append(c)
         return c
-
-    def init_schema(self) -> None:
-        try:
-            self.conn.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as e:
-            raise database_error(self.path, e) from e
 
     def close(self) -> None:
         with self._all_lock:
@@ -138,6 +137,20 @@ class Store:
                     c.close()
             self._all.clear()
         self._local = threading.local()
+
+
+class Store(SQLiteFile):
+    """Thread-safe access to the index's SQLite file: one connection per thread."""
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(data_dir / DB_NAME)
+        self.data_dir = data_dir
+
+    def init_schema(self) -> None:
+        try:
+            self.conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise database_error(self.path, e) from e
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:

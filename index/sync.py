@@ -47,6 +47,7 @@ from urllib.parse import urldefrag, urlsplit
 
 from .errors import IndexBusyError, NewsdeskError, SourceError
 from .models import Document, http_link
+from .store import SQLiteFile
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -264,50 +265,21 @@ def configured(settings: Settings) -> list[Subscription]:
 # --------------------------------------------------------------------------- storage
 
 
-class SubscriptionStore:
+class SubscriptionStore(SQLiteFile):
     """``subscriptions.db``: one connection per thread, created on first write."""
 
     def __init__(self, data_dir: Path) -> None:
+        super().__init__(Path(data_dir) / DB_NAME)
         self.data_dir = Path(data_dir)
-        self.path = self.data_dir / DB_NAME
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
         self._ready = False
 
-    def exists(self) -> bool:
-        return self.path.is_file()
+    def _db_error(self, e: sqlite3.DatabaseError) -> Exception:
+        return _db_error(self.path, e)
 
-    @property
-    def conn(self) -> sqlite3.Connection:
-        c = getattr(self._local, "conn", None)
-        if c is None:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            try:
-                c = sqlite3.connect(
-                    self.path, timeout=30, isolation_level=None, check_same_thread=False
-                )
-                c.execute("PRAGMA journal_mode=WAL")
-                c.execute("PRAGMA synchronous=NORMAL")
-                c.execute("PRAGMA foreign_keys=ON")
-                c.execute("PRAGMA busy_timeout=30000")
-                if not self._ready:
-                    c.executescript(_SCHEMA)
-                    self._ready = True
-            except sqlite3.DatabaseError as e:
-                raise _db_error(self.path, e) from e
-            with self._all_lock:
-                self._all.append(c)
-            self._local.conn = c
-        return c
-
-    def close(self) -> None:
-        with self._all_lock:
-            for c in self._all:
-                with contextlib.suppress(Exception):
-                    c.close()
-            self._all.clear()
-        self._local = threading.local()
+    def _opened(self, c: sqlite3.Connection) -> None:
+        if not self._ready:
+            c.executescript(_SCHEMA)
+            self._ready = True
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
