@@ -65,7 +65,7 @@ from .errors import (
 )
 from .lexical import LexicalIndex, Tokens, tokenize
 from .models import Article, Chunk, Document, Hit
-from .store import ArticleRow, SentenceVectors, Store, now_iso, unpack_sentences
+from .store import ArticleRow, SentenceVectors, Store, article_refs, now_iso, unpack_sentences
 from .vectors import IndexPolicy
 
 if TYPE_CHECKING:
@@ -1268,13 +1268,7 @@ class MilvusStore(Store):
         return art
 
     def find_article(self, ref: str) -> Article:
-        ref = ref.strip()
-        if not ref:
-            raise ArticleNotFoundError("give an article id, title, path or URL")
-        candidates = [ref]
-        p = Path(ref).expanduser()
-        with contextlib.suppress(OSError, ValueError):
-            candidates.append(str(p.resolve()))
+        ref, candidates = article_refs(ref)
         for cand in candidates:
             rows = self._heads(f"article_id == {lit(cand)} or source == {lit(cand)}")
             if rows:

@@ -75,6 +75,18 @@ def unpack_sentences(blob: bytes) -> SentenceVectors:
     return sp, vecs / np.maximum(norms, 1e-9)
 
 
+def article_refs(ref: str) -> tuple[str, list[str]]:
+    """``ref`` stripped, and what it may name as an id or source: itself and, read as a path,
+    its resolved form. An empty ``ref`` is an error."""
+    ref = ref.strip()
+    if not ref:
+        raise ArticleNotFoundError("give an article id, title, path or URL")
+    candidates = [ref]
+    with contextlib.suppress(OSError, ValueError):
+        candidates.append(str(Path(ref).expanduser().resolve()))
+    return ref, candidates
+
+
 @dataclass(frozen=True)
 class ArticleRow:
     id: str
@@ -243,13 +255,7 @@ class Store(SQLiteFile):
 
     def find_article(self, ref: str) -> Article:
         """By id, source (path or URL), or exact title (case-insensitive)."""
-        ref = ref.strip()
-        if not ref:
-            raise ArticleNotFoundError("give an article id, title, path or URL")
-        candidates = [ref]
-        p = Path(ref).expanduser()
-        with contextlib.suppress(OSError, ValueError):
-            candidates.append(str(p.resolve()))
+        ref, candidates = article_refs(ref)
         for cand in candidates:
             row = self.conn.execute(
                 "SELECT id FROM articles WHERE id=? OR source=?", (cand, cand)
