@@ -55,6 +55,14 @@ def cog_of(bot: Any) -> Any:
     return cog
 
 
+async def manual_cog(bot: Any) -> Any:
+    """The cog with its background poller stopped: rounds run only when the test asks (no
+    race between the poller and the test's own ``poll_now``)."""
+    cog = cog_of(bot)
+    await cog.stop_polling()
+    return cog
+
+
 def later(cog: Any, hours: float = 1) -> None:
     """Move the engine's clock forward: every subscription becomes due."""
     shift = hours * 3600 + (cog.engine.clock() - time.time())
@@ -71,8 +79,7 @@ async def test_subscribe_then_new_articles_are_announced_once_without_pings(
     fake = discord_world.fake
     news = fake.add_channel(discord_world.guild, "news")
     async with start_bot() as bot:
-        cog = cog_of(bot)
-        await cog.stop_polling()  # rounds only when the test asks: no race
+        cog = await manual_cog(bot)
         inter = await fake.invoke_command(
             "subscribe", {"url": site.url, "channel": news}, **admin_at(discord_world)
         )
@@ -145,8 +152,7 @@ async def test_many_new_articles_arrive_as_one_digest(
     fake = discord_world.fake
     news = fake.add_channel(discord_world.guild, "news")
     async with start_bot() as bot:
-        cog = cog_of(bot)
-        await cog.stop_polling()  # rounds only when the test asks: no race
+        cog = await manual_cog(bot)
         inter = await fake.invoke_command(
             "subscribe",
             {"url": site.url, "channel": news, "interval": 5},
@@ -275,8 +281,7 @@ async def test_announcements_to_a_deleted_channel_are_dropped_not_retried_foreve
     fake = discord_world.fake
     news = fake.add_channel(discord_world.guild, "news")
     async with start_bot() as bot:
-        cog = cog_of(bot)
-        await cog.stop_polling()  # rounds only when the test asks: no race
+        cog = await manual_cog(bot)
         inter = await fake.invoke_command(
             "subscribe", {"url": site.url, "channel": news}, **admin_at(discord_world)
         )
