@@ -274,6 +274,12 @@ def answer_embed(answer: Answer) -> discord.Embed:
     title = fit(answer.question, QUESTION_TITLE_CHARS) or "Question"
     footer = f"Answered in {_duration(answer.elapsed_ms)}"
     q = answer.quote
+    if answer.smalltalk:  # "help", "thanks", "hi": how to ask, never a random quote
+        from index.smalltalk import REPLIES
+
+        text = REPLIES.get(answer.smalltalk, REPLIES["noise"])
+        embed = discord.Embed(title=title, description=text, colour=COLOUR_NOT_FOUND)
+        return enforce_limits(embed)
     if q is None:
         lines = [NOT_FOUND]
         if answer.suggestions:
@@ -290,6 +296,9 @@ def answer_embed(answer: Answer) -> discord.Embed:
     quote = fit(q.text, QUOTE_CHARS)
     source = _linked_title(q.title, q.source, q.link, SOURCE_LINE_CHARS)
     description = f"> “{quote}”\n— {source}{freshness(q.published)}"
+    for more in answer.also:  # the other parts of a multi-part question
+        more_source = _linked_title(more.title, more.source, more.link, SOURCE_LINE_CHARS)
+        description += f"\n\n> “{fit(more.text, QUOTE_CHARS)}”\n— {more_source}"
     embed = discord.Embed(title=title, description=description, colour=COLOUR_ANSWER)
     further = [h for h in answer.passages if not _overlaps(h, q)][:FURTHER_PASSAGES]
     for h in further:

@@ -13,10 +13,19 @@ The quote is a verbatim span of the article: its offsets are absolute offsets in
 Confidence (for abstaining) = ``0.4 * coverage of the question by the best of the top three
 passages + 0.6 * the best cosine between the question and those passages``; calibrated with
 ``newsdesk eval --leave-out`` (see docs/quality.md).
+
+With the learned reranker (``answer.reranker``, the default; :mod:`index.rerank`) the cheap
+score above only shortlists ``rerank_candidates`` sentences; a cross-encoder then reads each
+(question, title | sentence | previous sentence) and its logit decides. The confidence is then
+the sigmoid of the best logit: a probability that depends on the question and the sentence
+only, not on what else is indexed (no idf, no corpus statistics), so an article gets the same
+verdict alone or among thousands. Two or three word captions and bylines ("Jack Ma.") are not
+quoted while a longer sentence is a candidate.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -25,6 +34,7 @@ import numpy as np
 from .chunking import all_sentences
 from .lexical import tokenize
 from .models import Hit, Quote
+from .rerank import Scorer, pair_text, sigmoid
 
 IdfFn = Callable[[str], float]
 SentenceLookup = Callable[[Sequence[int]], dict[int, tuple[np.ndarray, np.ndarray]]]
@@ -123,7 +133,7 @@ def select(
             continue
         other = cands[j]
         a, b = (other, best) if j < best_i else (best, other)
-        if b.end - a.start > max_chars:
+        if b.end - a.start > max_chars or _para_break(hits[best.hit_index], a, b):
             continue
         lex = coverage(q_terms, a.terms | b.terms, idf)
         pair_score = (
@@ -131,13 +141,22 @@ def select(
         )
         if pair_score > score + w.pair_margin:
             start, end, score = a.start, b.end, pair_score
-    hit = hits[best.hit_index]
+    return _quote(hits[best.hit_index], start, end, score, max_chars), best
+
+
+def _para_break(hit: Hit, a: Candidate, b: Candidate) -> bool:
+    """True when a blank line separates candidate ``a`` from ``b`` (same passage)."""
+    between = hit.text[a.end - hit.start : b.start - hit.start]
+    return between.count("\n") >= 2 or "\n\n" in between
+
+
+def _quote(hit: Hit, start: int, end: int, score: float, max_chars: int) -> Quote:
     text = hit.text[start - hit.start : end - hit.start]
     if len(text) > max_chars:  # a single over-long sentence: cut at a word boundary, verbatim
         cut = text.rfind(" ", 0, max_chars)
         text = text[: cut if cut > max_chars // 2 else max_chars].rstrip()
         end = start + len(text)
-    quote = Quote(
+    return Quote(
         text=text,
         article_id=hit.article_id,
         title=hit.title,
@@ -149,7 +168,6 @@ def select(
         chunk_id=hit.chunk_id,
         published=hit.published,
     )
-    return quote, best
 
 
 def confidence(
@@ -169,3 +187,126 @@ def confidence(
     cov = max(coverage(q_terms, set(t), idf) for t in toks)
     cos = max(passage_cosines[: w.conf_passages], default=0.0)
     return float(w.conf_lexical * cov + (1 - w.conf_lexical) * max(0.0, cos))
+
+
+MIN_QUOTE_WORDS = 4  # shorter candidates (captions, bylines: "Jack Ma.") only as a last resort
+
+
+@dataclass
+class Reranked:
+    """What the learned scorer decided: the quote, its probability and the passage order."""
+
+    quote: Quote | None
+    confidence: float  # sigmoid of the best logit: P(the quote contains the answer)
+    order: list[int]  # hit indexes, best sentence first; unscored hits keep their order after
+    best: Candidate | None = None
+    scored: list[Candidate] = field(default_factory=list)
+
+
+def shortlist(cands: Sequence[Candidate], k: int) -> list[int]:
+    """Indexes of the candidates the cross-encoder reads: the ``k`` best by the cheap score, plus
+    the best of every passage (so every passage can be re-ordered), captions left out while a
+    longer sentence exists."""
+    idx = list(range(len(cands)))
+    long_enough = [i for i in idx if len(cands[i].text.split()) >= MIN_QUOTE_WORDS]
+    pool = long_enough or idx
+    ranked = sorted(pool, key=lambda i: -cands[i].score)
+    keep = dict.fromkeys(ranked[:k])
+    best_of: dict[int, int] = {}
+    for i in ranked:
+        best_of.setdefault(cands[i].hit_index, i)
+    keep.update(dict.fromkeys(best_of.values()))
+    return sorted(keep)
+
+
+def _context(cands: Sequence[Candidate], i: int, hits: Sequence[Hit]) -> str:
+    """The sentence before candidate ``i`` in its paragraph ("" at a paragraph's start)."""
+    c = cands[i]
+    if i == 0 or cands[i - 1].hit_index != c.hit_index:
+        return ""
+    prev = cands[i - 1]
+    return "" if _para_break(hits[c.hit_index], prev, c) else prev.text
+
+
+def rerank_select(
+    question: str,
+    hits: Sequence[Hit],
+    q_vec: np.ndarray | None,
+    lookup: SentenceLookup | None,
+    idf: IdfFn,
+    scorer: Scorer,
+    *,
+    max_chars: int = 400,
+    weights: AnswerWeights | None = None,
+    k: int = 10,
+) -> Reranked:
+    """The best sentence of the top passages by the learned scorer (one sentence, verbatim)."""
+    w = weights or AnswerWeights()
+    cands = candidates(hits, w.passages, lookup, q_vec)
+    if not cands:
+        return Reranked(None, 0.0, list(range(len(hits))))
+    q_terms = tokenize([question])[0]
+    toks = tokenize([c.text for c in cands])
+    for c, t in zip(cands, toks, strict=True):
+        c.terms = set(t)
+        c.lexical = coverage(q_terms, c.terms, idf)
+        c.score = w.dense * c.dense + w.lexical * c.lexical + w.rank_prior / (1 + c.hit_index)
+    picked = shortlist(cands, k)
+    texts = [
+        pair_text(hits[cands[i].hit_index].title, cands[i].text, _context(cands, i, hits))
+        for i in picked
+    ]
+    logits = scorer.score(question, texts)
+    scored = []
+    for i, logit in zip(picked, logits.tolist(), strict=True):
+        cands[i].score = float(logit)
+        scored.append(cands[i])
+    best = max(scored, key=lambda c: c.score)
+    per_hit: dict[int, float] = {}
+    for c in scored:
+        per_hit[c.hit_index] = max(per_hit.get(c.hit_index, -1e9), c.score)
+    order = sorted(per_hit, key=lambda h: -per_hit[h])
+    order += [h for h in range(len(hits)) if h not in per_hit]
+    quote = _quote(hits[best.hit_index], best.start, best.end, sigmoid(best.score), max_chars)
+    return Reranked(quote, sigmoid(best.score), order, best, scored)
+
+
+_WH = r"(?:who|whom|whose|what|when|where|why|which|how|did|does|do|is|was|were|are|has|had|can)"
+_PART_SPLIT = re.compile(rf"(?:\?\s+|[,;]?\s+and\s+(?={_WH}\b))", re.IGNORECASE)
+
+
+def question_parts(question: str) -> list[str]:
+    """The parts of a multi-part question ("When did the embargo start and when did it end?"
+    -> two parts); one part for an ordinary question. A part needs three words."""
+    parts = [p.strip(" ,;") for p in _PART_SPLIT.split(question.strip())]
+    parts = [p for p in parts if p]
+    if len(parts) < 2 or any(len(p.split()) < 3 for p in parts):
+        return [question]
+    return [p if p.endswith("?") else p + "?" for p in parts[:3]]
+
+
+def second_part(
+    question: str,
+    hits: Sequence[Hit],
+    r: Reranked,
+    scorer: Scorer,
+    max_chars: int,
+) -> list[tuple[Quote, float]]:
+    """For a multi-part question, the best sentence for each further part when it is another
+    sentence than the main quote: (quote, probability) pairs, best part first."""
+    parts = question_parts(question)
+    if len(parts) < 2 or r.best is None or not r.scored:
+        return []
+    out: list[tuple[Quote, float]] = []
+    used = {(r.best.hit_index, r.best.start)}
+    texts = [pair_text(hits[c.hit_index].title, c.text) for c in r.scored]
+    for part in parts:
+        logits = scorer.score(part, texts)
+        j = int(np.argmax(logits))
+        c = r.scored[j]
+        if (c.hit_index, c.start) in used:
+            continue
+        used.add((c.hit_index, c.start))
+        p = sigmoid(float(logits[j]))
+        out.append((_quote(hits[c.hit_index], c.start, c.end, p, max_chars), p))
+    return out

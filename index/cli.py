@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -203,10 +204,63 @@ def build_parser() -> argparse.ArgumentParser:
         "--leave-out", action="store_true", help="also ask with the gold article removed"
     )
     p.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    p.add_argument(
+        "--reranker",
+        metavar="NAME",
+        help='answer scorer: "bundled", "none" (the older score) or a model folder '
+        "(default: answer.reranker); --mode all adds a row without the reranker",
+    )
+    p.add_argument(
+        "--alone",
+        action="store_true",
+        help="also index each article alone: share of questions with the same verdict",
+    )
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="with --leave-out: print the abstention threshold that balances answered and "
+        "abstained (and write it to the --reranker folder's reranker.json)",
+    )
+    p.add_argument(
+        "--typos",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also ask N questions with one typo each: accuracy drop on them",
+    )
     p.add_argument("--json", action="store_true", help="JSON output")
     p.add_argument(
         "--details", type=Path, metavar="FILE", help="write per-question results (JSONL)"
     )
+
+    p = cmd(
+        "train-reranker",
+        "train the answer-sentence reranker and write it as int8 ONNX",
+        "Train the cross-encoder that picks the quoted sentence (and decides when to abstain)\n"
+        "from a SQuAD-format folder (articles/*.txt + qa.jsonl; SQuAD v1.1 train is the data\n"
+        "the shipped model was trained on), starting from the bundled all-MiniLM-L6-v2\n"
+        "weights cut to --layers layers. Writes model.onnx (int8), tokenizer.json and\n"
+        "reranker.json to --out; point answer.reranker at that folder to use it. The shipped\n"
+        "model took about 45 minutes on 2 CPU cores (see index/data/reranker/MODEL_CARD.md);\n"
+        "then calibrate its threshold with `newsdesk eval --leave-out --calibrate`.",
+        "examples:\n  newsdesk train-reranker --data squad-train --out my-reranker\n"
+        "  newsdesk train-reranker --data squad-train --out tiny --questions 200 --layers 2",
+    )
+    p.add_argument("--data", required=True, type=Path, metavar="DIR", help="SQuAD-format folder")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="model folder to write")
+    p.add_argument(
+        "--questions", type=_positive, default=12000, help="training questions (default 12000)"
+    )
+    p.add_argument("--layers", type=_positive, default=4, help="transformer layers (default 4)")
+    p.add_argument("--max-len", type=_positive, default=64, help="tokens per pair (default 64)")
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=0.0,
+        help="fit the training schedule into this many minutes (default: one epoch)",
+    )
+    p.add_argument("--seed", type=int, default=13, help="random seed (default 13)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
     p = cmd(
         "bench",
@@ -386,6 +440,10 @@ def _dated(published: str | None) -> str:
 
 def format_answer(ans: Answer, show_passages: bool = True) -> str:
     lines = []
+    if ans.smalltalk:
+        from .smalltalk import REPLIES
+
+        return _wrap(REPLIES.get(ans.smalltalk, REPLIES["noise"]), "")
     if ans.quote is None:
         lines.append("I couldn't find that in the indexed articles.")
         if ans.suggestions:
@@ -394,6 +452,9 @@ def format_answer(ans: Answer, show_passages: bool = True) -> str:
         q = ans.quote
         lines.append(_wrap(f"“{q.text}”", "  > ").replace("  > ", "  > ", 1))
         lines.append(f"  — {q.title} ({_where(q)}){_dated(q.published)}")
+        for more in ans.also:  # the other parts of a multi-part question
+            lines.append(_wrap(f"“{more.text}”", "  > "))
+            lines.append(f"  — {more.title} ({_where(more)}){_dated(more.published)}")
     if show_passages and ans.passages:
         lines.append("")
         lines.append("Top passages:")
@@ -768,15 +829,23 @@ def cmd_eval(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     data_dir = Path(args.data_dir) if getattr(args, "data_dir", None) else None
     if not args.corpus.is_dir():
         raise SourceError(str(args.corpus), "no such folder")
-    modes = ["bm25", "dense", "hybrid"] if args.mode == "all" else [args.mode]
+    if args.reranker:
+        answer = dataclasses.replace(settings.answer, reranker=args.reranker)
+        settings = dataclasses.replace(settings, answer=answer)
+    runs = [(args.mode, settings)]
+    if args.mode == "all":
+        runs = [(m, settings) for m in ("bm25", "dense", "hybrid")]
+        if settings.answer.reranker.lower() != "none":
+            old = dataclasses.replace(settings.answer, reranker="none")
+            runs.append(("hybrid", dataclasses.replace(settings, answer=old)))
     results = []
     with progress_bars(not args.quiet) as progress, contextlib.ExitStack() as stack:
-        if len(modes) > 1 and data_dir is None:  # index once, ask three times
+        if len(runs) > 1 and data_dir is None:  # index once, ask several times
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="nd-eval-")))
-        for mode in modes:
+        for mode, run_settings in runs:
             results.append(
                 run_eval(
-                    settings,
+                    run_settings,
                     args.corpus,
                     args.qa,
                     k=args.k,
@@ -786,6 +855,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
                     limit=args.limit,
                     progress=progress,
                     keep_details=bool(args.details),
+                    alone=args.alone,
+                    typos=max(0, args.typos),
                 )
             )
     if len(results) > 1:
@@ -795,6 +866,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             print(markdown_table(results), file=out)
         return 0
     res = results[0]
+    if args.calibrate:
+        _calibrate(args, res, out)
     if args.details:
         with args.details.open("w", encoding="utf-8") as f:
             for d in res.details:
@@ -804,6 +877,53 @@ def cmd_eval(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     else:
         print(res.table(), file=out)
     return 0
+
+
+def cmd_train_reranker(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from .train_reranker import TrainOptions, train
+
+    if not args.data.is_dir():
+        raise SourceError(str(args.data), "no such folder")
+    opts = TrainOptions(
+        data=args.data,
+        out=args.out,
+        questions=args.questions,
+        layers=args.layers,
+        max_len=args.max_len,
+        max_minutes=max(0.0, args.max_minutes),
+        seed=args.seed,
+    )
+    say = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    figures = train(opts, progress=say)
+    if args.json:
+        print(json.dumps(figures), file=out)
+    else:
+        print(
+            f"Trained on {figures['questions']:,} questions ({figures['pairs']:,} pairs) in "
+            f"{figures['train_minutes']} min; held-out top-1 {figures['heldout_top1']:.3f}; "
+            f"wrote {args.out}",
+            file=out,
+        )
+    return 0
+
+
+def _calibrate(args: argparse.Namespace, res: Any, out: TextIO) -> None:
+    from .evaluate import calibrate
+    from .rerank import META_FILE
+
+    t, rows = calibrate(res)
+    for thr, answered, abstained in rows:
+        mark = "  <- chosen" if abs(thr - t) < 1e-9 else ""
+        print(
+            f"threshold {thr:.2f}: answered {answered:.3f}, abstained {abstained:.3f}{mark}",
+            file=out,
+        )
+    folder = Path(args.reranker) if args.reranker else None
+    if folder is not None and (folder / META_FILE).is_file():
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        meta["threshold"] = t
+        (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote threshold {t:.2f} to {folder / META_FILE}", file=out)
 
 
 def _sizes(v: str) -> list[int]:
@@ -1047,6 +1167,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, TextIO], int]] = {
     "articles": cmd_articles,
     "article": cmd_article,
     "eval": cmd_eval,
+    "train-reranker": cmd_train_reranker,
     "bench": cmd_bench,
     "migrate": cmd_migrate,
     "sync": cmd_sync,

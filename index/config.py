@@ -89,8 +89,15 @@ class RetrievalSettings:
 
 @dataclass
 class AnswerSettings:
-    # below this calibrated confidence the engine abstains ("I couldn't find that...")
-    min_confidence: float = 0.42
+    # which sentence is quoted: "bundled" = the learned answer-sentence reranker shipped with
+    # newsdesk (index/data/reranker), a folder written by `newsdesk train-reranker`, or "none"
+    # (the older cosine + idf coverage score, kept for comparison)
+    reranker: str = "bundled"
+    # candidate sentences the reranker reads per question (more: slower, rarely better)
+    rerank_candidates: int = 10
+    # below this confidence the engine abstains ("I couldn't find that..."); unset = the value
+    # calibrated for the scorer in use (the reranker's own, or 0.42 with reranker = "none")
+    min_confidence: float | None = None
     # the quote may join two adjacent sentences up to this many characters
     max_chars: int = 400
     max_question_chars: int = 2000
@@ -387,10 +394,22 @@ def _validate(s: Settings, where: str) -> None:
         s.retrieval.hnsw_ef_search,
     )
     need(
-        0.0 <= s.answer.min_confidence <= 1.0,
+        s.answer.min_confidence is None or 0.0 <= s.answer.min_confidence <= 1.0,
         "answer.min_confidence",
         "between 0 and 1",
         s.answer.min_confidence,
+    )
+    need(
+        1 <= s.answer.rerank_candidates <= 100,
+        "answer.rerank_candidates",
+        "an integer between 1 and 100",
+        s.answer.rerank_candidates,
+    )
+    need(
+        bool(s.answer.reranker.strip()),
+        "answer.reranker",
+        '"bundled", "none" or a model folder',
+        s.answer.reranker,
     )
     need(s.answer.max_chars >= 80, "answer.max_chars", "an integer >= 80", s.answer.max_chars)
     need(

@@ -198,6 +198,8 @@ class LexicalIndex:
         # twice (top list, then exact scores of the fused candidates)
         self._scores: OrderedDict[tuple[str, ...], np.ndarray] = OrderedDict()
         self._scores_lock = threading.Lock()
+        self._corrections: dict[str, str | None] = {}
+        self._vocab_list: list[str] | None = None
 
     def idf(self, term: str) -> float:
         """BM25 idf of a (stemmed) term; unseen terms get the highest idf."""
@@ -209,8 +211,49 @@ class LexicalIndex:
         return v
 
     def _terms(self, query: str) -> tuple[str, ...]:
+        """The query's terms in the vocabulary; a misspelt one ("mooon", "Apolo") is replaced
+        by the closest indexed term (see :meth:`correct`)."""
         vocab = getattr(self.retriever, "vocab_dict", None) or {}
-        return tuple(t for t in tokenize([query])[0] if t in vocab)
+        out = []
+        for t in tokenize([query])[0]:
+            if t in vocab:
+                out.append(t)
+            else:
+                fixed = self.correct(t)
+                if fixed is not None:
+                    out.append(fixed)
+        return tuple(out)
+
+    def correct(self, term: str) -> str | None:
+        """The indexed term closest to an unknown ``term`` by edit distance (1 for terms of 4-5
+        letters, 2 from 6), with the same first letter (people rarely mistype it); ties go to
+        the more frequent term. None for short, numeric or far-off terms. Cached per index."""
+        if len(term) < 4 or not term.isalpha():
+            return None
+        with self._scores_lock:
+            if term in self._corrections:
+                return self._corrections[term]
+        from rapidfuzz import process
+        from rapidfuzz.distance import Levenshtein
+
+        if self._vocab_list is None:
+            vocab = getattr(self.retriever, "vocab_dict", None) or {}
+            self._vocab_list = [t for t in vocab if t]
+        limit = 1 if len(term) <= 5 else 2
+        found = process.extract(
+            term,
+            self._vocab_list,
+            scorer=Levenshtein.distance,
+            score_cutoff=limit,
+            limit=20,
+        )
+        best = [(d, -self.df.get(t, 0), t) for t, d, _ in found if t[:1] == term[:1]]
+        fixed = min(best)[2] if best else None
+        with self._scores_lock:
+            if len(self._corrections) > 4096:
+                self._corrections.clear()
+            self._corrections[term] = fixed
+        return fixed
 
     def _all_scores(self, terms: tuple[str, ...]) -> np.ndarray:
         """BM25 score of every document for ``terms`` (all in the vocabulary), cached."""

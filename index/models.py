@@ -169,6 +169,10 @@ class Answer:
     suggestions: list[str] = field(default_factory=list)
     # calibrated confidence that the quote answers the question (0..1)
     confidence: float = 0.0
+    # not a question about the articles ("help", "thanks", "greeting", "noise"): no quote
+    smalltalk: str | None = None
+    # further quotes for the other parts of a multi-part question ("... and when did it end?")
+    also: list[Quote] = field(default_factory=list)
 
     @property
     def abstained(self) -> bool:
@@ -181,6 +185,8 @@ class Answer:
             "abstained": self.abstained,
             "confidence": round(self.confidence, 4),
             "suggestions": self.suggestions,
+            "smalltalk": self.smalltalk,
+            "also": [q.to_json() for q in self.also],
             "passages": [p.to_json() for p in self.passages],
             "elapsed_ms": round(self.elapsed_ms, 2),
         }

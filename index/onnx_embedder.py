@@ -377,7 +377,7 @@ def _optimize(src: Path, dest: Path, cfg: Any) -> bool:
     return True
 
 
-def _quantize(src: Path, dest: Path) -> None:
+def _quantize(src: Path, dest: Path, op_types: list[str] | None = None) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -389,7 +389,7 @@ def _quantize(src: Path, dest: Path) -> None:
             weight_type=QuantType.QInt8,
             per_channel=QUANT_OPTIONS["per_channel"],
             reduce_range=QUANT_OPTIONS["reduce_range"],
-            op_types_to_quantize=list(QUANT_OPTIONS["op_types_to_quantize"]),
+            op_types_to_quantize=op_types or list(QUANT_OPTIONS["op_types_to_quantize"]),
             # fused contrib ops (Attention, SkipLayerNormalization) defeat ONNX shape inference
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )

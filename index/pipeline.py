@@ -39,6 +39,8 @@ from filelock import FileLock
 from filelock import Timeout as LockTimeout
 
 from . import answer as answer_mod
+from . import rerank as rerank_mod
+from . import smalltalk
 from .chunking import CHUNKER_VERSION, all_sentences, chunk_text
 from .config import Settings
 from .embedder import Embedder, make_embedder
@@ -54,7 +56,8 @@ from .errors import (
     SourceError,
 )
 from .lexical import LexicalIndex
-from .models import Answer, Article, Chunk, Document, Hit, IndexReport, Stats
+from .models import Answer, Article, Chunk, Document, Hit, IndexReport, Quote, Stats
+from .rerank import Scorer
 from .retrieval import Fused, merge_overlapping, prefer_recent, relative_fusion, rrf, single
 from .store import (
     DB_ADVICE,
@@ -127,6 +130,10 @@ def _sanitize(doc: Document) -> Document:
     return dataclasses.replace(doc, title=title, text=clean(doc.text))
 
 
+# abstention threshold of the older scorer (answer.reranker = "none"), calibrated on squad-dev
+LEGACY_MIN_CONFIDENCE = 0.42
+
+
 class Pipeline:
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
@@ -136,6 +143,7 @@ class Pipeline:
         self.backend: Backend | None = open_backend(settings)
         self.store = self.backend.store if self.backend is not None else Store(self.data_dir)
         self._embedder = embedder
+        self._reranker: Scorer | None = None
         self._snap: Snapshot | None = None
         # the generation before, while readers that started on it still hold it
         self._prev: weakref.ref[Snapshot] | None = None
@@ -149,6 +157,26 @@ class Pipeline:
         if self._embedder is None:
             self._embedder = make_embedder(self.settings.embedding)
         return self._embedder
+
+    @property
+    def reranker(self) -> Scorer | None:
+        """The learned answer-sentence scorer (None with ``answer.reranker = "none"``)."""
+        if self._reranker is None:
+            name = self.settings.answer.reranker.strip()
+            if name.lower() == "none":
+                return None
+            self._reranker = rerank_mod.load(None if name.lower() == "bundled" else name)
+        return self._reranker
+
+    @property
+    def min_confidence(self) -> float:
+        """The abstention threshold for the scorer in use (config, else its calibrated one)."""
+        if self.settings.answer.min_confidence is not None:
+            return self.settings.answer.min_confidence
+        scorer = self.reranker
+        if isinstance(scorer, rerank_mod.OnnxReranker):
+            return scorer.info.threshold
+        return LEGACY_MIN_CONFIDENCE
 
     @property
     def index_policy(self) -> IndexPolicy:
@@ -767,31 +795,56 @@ class Pipeline:
         t0: float,
         exclude: frozenset[str] = frozenset(),
     ) -> Answer:
+        kind = smalltalk.classify(q)
+        if kind is not None:  # "help", "thanks", "42": never a random quote
+            ans = Answer(q, None, [], smalltalk=kind)
+            ans.elapsed_ms = (time.perf_counter() - t0) * 1000
+            return ans
         mode = mode or self.settings.retrieval.mode
         k = k or self.settings.retrieval.k
         extra = self.store.chunk_count(exclude) if exclude else 0
         w = answer_mod.AnswerWeights()
         hits = self._hits(self._fused(q, q_vec, snap, mode, extra), max(k, w.passages), exclude)
-        quote, _cand = answer_mod.select(
-            q,
-            hits,
-            q_vec,
-            self.store.sentence_vectors,
-            snap.lexical.idf,
-            max_chars=self.settings.answer.max_chars,
-            weights=w,
-        )
-        top = hits[: w.conf_passages]
-        cosines = snap.vectors.scores_for(q_vec, [h.chunk_id for h in top]).tolist()
-        confidence = answer_mod.confidence(q, top, cosines, snap.lexical.idf, w)
+        also: list[Quote] = []
+        scorer = self.reranker
+        if scorer is not None:
+            r = answer_mod.rerank_select(
+                q,
+                hits,
+                q_vec,
+                self.store.sentence_vectors,
+                snap.lexical.idf,
+                scorer,
+                max_chars=self.settings.answer.max_chars,
+                weights=w,
+                k=self.settings.answer.rerank_candidates,
+            )
+            quote, confidence = r.quote, r.confidence
+            if quote is not None and confidence >= self.min_confidence:
+                more = answer_mod.second_part(q, hits, r, scorer, self.settings.answer.max_chars)
+                also = [x for x, p in more if p >= self.min_confidence]
+            hits = [hits[i] for i in r.order]
+        else:
+            quote, _cand = answer_mod.select(
+                q,
+                hits,
+                q_vec,
+                self.store.sentence_vectors,
+                snap.lexical.idf,
+                max_chars=self.settings.answer.max_chars,
+                weights=w,
+            )
+            top = hits[: w.conf_passages]
+            cosines = snap.vectors.scores_for(q_vec, [h.chunk_id for h in top]).tolist()
+            confidence = answer_mod.confidence(q, top, cosines, snap.lexical.idf, w)
         suggestions: list[str] = []
-        if quote is None or confidence < self.settings.answer.min_confidence:
+        if quote is None or confidence < self.min_confidence:
             quote = None
             for h in hits:
                 if h.title not in suggestions:
                     suggestions.append(h.title)
             suggestions = suggestions[:3]
-        ans = Answer(q, quote, hits[:k], suggestions=suggestions, confidence=confidence)
+        ans = Answer(q, quote, hits[:k], suggestions=suggestions, confidence=confidence, also=also)
         ans.elapsed_ms = (time.perf_counter() - t0) * 1000
         return ans
 

@@ -72,6 +72,29 @@ async def test_mention_is_answered_with_one_embed(
     assert fake.unexpected == [] and fake.errors == []
 
 
+async def test_smalltalk_never_gets_a_quote(
+    discord_world: DiscordWorld, start_bot: StartBot
+) -> None:
+    """ "@bot thanks" gets a short line, "@bot help" how to ask; neither a random quote."""
+    fake, ch = discord_world.fake, discord_world.channel
+    async with start_bot():
+        await fake.send_message(ch, discord_world.user, "thanks!", mention_bot=True)
+        await fake.wait_for(lambda: len(fake.messages[ch]) >= 1, timeout=5)
+        await fake.send_message(ch, discord_world.user, "help", mention_bot=True)
+        await fake.wait_for(lambda: len(fake.messages[ch]) >= 2, timeout=5)
+        await fake.send_message(ch, discord_world.user, "42", mention_bot=True)
+        await fake.wait_for(lambda: len(fake.messages[ch]) >= 3, timeout=5)
+        thanks, help_, noise = fake.messages[ch]
+        for m in (thanks, help_, noise):
+            assert not m["embeds"], m
+            assert "“" not in m["content"] or "Apple Pay" in m["content"]
+        assert "welcome" in thanks["content"].lower()
+        assert "ask" in help_["content"].lower() and "?" in help_["content"]
+        assert "question" in noise["content"].lower()
+        assert_no_pings(fake)
+    assert fake.unexpected == [] and fake.errors == []
+
+
 @pytest.mark.model
 async def test_real_model_mention_answers_apple_pay(
     discord_world: DiscordWorld, start_bot: StartBot, tmp_path: Path, real_embedder: Any

@@ -193,3 +193,15 @@ def test_chat_reads_piped_lines(nd, corpus_dir: Path) -> None:  # type: ignore[n
     r = nd("chat", stdin="Which move did the opponent resign on?\n\nquit\nnever asked\n")
     assert r.code == 0
     assert "move 61" in r.out and "never asked" not in r.out
+
+
+def test_chat_help_and_thanks_never_quote(nd, corpus_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    nd("index", str(corpus_dir))
+    r = nd("chat", stdin="help\nthanks\n42\n")
+    assert r.code == 0
+    assert "Ask me a question about the indexed articles" in r.out
+    assert "welcome" in r.out and "doesn't look like a question" in r.out
+    assert "“" not in r.out.replace("“What did Ma", "").replace("“When did", "")
+    j = nd("ask", "--json", "thanks")
+    o = json.loads(j.out)
+    assert o["answer"] is None and o["smalltalk"] == "thanks" and o["passages"] == []

@@ -13,7 +13,7 @@ import pytest
 from index.config import load_settings
 from index.pipeline import Pipeline
 from index.sources import collect
-from tests.conftest import CORPUS, ROOT
+from tests.conftest import CORPUS, MA_ARTICLE, ROOT
 
 pytestmark = pytest.mark.model
 
@@ -54,3 +54,45 @@ def test_cli_subprocess_json(tmp_path: Path) -> None:
     o = json.loads(r.stdout)
     assert "very interested" in o["answer"]["text"].lower()
     assert o["answer"]["title"].startswith("Alibaba Founder Jack Ma")
+
+
+SEED_QUESTIONS = {
+    "Where was the WSJD conference held?": "Laguna Beach",
+    "Who interviewed Jack Ma on stage?": "Dennis Berman",
+    "What did Ma say about Apple Pay?": "very interested",
+}
+
+
+def test_reranker_answers_the_seed_article_alone(tmp_path: Path, real_embedder) -> None:  # type: ignore[no-untyped-def]
+    settings = load_settings(data_dir=tmp_path / "data")
+    assert settings.answer.reranker == "bundled"
+    with Pipeline(settings, real_embedder) as p:
+        p.add([str(CORPUS)])
+        for q, want in SEED_QUESTIONS.items():
+            ans = p.ask(q)
+            assert ans.quote is not None, q
+            assert want in ans.quote.text, (q, ans.quote.text)
+            assert "\n\n" not in ans.quote.text
+        for chat in ("help", "thanks", "42", "good bot"):
+            ans = p.ask(chat)
+            assert ans.quote is None and ans.smalltalk is not None, chat
+
+
+def test_verdicts_do_not_depend_on_what_else_is_indexed(tmp_path: Path, real_embedder) -> None:  # type: ignore[no-untyped-def]
+    """The same questions over the seed article alone and beside the bundled samples."""
+    questions = [
+        *SEED_QUESTIONS,
+        "What did Ma call 11 Main?",
+        "Who is the CEO of Apple?",
+        "How many moons does Neptune have?",
+        "What is the capital of Peru?",
+    ]
+    verdicts = []
+    for name, sources in (("alone", [MA_ARTICLE]), ("all", [ROOT / "samples"])):
+        settings = load_settings(data_dir=tmp_path / name)
+        with Pipeline(settings, real_embedder) as p:
+            p.add([str(s) for s in sources])
+            verdicts.append([p.ask(q).quote is None for q in questions])
+    assert verdicts[0] == verdicts[1]
+    assert verdicts[0][:3] == [False, False, False]
+    assert verdicts[0][-2:] == [True, True]  # nothing indexed answers these

@@ -11,6 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from index import smalltalk
 from index.generate import GeneratedAnswer
 
 from .. import formatting as fmt
@@ -148,6 +149,16 @@ class AskCog(commands.Cog):
             # a bare mention, or a DM with only an attachment: explain; in a channel, stay quiet
             if mentioned or message.guild is None:
                 await self._reply(message, content=fmt.help_message(me.display_name))
+            return
+        kind = smalltalk.classify(question)
+        if kind is not None:
+            # "help" shows how to ask; "thanks", "hi", "42" get a short polite line when the
+            # bot was addressed (mention or DM) and silence in a channel it merely listens to
+            if mentioned or message.guild is None:
+                text = (
+                    fmt.help_message(me.display_name) if kind == "help" else smalltalk.REPLIES[kind]
+                )
+                await self._reply(message, content=text)
             return
         retry = self.bot.cooldowns.hit(message.author.id)
         if retry is not None:

@@ -1,0 +1,250 @@
+"""The learned answer-sentence scorer: shortlist, re-ordering, captions, quote boundaries,
+multi-part questions, small talk and typo tolerance (pure, with a fake scorer), and the
+shipped ONNX model itself."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from index.answer import question_parts, rerank_select, second_part, select, shortlist
+from index.chunking import all_sentences
+from index.embedder import HashEmbedder
+from index.lexical import LexicalIndex
+from index.models import Hit
+from index.rerank import DEFAULT_DIR, OnnxReranker, pair_text, read_info
+from index.smalltalk import classify
+
+EMB = HashEmbedder()
+
+
+def idf(term: str) -> float:
+    return 1.0
+
+
+def make_hit(text: str, start: int = 0, cid: int = 1, title: str = "T", art: str = "a") -> Hit:
+    return Hit(cid, art, title, "/src.txt", None, text, start, start + len(text), 1.0,
+               parts=[(cid, start, start + len(text))])  # fmt: skip
+
+
+def lookup_for(hits: Sequence[Hit]):  # type: ignore[no-untyped-def]
+    def lookup(ids: Sequence[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        out = {}
+        for h in hits:
+            if h.chunk_id in ids:
+                spans = all_sentences(h.text)
+                vecs = EMB.embed([h.text[a:b] for a, b in spans])
+                out[h.chunk_id] = (np.asarray(spans, dtype=np.int32), vecs)
+        return out
+
+    return lookup
+
+
+class KeywordScorer:
+    """A fake cross-encoder: +4 per keyword of the question's last word found in the text."""
+
+    def __init__(self, answers: dict[str, str]) -> None:
+        self.answers = answers  # question -> a phrase the right sentence contains
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def score(self, question: str, texts: Sequence[str]) -> np.ndarray:
+        self.calls.append((question, list(texts)))
+        want = self.answers.get(question, "\0")
+        return np.array([4.0 if want in t else -4.0 for t in texts], dtype=np.float32)
+
+
+TEXT = (
+    "The harbour was busy on Monday. The mayor opened the new bridge at noon. "
+    "Fishermen sold their catch at dawn. The bridge cost four million euros."
+)
+
+
+def ask(q: str, hits: list[Hit], scorer: KeywordScorer, **kw):  # type: ignore[no-untyped-def]
+    return rerank_select(q, hits, EMB.embed_query(q), lookup_for(hits), idf, scorer, **kw)
+
+
+def test_the_scorer_decides_and_its_probability_is_the_confidence() -> None:
+    h = make_hit(TEXT, start=100)
+    q = "Who opened the bridge?"
+    r = ask(q, [h], KeywordScorer({q: "mayor"}))
+    assert r.quote is not None
+    assert r.quote.text == "The mayor opened the new bridge at noon."
+    assert r.quote.start == 100 + TEXT.index("The mayor")
+    assert r.confidence == pytest.approx(1 / (1 + np.exp(-4.0)), rel=1e-4)
+
+
+def test_low_scores_give_low_confidence() -> None:
+    h = make_hit(TEXT)
+    r = ask("Who won the election?", [h], KeywordScorer({}))
+    assert r.confidence < 0.05
+
+
+def test_the_scorer_reads_title_sentence_and_previous_sentence() -> None:
+    h = make_hit(TEXT, title="Harbour news")
+    q = "What did the bridge cost?"
+    s = KeywordScorer({q: "four million"})
+    ask(q, [h], s)
+    texts = s.calls[0][1]
+    assert pair_text("Harbour news", "The bridge cost four million euros.",
+                     "Fishermen sold their catch at dawn.") in texts  # fmt: skip
+    # the first sentence of a paragraph has no previous sentence
+    assert pair_text("Harbour news", "The harbour was busy on Monday.") in texts
+
+
+def test_no_context_across_a_paragraph_break() -> None:
+    text = "Ma said. \n\nAs he interviewed Ma on a stage, Berman asked about eBay."
+    h = make_hit(text)
+    q = "Who interviewed Ma?"
+    s = KeywordScorer({q: "Berman"})
+    r = ask(q, [h], s)
+    assert r.quote is not None and r.quote.text.startswith("As he interviewed")
+    assert (
+        pair_text("T", "As he interviewed Ma on a stage, Berman asked about eBay.") in s.calls[0][1]
+    )
+
+
+def test_passages_are_reordered_by_their_best_sentence() -> None:
+    a = make_hit("Cats sleep a lot. They purr.", cid=1, art="a")
+    b = make_hit("The bridge cost four million euros.", cid=2, art="b")
+    q = "What did the bridge cost?"
+    r = ask(q, [a, b], KeywordScorer({q: "four million"}))
+    assert r.order[0] == 1
+    assert sorted(r.order) == [0, 1]
+
+
+def test_a_caption_never_wins_over_a_sentence() -> None:
+    text = "Jack Ma.\n\nAlibaba founder Jack Ma says his company will invest more in the U.S."
+    h = make_hit(text)
+    q = "who is jack ma"
+    r = ask(q, [h], KeywordScorer({q: "Jack Ma"}))  # both contain it: the caption is not read
+    assert r.quote is not None and r.quote.text.startswith("Alibaba founder")
+
+
+def test_shortlist_keeps_the_best_of_every_passage() -> None:
+    hits = [make_hit(f"Sentence number {i} is here. Another one {i} follows.", cid=i, art=str(i))
+            for i in range(6)]  # fmt: skip
+    from index.answer import candidates
+
+    cands = candidates(hits, 6, lookup_for(hits), EMB.embed_query("x"))
+    for i, c in enumerate(cands):
+        c.score = -i
+    keep = shortlist(cands, 2)
+    assert {cands[i].hit_index for i in keep} == set(range(6))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from(["Ma said.", "It rained.", "He left early.", "Yes."]),
+                 min_size=1, max_size=4),
+        min_size=1, max_size=4,
+    ),
+    st.sampled_from(["\n\n", "\n\n\n", "\n \n"]),
+)  # fmt: skip
+def test_a_quote_never_spans_a_blank_line(paras: list[list[str]], sep: str) -> None:
+    text = sep.join(" ".join(p) for p in paras)
+    h = make_hit(text)
+    for q in ("Who said it?", "Did it rain and did he leave?"):
+        quote, _ = select(q, [h], EMB.embed_query(q), lookup_for([h]), idf)
+        assert quote is not None
+        assert "\n\n" not in quote.text and "\n \n" not in quote.text
+        r = ask(q, [h], KeywordScorer({q: "rained"}))
+        assert r.quote is not None and "\n" not in r.quote.text
+
+
+def test_question_parts() -> None:
+    assert question_parts("When did the embargo start and when did it end?") == [
+        "When did the embargo start?",
+        "when did it end?",
+    ]
+    assert question_parts("Who was Tom and Jerry's creator?") == [
+        "Who was Tom and Jerry's creator?"
+    ]
+    assert question_parts("What did Ma say?") == ["What did Ma say?"]
+    assert len(question_parts("Who won the final? Where was it played?")) == 2
+
+
+def test_multi_part_question_quotes_two_places() -> None:
+    text = (
+        "The embargo began in October 1973.\n\nPrices rose sharply in the winter.\n\n"
+        "The embargo was lifted in March 1974."
+    )
+    h = make_hit(text)
+    q = "When did the embargo start and when did it end?"
+    answers = {q: "began", "When did the embargo start?": "began", "when did it end?": "lifted"}
+    s = KeywordScorer(answers)
+    r = ask(q, [h], s)
+    assert r.quote is not None and "began" in r.quote.text
+    more = second_part(q, [h], r, s, 400)
+    assert [m.text for m, _p in more] == ["The embargo was lifted in March 1974."]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("help", "help"), ("Help!", "help"), ("<@123> help", "help"), ("thanks", "thanks"),
+        ("Thank you!", "thanks"), ("good bot", "thanks"), ("hi", "greeting"),
+        ("hello there", "greeting"), ("42", "noise"), ("what", "noise"), ("test", "noise"),
+        ("???", "noise"), ("", "noise"),
+        ("who is jack ma", None), ("Apollo", None), ("What did Ma say about Apple Pay?", None),
+        ("hi, who is jack ma?", None), ("Laguna Beach", None),
+    ],
+)  # fmt: skip
+def test_smalltalk(text: str, kind: str | None) -> None:
+    assert classify(text) == kind
+
+
+def test_misspelt_query_terms_are_corrected_against_the_vocabulary() -> None:
+    texts = [
+        "Apollo 11 landed on the Moon in July 1969.",
+        "The steam engine used atmospheric pressure.",
+        "Jacksonville is the largest city in Florida.",
+    ]
+    lex = LexicalIndex.build([1, 2, 3], texts)
+    assert lex.search("When did Apolo 11 land on the mooon", 3)[0][0] == 1
+    assert lex.search("atmosferic engin", 3)[0][0] == 2
+    assert lex.correct("mooon") == "moon"
+    assert lex.correct("zzzzzz") is None
+    assert lex.correct("moo") is None  # too short to guess
+
+
+# -- the shipped model ---------------------------------------------------------------------------
+
+
+def test_shipped_model_is_small_int8_and_has_a_card() -> None:
+    files = {p.name for p in DEFAULT_DIR.iterdir()}
+    assert {"model.onnx", "tokenizer.json", "reranker.json", "MODEL_CARD.md"} <= files
+    assert (DEFAULT_DIR / "model.onnx").stat().st_size <= 30_000_000
+    info = read_info(DEFAULT_DIR)
+    assert 0.0 < info.threshold < 1.0
+    assert info.max_len >= 32
+
+
+def test_shipped_model_prefers_the_answering_sentence() -> None:
+    r = OnnxReranker()
+    q = "What did Ma say about Apple Pay?"
+    texts = [
+        pair_text("Alibaba Founder Jack Ma", "Ma said he was “very interested” in such a "
+                  "partnership with Apple Pay."),
+        pair_text("Alibaba Founder Jack Ma", "Alibaba became one of the most valuable tech "
+                  "companies on the planet."),
+        pair_text("Steam engine", "A steam engine is a heat engine that performs work."),
+    ]  # fmt: skip
+    logits = r.score(q, texts)
+    assert logits.shape == (3,)
+    assert np.all(np.isfinite(logits))
+    assert int(np.argmax(logits)) == 0
+    assert logits[2] < logits[0] - 2
+    assert r.score(q, []).shape == (0,)
+
+
+def test_missing_model_folder_is_one_clear_error(tmp_path: Path) -> None:
+    from index.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"answer\.reranker"):
+        OnnxReranker(tmp_path)

@@ -1,0 +1,88 @@
+"""`newsdesk train-reranker` end to end on a tiny SQuAD-format folder (seconds, not an hour):
+examples are built as documented, a model is trained, exported to int8 ONNX, and loads and
+scores through the same code the question path uses."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.rerank import OnnxReranker, pair_text
+from index.train_reranker import build_examples, load_squad
+
+FACTS = [
+    ("Tern", "The island of Tern lies in the north sea. Its volcano erupted in 1982. "
+             "About four hundred people live on Tern. The ferry to Tern costs twelve euros."),
+    ("Lyon bakery", "A bakery in Lyon won the bread prize. The baker is Paul Martin. "
+                    "His sourdough starter is forty years old. He will hire two apprentices."),
+    ("Chess final", "The chess final was played in Madrid. The champion won with black. "
+                    "Her opponent resigned on move 61. The prize fund was two million euros."),
+]  # fmt: skip
+QUESTIONS = [
+    ("tern", 0, "When did the volcano on Tern erupt?", "1982"),
+    ("tern", 0, "How much does the ferry to Tern cost?", "twelve euros"),
+    ("tern", 0, "How many people live on Tern?", "About four hundred"),
+    ("lyon-bakery", 0, "Who is the baker?", "Paul Martin"),
+    ("lyon-bakery", 0, "How old is the sourdough starter?", "forty years"),
+    ("lyon-bakery", 0, "How many apprentices will he hire?", "two"),
+    ("chess-final", 0, "Where was the chess final played?", "Madrid"),
+    ("chess-final", 0, "On which move did the opponent resign?", "61"),
+    ("chess-final", 0, "How large was the prize fund?", "two million euros"),
+]
+
+
+def make_squad(root: Path) -> Path:
+    arts = root / "articles"
+    arts.mkdir(parents=True)
+    for title, para in FACTS:
+        slug = title.lower().replace(" ", "-")
+        (arts / f"{slug}.txt").write_text(f"{title}\n\n{para}\n", encoding="utf-8")
+    with (root / "qa.jsonl").open("w", encoding="utf-8") as f:
+        for slug, p, q, a in QUESTIONS:
+            f.write(json.dumps({"question": q, "answers": [a], "article": slug, "paragraph": p}))
+            f.write("\n")
+    return root
+
+
+def test_examples_have_the_answer_sentence_first_and_clean_negatives(tmp_path: Path) -> None:
+    paras, qas = load_squad(make_squad(tmp_path / "squad"))
+    groups = build_examples(paras, qas, 100, seed=1)
+    assert len(groups) == len(QUESTIONS)
+    random.seed(0)
+    for g in groups:
+        pos, *negs = g
+        assert pos.label == 1.0 and negs and all(n.label == 0.0 for n in negs)
+        qa = next(x for x in QUESTIONS if x[2] == pos.question)
+        assert qa[3] in pos.text
+        assert all(qa[3].lower() not in n.text.split(" | ")[1].lower() for n in negs)
+        # negatives come from the same paragraph and from other articles
+        assert any(n.text.split(" | ")[0] != pos.text.split(" | ")[0] for n in negs)
+
+
+@pytest.mark.slow
+def test_train_reranker_command_writes_a_working_model(nd, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = make_squad(tmp_path / "squad")
+    out = tmp_path / "model"
+    r = nd(
+        "train-reranker", "--data", str(data), "--out", str(out), "--questions", "8",
+        "--layers", "1", "--max-len", "48", "--json",
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    figures = json.loads(r.out)
+    assert figures["questions"] >= 6 and figures["pairs"] > figures["questions"]
+    assert {p.name for p in out.iterdir()} >= {"model.onnx", "tokenizer.json", "reranker.json"}
+    meta = json.loads((out / "reranker.json").read_text())
+    assert meta["layers"] == 1 and meta["max_len"] == 48
+    scorer = OnnxReranker(out)
+    logits = scorer.score("Who is the baker?", [pair_text("Lyon", "The baker is Paul Martin.")] * 2)
+    assert logits.shape == (2,) and np.all(np.isfinite(logits))
+    assert logits[0] == pytest.approx(logits[1])
+
+
+def test_train_reranker_refuses_a_missing_folder(nd, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    r = nd("train-reranker", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "m"))
+    assert "no such folder" in r.one_error_line()
