@@ -54,7 +54,10 @@ class TrainOptions:
     max_len: int = 64
     epochs: float = 1.0
     batch: int = 32
-    lr: float = 4e-5
+    lr: float = 8e-5
+    head_lr: float = 2e-3
+    listwise: float = 1.0  # weight of the listwise loss beside the pointwise one
+    log_every: int = 50
     seed: int = 13
     holdout_articles: int = 12
     threads: int = 2
@@ -232,11 +235,22 @@ def _split(
     return [q for q in qas if q["article"] not in held], [q for q in qas if q["article"] in held]
 
 
-def _batches(examples: list[Example], size: int, rng: random.Random) -> Iterator[list[Example]]:
-    order = list(range(len(examples)))
+def _batches(
+    groups: list[list[Example]], size: int, rng: random.Random
+) -> Iterator[list[list[Example]]]:
+    """Whole question groups (positive first), about ``size`` pairs a batch."""
+    order = list(range(len(groups)))
     rng.shuffle(order)
-    for b in range(0, len(order), size):
-        yield [examples[i] for i in order[b : b + size]]
+    batch: list[list[Example]] = []
+    n = 0
+    for i in order:
+        batch.append(groups[i])
+        n += len(groups[i])
+        if n >= size:
+            yield batch
+            batch, n = [], 0
+    if batch:
+        yield batch
 
 
 def train(opts: TrainOptions, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -269,7 +283,17 @@ def train(opts: TrainOptions, progress: Callable[[str], None] | None = None) -> 
         model.bert.encoder.layer = model.bert.encoder.layer[: opts.layers]
         model.config.num_hidden_layers = opts.layers
     plan = {"steps": max(1, int(len(examples) * opts.epochs / opts.batch))}
-    optim = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=0.01)
+    listwise = opts.listwise
+    # the fresh head learns at a higher rate than the pre-trained body: with one rate for both
+    # the loss sat at the label prior for hundreds of steps
+    head = [p for n, p in model.named_parameters() if n.startswith(("classifier", "bert.pooler"))]
+    body = [
+        p for n, p in model.named_parameters() if not n.startswith(("classifier", "bert.pooler"))
+    ]
+    optim = torch.optim.AdamW(
+        [{"params": body, "lr": opts.lr}, {"params": head, "lr": opts.head_lr}],
+        weight_decay=0.01,
+    )
     warm = max(1, plan["steps"] // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda s: min(1.0, (s + 1) / warm) * max(0.0, 1 - s / plan["steps"])
@@ -280,7 +304,8 @@ def train(opts: TrainOptions, progress: Callable[[str], None] | None = None) -> 
     step, t0, losses = 0, time.perf_counter(), []
     done = False
     while not done:
-        for batch in _batches(examples, opts.batch, rng):
+        for grouped in _batches(groups, opts.batch, rng):
+            batch = [e for g in grouped for e in g]
             enc = tok(
                 [e.question for e in batch],
                 [e.text for e in batch],
@@ -291,7 +316,15 @@ def train(opts: TrainOptions, progress: Callable[[str], None] | None = None) -> 
             )
             labels = torch.tensor([e.label for e in batch], dtype=torch.float32)
             logits = model(**enc).logits.view(-1)
+            # pointwise BCE keeps the sigmoid a probability (abstention); the listwise term
+            # (softmax over each question's candidates, positive first) teaches the ranking
             loss = loss_fn(logits, labels)
+            if listwise:
+                at, ce = 0, []
+                for g in grouped:
+                    ce.append(-torch.log_softmax(logits[at : at + len(g)], dim=0)[0])
+                    at += len(g)
+                loss = loss + listwise * torch.stack(ce).mean()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optim.step()
@@ -303,10 +336,10 @@ def train(opts: TrainOptions, progress: Callable[[str], None] | None = None) -> 
                 per_step = (time.perf_counter() - t0) / step
                 plan["steps"] = max(21, min(plan["steps"], int(opts.max_minutes * 60 / per_step)))
             steps = plan["steps"]
-            if step % 50 == 0 or step == steps:
+            if step % opts.log_every == 0 or step == steps:
                 el = time.perf_counter() - t0
                 say(
-                    f"step {step:,}/{steps:,}  loss {np.mean(losses[-50:]):.4f}  "
+                    f"step {step:,}/{steps:,}  loss {np.mean(losses[-opts.log_every :]):.4f}  "
                     f"{el / 60:.1f} min, ~{el / step * (steps - step) / 60:.1f} min left"
                 )
             if step >= steps:
