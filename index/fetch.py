@@ -613,7 +613,7 @@ def _transport(deadline: _Deadline) -> httpx.HTTPTransport:
     import httpcore
 
     transport = httpx.HTTPTransport(verify=_ssl_context(), trust_env=False)
-    transport._pool = httpcore.ConnectionPool(  # noqa: SLF001
+    transport._pool = httpcore.ConnectionPool(
         ssl_context=_ssl_context(),
         max_connections=4,
         max_keepalive_connections=0,
@@ -784,7 +784,7 @@ def _read(
         raise FetchError(original, _status_text(response))
     if allow_type is not None and not allow_type(media):
         raise FetchError(original, f"unsupported content type {media or '(none declared)'}")
-    if unusable_charset(charset):
+    if charset is not None and unusable_charset(charset):
         raise FetchError(original, f"unsupported charset {charset[:40]!r} (not a text encoding)")
     too_big = f"response is larger than {format_size(settings.max_bytes)} (fetch.max_bytes)"
     declared = response.headers.get("content-length", "")
