@@ -98,6 +98,7 @@ NEVER_ALLOWED = frozenset(
     }
 )
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")  # "this network": 0.x.y.z reaches the host
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 _resolver_pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="resolve")
@@ -154,7 +155,7 @@ def classify_address(address: str | IPAddress) -> str | None:
                 return reason
     if ip in METADATA_ADDRESSES:
         return "a cloud metadata address"
-    if ip.is_unspecified:
+    if ip.is_unspecified or (isinstance(ip, ipaddress.IPv4Address) and ip in _THIS_NETWORK):
         return "an unspecified address"
     if ip.is_loopback:
         return "a loopback address"
@@ -369,15 +370,17 @@ class _Inflate:
             if out:
                 yield out
             if self._d.eof:
+                # another gzip member follows (or its first bytes: the rest comes with the next
+                # chunk, gathered in unused_data); other trailing bytes are ignored, as httpx does
                 rest = self._d.unused_data
-                if self.coding == "gzip" and rest.strip(b"\0"):  # another gzip member
+                if self.coding == "gzip" and len(rest) >= 2 and rest[:2] == b"\x1f\x8b":
                     self._d = self._new()
                     data = rest
                     continue
-                return  # trailing bytes after the stream are ignored, as browsers do
+                return
+            # output beyond _DECODE_STEP stays in the decompressor: the next feed or finish
+            # drains it
             data = self._d.unconsumed_tail
-            if not data and len(out) == _DECODE_STEP:
-                data = b""  # output may still be pending: drained by the next feed or finish
 
     def finish(self) -> Iterator[bytes]:
         if self._d.eof or not self.started:

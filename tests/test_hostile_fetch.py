@@ -270,6 +270,14 @@ def test_compressed_pages_still_decode(header: str, layers: list[str]) -> None:
     assert page.body == PAGE.encode()
 
 
+@pytest.mark.parametrize("step", [1, 2, 7, 4096])
+def test_decoder_fed_in_any_pieces_gives_the_whole_body(step: int) -> None:
+    data = gzip.compress(b"a" * 100_000) + gzip.compress(b"b" * 5) + b"trailing"
+    decoder = fetch._BodyDecoder(["gzip"], 1_000_000)
+    out = b"".join(p for i in range(0, len(data), step) for p in decoder.feed(data[i : i + step]))
+    assert out + b"".join(decoder.finish()) == b"a" * 100_000 + b"b" * 5
+
+
 def test_multi_member_gzip_decodes_whole() -> None:
     server = serve_encoded("gzip", gzip.compress(b"first half, ") + gzip.compress(b"second half"))
     try:
@@ -495,6 +503,7 @@ NEVER = [
     "100.100.100.200",
     "168.63.129.16",  # Azure wire server, a public address
     "0.0.0.0",
+    "0.1.2.3",  # "this network": reaches the host itself
     "224.0.0.1",
 ]
 
