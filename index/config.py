@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import logging
 import os
 import re
@@ -407,6 +408,14 @@ def _validate(s: Settings, where: str) -> None:
     need(s.fetch.timeout > 0, "fetch.timeout", "a number of seconds > 0", s.fetch.timeout)
     need(s.fetch.max_bytes >= 1024, "fetch.max_bytes", "an integer >= 1024", s.fetch.max_bytes)
     need(s.fetch.max_file_bytes >= 1024, "fetch.max_file_bytes", ">= 1024", s.fetch.max_file_bytes)
+    for i, entry in enumerate(s.fetch.allow_hosts):
+        need(
+            allow_entry_ok(entry),
+            f"fetch.allow_hosts[{i}]",
+            'a host name, "*.suffix", an IP address or a CIDR range, optionally with ":port" '
+            'or ":*" ("[IPv6]:port" for IPv6)',
+            entry,
+        )
     need(
         1 <= s.fetch.max_feed_entries <= 10_000,
         "fetch.max_feed_entries",
@@ -436,6 +445,32 @@ def _validate(s: Settings, where: str) -> None:
         "one of " + ", ".join(sorted(levels)),
         s.log_level,
     )
+
+
+_ALLOW_PORT = re.compile(r"^(?P<host>[^:\[\]]+):(?P<port>\d{1,5}|\*)$")
+_ALLOW_BRACKETED = re.compile(r"^\[(?P<host>[^\]]+)\](?::(?P<port>\d{1,5}|\*))?$")
+_ALLOW_NAME = re.compile(r"^(\*\.)?[^\s/:*\[\]]+\.?$")
+
+
+def allow_entry_ok(entry: str) -> bool:
+    """Whether a ``fetch.allow_hosts`` entry has a form index.fetch understands."""
+    text = entry.strip()
+    try:
+        ipaddress.ip_network(text, strict=False)
+        return True
+    except ValueError:
+        pass
+    port = None
+    m = _ALLOW_BRACKETED.match(text) or _ALLOW_PORT.match(text)
+    if m:
+        text, port = m.group("host"), m.group("port")
+    if port not in (None, "*") and not 1 <= int(port) <= 65535:
+        return False
+    try:
+        ipaddress.ip_network(text, strict=False)
+        return True
+    except ValueError:
+        return bool(_ALLOW_NAME.match(text)) and "/" not in text
 
 
 _MILVUS_URI = re.compile(r"^(https?|tcp)://[^/\s:]+(:\d{1,5})?/?$")

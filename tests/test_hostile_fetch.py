@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 
 from index import fetch
-from index.config import FetchSettings, Settings
-from index.errors import FetchError, SourceError
+from index.config import FetchSettings, Settings, load_settings
+from index.errors import ConfigError, FetchError, SourceError
 from index.fetch import fetch_url
 from index.pipeline import Pipeline
 from index.sources import collect, poll_feed
@@ -613,3 +613,20 @@ def test_index_quiet_prints_no_extractor_log_lines(nd: Nd, tmp_path: Path) -> No
         r = nd("index", *flags, str(odd), str(good))
         assert r.code == 1 and "no text" in r.err
         assert "trafilatura" not in r.err and "ERROR" not in r.err, r.err
+
+
+@pytest.mark.parametrize("entry", ["host:abc", "host:70000", "http://intranet.test", "[::1"])
+def test_malformed_allow_hosts_entry_is_a_config_error(tmp_path: Path, entry: str) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f'[fetch]\nallow_hosts = ["10.0.0.0/8:*", "{entry}"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(config)
+    assert str(err.value).startswith(f"{config}: fetch.allow_hosts[1] must be a host name")
+
+
+@pytest.mark.parametrize("value", [0, -1, 10_001])
+def test_max_feed_entries_is_validated(tmp_path: Path, value: int) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f"[fetch]\nmax_feed_entries = {value}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"fetch\.max_feed_entries must be an integer between"):
+        load_settings(config)
