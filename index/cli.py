@@ -1178,6 +1178,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, TextIO], int]] = {
 }
 
 
+EXTRACTOR_LOGGERS = ("trafilatura", "htmldate", "courlan", "justext", "readability")
+
+
 def setup_logging(verbose: int, quiet: bool, settings_level: str = "WARNING") -> None:
     level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else settings_level
     if quiet and not verbose:
@@ -1187,6 +1190,10 @@ def setup_logging(verbose: int, quiet: bool, settings_level: str = "WARNING") ->
     )
     for noisy in ("httpx", "httpcore", "sentence_transformers", "transformers", "faiss", "bm25s"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    # the HTML extractors log their own ERRORs and WARNINGs about pages newsdesk then handles
+    # itself (skipped with a one-line note, or read another way): shown only with -v
+    for extractor in EXTRACTOR_LOGGERS:
+        logging.getLogger(extractor).setLevel(level if verbose else logging.CRITICAL + 1)
 
 
 def _crash_log(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import logging
 import os
 import re
@@ -109,9 +110,14 @@ class FetchSettings:
     max_bytes: int = 10_000_000
     max_file_bytes: int = 20_000_000
     user_agent: str = "newsdesk/0.1 (+https://github.com/newsdesk)"
-    # private, loopback and link-local addresses are refused unless listed here
-    # (host names, IPs or CIDR ranges, e.g. ["127.0.0.1", "10.0.0.0/8"])
+    # private, loopback and shared addresses are refused unless listed here (host names,
+    # "*.suffix", IPs or CIDR ranges, e.g. ["127.0.0.1", "10.0.0.0/8"]); an entry allows ports
+    # 80 and 443 only: "host:8080" allows another port, "host:*" every port ("[::1]:8080" for
+    # IPv6). Link-local (169.254.0.0/16, fe80::/10) and cloud metadata addresses: never.
     allow_hosts: list[str] = field(default_factory=list)
+    # articles fetched per feed per round (an index/add of a feed, or one subscription poll);
+    # further new entries wait for the next round
+    max_feed_entries: int = 50
 
 
 @dataclass
@@ -421,6 +427,20 @@ def _validate(s: Settings, where: str) -> None:
     need(s.fetch.timeout > 0, "fetch.timeout", "a number of seconds > 0", s.fetch.timeout)
     need(s.fetch.max_bytes >= 1024, "fetch.max_bytes", "an integer >= 1024", s.fetch.max_bytes)
     need(s.fetch.max_file_bytes >= 1024, "fetch.max_file_bytes", ">= 1024", s.fetch.max_file_bytes)
+    for i, entry in enumerate(s.fetch.allow_hosts):
+        need(
+            allow_entry_ok(entry),
+            f"fetch.allow_hosts[{i}]",
+            'a host name, "*.suffix", an IP address or a CIDR range, optionally with ":port" '
+            'or ":*" ("[IPv6]:port" for IPv6)',
+            entry,
+        )
+    need(
+        1 <= s.fetch.max_feed_entries <= 10_000,
+        "fetch.max_feed_entries",
+        "an integer between 1 and 10000",
+        s.fetch.max_feed_entries,
+    )
     need(
         s.discord.cooldown_seconds >= 0,
         "discord.cooldown_seconds",
@@ -444,6 +464,32 @@ def _validate(s: Settings, where: str) -> None:
         "one of " + ", ".join(sorted(levels)),
         s.log_level,
     )
+
+
+_ALLOW_PORT = re.compile(r"^(?P<host>[^:\[\]]+):(?P<port>\d{1,5}|\*)$")
+_ALLOW_BRACKETED = re.compile(r"^\[(?P<host>[^\]]+)\](?::(?P<port>\d{1,5}|\*))?$")
+_ALLOW_NAME = re.compile(r"^(\*\.)?[^\s/:*\[\]]+\.?$")
+
+
+def allow_entry_ok(entry: str) -> bool:
+    """Whether a ``fetch.allow_hosts`` entry has a form index.fetch understands."""
+    text = entry.strip()
+    try:
+        ipaddress.ip_network(text, strict=False)
+        return True
+    except ValueError:
+        pass
+    port = None
+    m = _ALLOW_BRACKETED.match(text) or _ALLOW_PORT.match(text)
+    if m:
+        text, port = m.group("host"), m.group("port")
+    if port not in (None, "*") and not 1 <= int(port) <= 65535:
+        return False
+    try:
+        ipaddress.ip_network(text, strict=False)
+        return True
+    except ValueError:
+        return bool(_ALLOW_NAME.match(text)) and "/" not in text
 
 
 _MILVUS_URI = re.compile(r"^(https?|tcp)://[^/\s:]+(:\d{1,5})?/?$")

@@ -109,30 +109,58 @@ def sniff_charset(data: bytes) -> str | None:
     return None
 
 
-def _known_codec(name: str | None) -> str | None:
+# text codecs that still cannot decode a document: strict-only (idna, punycode), always failing
+# (undefined) or turning backslash sequences in the text into other characters (the escapes)
+_UNUSABLE_CODECS = frozenset(
+    {"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape"}
+)
+
+
+def _lookup(name: str | None) -> codecs.CodecInfo | None:
     if not name:
         return None
     try:
-        return codecs.lookup(name.strip().strip("\"'")).name
-    except (LookupError, ValueError):
+        return codecs.lookup(name.strip().strip("\"'"))
+    except (LookupError, ValueError, TypeError):
         return None
+
+
+def text_codec(name: str | None) -> str | None:
+    """The codec for charset ``name`` when it is a text encoding documents can be decoded with;
+    None for unknown names and for codecs that are not text encodings (``zlib``, ``base64``,
+    ``rot13``, ``idna``, ...)."""
+    info = _lookup(name)
+    if info is None or not getattr(info, "_is_text_encoding", True):
+        return None
+    return None if info.name in _UNUSABLE_CODECS else info.name
+
+
+def unusable_charset(name: str | None) -> bool:
+    """True when ``name`` is a known codec that is no text encoding (a hostile declaration;
+    unknown names are not: they fall back to UTF-8, as browsers do)."""
+    return _lookup(name) is not None and text_codec(name) is None
 
 
 def decode_http(body: bytes, charset: str | None, *, sniff: bool = False) -> str:
     """Decode an HTTP body with its declared charset, else utf-8 with replacement characters.
 
     A byte-order mark wins over the declared charset (as browsers do). With ``sniff`` (HTML, XML)
-    a charset declared inside the document is used when the headers declare none.
+    a charset declared inside the document is used when the headers declare none. Only text
+    encodings are used (:func:`text_codec`): ``charset=zlib`` or ``base64`` is ignored here (and
+    refused by :mod:`index.fetch`); never raises.
     """
     if body.startswith(_UTF8_BOM):
         codec: str | None = "utf-8"
     elif body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         codec = "utf-16"
     else:
-        codec = _known_codec(charset)
+        codec = text_codec(charset)
         if codec is None and sniff:
-            codec = _known_codec(sniff_charset(body))
-    text = body.decode(codec or "utf-8", errors="replace")
+            codec = text_codec(sniff_charset(body))
+    try:
+        text = body.decode(codec or "utf-8", errors="replace")
+    except (UnicodeError, LookupError, ValueError, TypeError):  # a codec that fails anyway
+        text = body.decode("utf-8", errors="replace")
     return normalise_newlines(text)
 
 

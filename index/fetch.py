@@ -7,7 +7,11 @@ Before every request, and again on every redirect hop (redirects are followed he
 refused when *any* address it resolves to is private, loopback, link-local, multicast, reserved,
 unspecified, shared (CGNAT, 100.64.0.0/10) or a cloud metadata address -- unless the host name or
 that address matches an entry of ``fetch.allow_hosts`` (host names, ``*.suffix`` wildcards, IPs
-or CIDR ranges).
+or CIDR ranges) *for that port*. An entry allows the default ports 80 and 443 only; ``host:8080``
+(``[::1]:8080`` for an IPv6 address, ``10.0.0.0/8:8080`` for a range) allows another port and
+``host:*`` every port. Link-local addresses (169.254.0.0/16, fe80::/10), cloud metadata addresses,
+unspecified and multicast addresses are refused always, whatever ``allow_hosts`` says: allowing
+a *name* never lets it resolve to one of them.
 
 The connection is then *pinned* to an address that was checked: the request goes to the IP
 itself, with the ``Host`` header set to the original host and, for https, the TLS server name
@@ -16,9 +20,16 @@ extension). A second DNS answer (DNS rebinding) therefore cannot redirect the co
 environment's proxy settings are ignored (``trust_env=False``): a proxy would resolve the name
 again on its side. ``$SSL_CERT_FILE`` / ``$SSL_CERT_DIR`` are still honoured.
 
-Time: ``fetch.timeout`` bounds each connect and each read, and is also an overall deadline for
-the whole fetch (redirects and download included). The deadline is checked between reads, so a
-server trickling bytes can hold a fetch for at most about twice the timeout.
+Time: ``fetch.timeout`` is one wall-clock deadline for the whole fetch: name resolution, every
+connect, TLS handshake, request write, status line and header read and body read, on every
+redirect hop. Every socket operation is given only the time left (:class:`_DeadlineBackend`), so a
+server trickling its headers or body a byte at a time cannot hold a fetch past the deadline.
+
+Size: ``fetch.max_bytes`` bounds the bytes received *and* the bytes produced by every decoding
+stage, as they are produced: the raw stream is read and decoded here (gzip, deflate, stacked up to
+:data:`MAX_ENCODINGS` deep) with bounded ``zlib`` decompressors, never by httpx, which inflates a
+whole network chunk at once. Compressions that cannot be decoded (br, zstd, compress) are refused.
+Only text charsets are accepted in ``Content-Type`` (``charset=zlib`` or ``base64`` is refused).
 """
 
 from __future__ import annotations
@@ -32,12 +43,14 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .config import FetchSettings
 from .errors import FetchError
+from .extract import unusable_charset
 from .lazy import lazy_module
 
 if TYPE_CHECKING:
@@ -48,6 +61,15 @@ else:  # imported on first fetch: indexing local files never needs it
 log = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
+# Content-Encoding stages decoded (e.g. "gzip, gzip" is two); more are refused
+MAX_ENCODINGS = 2
+# the most bytes one decompression step produces before it is counted
+_DECODE_STEP = 64 * 1024
+_DEFAULT_PORTS = frozenset({80, 443})
+ACCEPT_ENCODING = "gzip, deflate"
+_ZLIB_CODINGS = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate"}
+# compressions that are not decoded here: refused rather than passed on as garbage
+_UNDECODED_CODINGS = frozenset({"br", "zstd", "compress", "x-compress", "pack200-gzip", "exi"})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 DEFAULT_ACCEPT = (
     "text/html,application/xhtml+xml,application/rss+xml,application/atom+xml,"
@@ -62,9 +84,21 @@ METADATA_ADDRESSES: frozenset[IPAddress] = frozenset(
         ipaddress.ip_address("169.254.169.254"),  # AWS, GCP, Azure, OpenStack...
         ipaddress.ip_address("fd00:ec2::254"),  # AWS over IPv6
         ipaddress.ip_address("100.100.100.200"),  # Alibaba Cloud
+        ipaddress.ip_address("168.63.129.16"),  # Azure wire server (a public address)
+        ipaddress.ip_address("192.0.0.192"),  # Oracle Cloud
+    }
+)
+# what classify_address says of addresses no fetch.allow_hosts entry can open
+NEVER_ALLOWED = frozenset(
+    {
+        "a cloud metadata address",
+        "a link-local address",
+        "an unspecified address",
+        "a multicast address",
     }
 )
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")  # "this network": 0.x.y.z reaches the host
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 _resolver_pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="resolve")
@@ -121,7 +155,7 @@ def classify_address(address: str | IPAddress) -> str | None:
                 return reason
     if ip in METADATA_ADDRESSES:
         return "a cloud metadata address"
-    if ip.is_unspecified:
+    if ip.is_unspecified or (isinstance(ip, ipaddress.IPv4Address) and ip in _THIS_NETWORK):
         return "an unspecified address"
     if ip.is_loopback:
         return "a loopback address"
@@ -140,23 +174,54 @@ def classify_address(address: str | IPAddress) -> str | None:
     return None
 
 
+# an allow_hosts entry's port part: ":8080" or ":*" after a name, an IPv4 address or range
+_PORT_SUFFIX = re.compile(r"^(?P<host>[^:\[\]]+):(?P<port>\d{1,5}|\*)$")
+# "[::1]", "[::1]:8080", "[fd00::/8]:*"
+_BRACKETED = re.compile(r"^\[(?P<host>[^\]]+)\](?::(?P<port>\d{1,5}|\*))?$")
+
+Ports = frozenset[int] | None  # None: every port
+
+
+def _entry_ports(port: str | None) -> Ports:
+    if port is None:
+        return _DEFAULT_PORTS
+    if port == "*":
+        return None
+    return frozenset({int(port)})
+
+
+def _port_ok(ports: Ports, port: int) -> bool:
+    return ports is None or port in ports
+
+
 @dataclass(frozen=True)
 class _AllowList:
-    hosts: frozenset[str]
-    suffixes: tuple[str, ...]
-    networks: tuple[IPNetwork, ...]
+    hosts: tuple[tuple[str, Ports], ...]
+    suffixes: tuple[tuple[str, Ports], ...]
+    networks: tuple[tuple[IPNetwork, Ports], ...]
 
     @classmethod
     def parse(cls, entries: Sequence[str]) -> _AllowList:
-        hosts: set[str] = set()
-        suffixes: list[str] = []
-        networks: list[IPNetwork] = []
+        hosts: list[tuple[str, Ports]] = []
+        suffixes: list[tuple[str, Ports]] = []
+        networks: list[tuple[IPNetwork, Ports]] = []
         for raw in entries:
-            entry = raw.strip().lower().rstrip(".")
+            entry = raw.strip().lower()
             if not entry:
                 continue
+            port: str | None = None
+            try:  # a bare IPv6 address or range ("fd00::1", "fd00::/8") has colons but no port
+                networks.append((ipaddress.ip_network(entry, strict=False), _DEFAULT_PORTS))
+                continue
+            except ValueError:
+                pass
+            m = _BRACKETED.match(entry) or _PORT_SUFFIX.match(entry)
+            if m:
+                entry, port = m.group("host"), m.group("port")
+            ports = _entry_ports(port)
+            entry = entry.rstrip(".")
             try:
-                networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+                networks.append((ipaddress.ip_network(entry, strict=False), ports))
                 continue
             except ValueError:
                 pass
@@ -165,20 +230,26 @@ class _AllowList:
             except UnicodeError:
                 pass
             if entry.startswith("*."):
-                suffixes.append(entry[1:])
+                suffixes.append((entry[1:], ports))
             else:
-                hosts.add(entry)
-        return cls(frozenset(hosts), tuple(suffixes), tuple(networks))
+                hosts.append((entry, ports))
+        return cls(tuple(hosts), tuple(suffixes), tuple(networks))
 
-    def host_allowed(self, *names: str) -> bool:
-        for name in names:
-            name = name.lower().rstrip(".")
-            if name in self.hosts or any(name.endswith(s) for s in self.suffixes):
-                return True
-        return False
+    def host_ports(self, name: str) -> list[Ports]:
+        """The ports of every entry naming ``name`` (empty: not listed by name)."""
+        name = name.lower().rstrip(".")
+        found = [ports for host, ports in self.hosts if name == host]
+        found += [ports for suffix, ports in self.suffixes if name.endswith(suffix)]
+        return found
 
-    def address_allowed(self, ip: IPAddress) -> bool:
-        return any(ip.version == net.version and ip in net for net in self.networks)
+    def address_ports(self, ip: IPAddress) -> list[Ports]:
+        return [ports for net, ports in self.networks if ip.version == net.version and ip in net]
+
+    def host_allowed(self, name: str, port: int) -> bool:
+        return any(_port_ok(p, port) for p in self.host_ports(name))
+
+    def address_allowed(self, ip: IPAddress, port: int) -> bool:
+        return any(_port_ok(p, port) for p in self.address_ports(ip))
 
 
 def _resolve(host: str, port: int, timeout: float) -> list[str]:
@@ -192,11 +263,11 @@ def _resolve(host: str, port: int, timeout: float) -> list[str]:
 
 
 def check_host(host: str, port: int, settings: FetchSettings, *, timeout: float) -> list[str]:
-    """Resolve ``host`` and return its addresses, all of which may be connected to.
+    """Resolve ``host`` and return its addresses, all of which may be connected to on ``port``.
 
-    Raises :class:`_Refused` when one of them is not public and not allowed by
-    ``settings.allow_hosts``, :class:`_Unresolvable` when the name does not resolve; the caller
-    turns both into FetchError.
+    Raises :class:`_Refused` when one of them is not public and not allowed (on that port) by
+    ``settings.allow_hosts``, or is an address no entry can allow (link-local, metadata, ...);
+    :class:`_Unresolvable` when the name does not resolve. The caller turns both into FetchError.
     """
     allow = _AllowList.parse(settings.allow_hosts)
     name = host.strip("[]")
@@ -215,20 +286,40 @@ def check_host(host: str, port: int, settings: FetchSettings, *, timeout: float)
             raise _Unresolvable(f"cannot resolve host {name}") from e
         if not addresses:
             raise _Unresolvable(f"cannot resolve host {name}")
-    if allow.host_allowed(name):
-        return addresses
     for addr in addresses:
         ip = ipaddress.ip_address(addr)
         reason = classify_address(ip)
-        if reason is None or allow.address_allowed(ip):
+        if reason is None:
             continue
-        if literal is not None:
-            raise _Refused(f"refused: {addr} is {reason} (add it to fetch.allow_hosts to allow)")
-        raise _Refused(
-            f"refused: {name} resolves to {addr}, which is {reason} "
-            "(add it to fetch.allow_hosts to allow)"
-        )
+        what = f"{addr} is" if literal is not None else f"{name} resolves to {addr}, which is"
+        if reason in NEVER_ALLOWED:
+            raise _Refused(f"refused: {what} {reason} (never allowed)")
+        if allow.host_allowed(name, port) or allow.address_allowed(ip, port):
+            continue
+        listed = allow.host_ports(name) + allow.address_ports(ip)
+        if listed:
+            raise _Refused(
+                f"refused: {what} {reason}, allowed by fetch.allow_hosts on "
+                f"{_ports_text(listed)} only, not on port {port} "
+                f'(add "{_host_port(name, port)}" to allow it)'
+            )
+        raise _Refused(f"refused: {what} {reason} (add it to fetch.allow_hosts to allow)")
     return addresses
+
+
+def _ports_text(listed: list[Ports]) -> str:
+    ports = sorted({p for ports in listed if ports is not None for p in ports})
+    return ("port " if len(ports) == 1 else "ports ") + _ports_joined(ports)
+
+
+def _ports_joined(ports: list[int]) -> str:
+    if len(ports) <= 1:
+        return "".join(map(str, ports))
+    return ", ".join(map(str, ports[:-1])) + f" and {ports[-1]}"
+
+
+def _host_port(name: str, port: int) -> str:
+    return f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
 
 
 class _Refused(Exception):
@@ -237,6 +328,128 @@ class _Refused(Exception):
 
 class _Unresolvable(Exception):
     pass
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+class _TooBig(Exception):
+    pass
+
+
+class _BadEncoding(Exception):
+    pass
+
+
+class _Inflate:
+    """One gzip or deflate stage, fed and drained in steps of at most :data:`_DECODE_STEP`
+    bytes of output, so that no compressed input can make it produce more at once."""
+
+    def __init__(self, coding: str) -> None:
+        self.coding = coding
+        self.started = False
+        self._d = self._new()
+
+    def _new(self, raw: bool = False) -> Any:
+        if self.coding == "gzip":
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return zlib.decompressobj(-zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while data:
+            try:
+                out = self._d.decompress(data, _DECODE_STEP)
+            except zlib.error:
+                if self.coding == "deflate" and not self.started:
+                    # "deflate" is meant to be zlib-wrapped, but many servers send it raw
+                    self.started = True
+                    self._d = self._new(raw=True)
+                    continue
+                raise _BadEncoding from None
+            self.started = True
+            if out:
+                yield out
+            if self._d.eof:
+                # another gzip member follows (or its first bytes: the rest comes with the next
+                # chunk, gathered in unused_data); other trailing bytes are ignored, as httpx does
+                rest = self._d.unused_data
+                if self.coding == "gzip" and len(rest) >= 2 and rest[:2] == b"\x1f\x8b":
+                    self._d = self._new()
+                    data = rest
+                    continue
+                return
+            # output beyond _DECODE_STEP stays in the decompressor: the next feed or finish
+            # drains it
+            data = self._d.unconsumed_tail
+
+    def finish(self) -> Iterator[bytes]:
+        if self._d.eof or not self.started:
+            return
+        while True:
+            try:
+                out = self._d.decompress(b"", _DECODE_STEP)
+            except zlib.error:
+                raise _BadEncoding from None
+            if not out:
+                break
+            yield out
+
+
+class _BodyDecoder:
+    """Undo a response's Content-Encoding stage by stage, counting what *each* stage produces
+    against ``limit`` as it is produced (a stacked "gzip, gzip" bomb stops at the limit)."""
+
+    def __init__(self, codings: Sequence[str], limit: int) -> None:
+        # applied in the order listed, so undone in reverse
+        self.stages = [_Inflate(_ZLIB_CODINGS[c]) for c in reversed(codings)]
+        self.produced = [0] * len(self.stages)
+        self.received = 0
+        self.limit = limit
+
+    def feed(self, raw: bytes) -> Iterator[bytes]:
+        self.received += len(raw)
+        if self.received > self.limit:
+            raise _TooBig
+        yield from self._through(0, raw)
+
+    def finish(self) -> Iterator[bytes]:
+        for i, stage in enumerate(self.stages):
+            for out in stage.finish():
+                yield from self._count(i, out)
+
+    def _through(self, i: int, data: bytes) -> Iterator[bytes]:
+        if i == len(self.stages):
+            yield data
+            return
+        for out in self.stages[i].feed(data):
+            yield from self._count(i, out)
+
+    def _count(self, i: int, out: bytes) -> Iterator[bytes]:
+        self.produced[i] += len(out)
+        if self.produced[i] > self.limit:
+            raise _TooBig
+        yield from self._through(i + 1, out)
+
+
+def _content_codings(response: httpx.Response) -> list[str]:
+    """The Content-Encoding stages to undo, in the order they were applied.
+
+    Raises FetchError-worthy ValueError with a reason for encodings that are not decoded here.
+    """
+    codings: list[str] = []
+    for value in response.headers.get_list("content-encoding", split_commas=True):
+        coding = value.strip().lower()
+        if coding in _ZLIB_CODINGS:
+            codings.append(coding)
+        elif coding in _UNDECODED_CODINGS:
+            raise ValueError(f"unsupported Content-Encoding {coding}")
+        # "identity", "", and non-compression tokens some servers send ("utf-8"): nothing to undo
+    if len(codings) > MAX_ENCODINGS:
+        raise ValueError(
+            f"refused: the response is compressed {len(codings)} times over "
+            f"(Content-Encoding {', '.join(codings)})"
+        )
+    return codings
 
 
 # --------------------------------------------------------------------------- fetching
@@ -294,6 +507,8 @@ def _ssl_context() -> ssl.SSLContext:
 
 
 class _Deadline:
+    """One wall-clock deadline for a whole fetch (every hop, every socket operation)."""
+
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.end = time.monotonic() + seconds
@@ -306,6 +521,108 @@ class _Deadline:
         if left <= 0:
             raise httpx.ReadTimeout("overall deadline exceeded")
         return left
+
+    def bound(self, timeout: float | None, expired: type[Exception]) -> float:
+        """``timeout`` cut to the time left; ``expired`` (an httpcore timeout) when none is."""
+        left = self.remaining()
+        if left <= 0:
+            raise expired("overall deadline exceeded")
+        return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream:
+    """An httpcore network stream whose every read, write and TLS handshake ends by the
+    deadline: httpcore gives each socket operation the full read timeout, so a server sending
+    its headers a byte at a time would otherwise hold the fetch for bytes x timeout."""
+
+    def __init__(self, inner: Any, deadline: _Deadline) -> None:
+        self._inner = inner
+        self._deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        import httpcore
+
+        data: bytes = self._inner.read(
+            max_bytes, self._deadline.bound(timeout, httpcore.ReadTimeout)
+        )
+        return data
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        import httpcore
+
+        self._inner.write(buffer, self._deadline.bound(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> _DeadlineStream:
+        import httpcore
+
+        inner = self._inner.start_tls(
+            ssl_context, server_hostname, self._deadline.bound(timeout, httpcore.ConnectTimeout)
+        )
+        return _DeadlineStream(inner, self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend:
+    """httpcore's synchronous network backend, its streams bound by one :class:`_Deadline`."""
+
+    def __init__(self, deadline: _Deadline) -> None:
+        import httpcore
+
+        self._inner = httpcore.SyncBackend()
+        self._deadline = deadline
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> _DeadlineStream:
+        import httpcore
+
+        stream = self._inner.connect_tcp(
+            host,
+            port,
+            self._deadline.bound(timeout, httpcore.ConnectTimeout),
+            local_address=local_address,
+            socket_options=socket_options,
+        )
+        return _DeadlineStream(stream, self._deadline)
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None, **_: Any) -> Any:
+        raise OSError("unix sockets are not fetched")  # pragma: no cover - never asked for
+
+    def sleep(self, seconds: float) -> None:  # pragma: no cover - retries are off
+        time.sleep(min(seconds, max(self._deadline.remaining(), 0)))
+
+
+def _transport(deadline: _Deadline) -> httpx.HTTPTransport:
+    """httpx's transport on a connection pool whose sockets keep to ``deadline``.
+
+    httpx.HTTPTransport takes no network backend, so its pool is replaced by an equivalent one
+    (same TLS context, no proxy) built with :class:`_DeadlineBackend`.
+    """
+    import httpcore
+
+    transport = httpx.HTTPTransport(verify=_ssl_context(), trust_env=False)
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=_ssl_context(),
+        max_connections=4,
+        max_keepalive_connections=0,
+        network_backend=_DeadlineBackend(deadline),  # type: ignore[arg-type]
+    )
+    return transport
 
 
 def fetch_url(
@@ -337,7 +654,11 @@ def fetch_url(
     if not current.host:
         raise FetchError(url, "not a valid URL (no host)")
 
-    headers = {"User-Agent": settings.user_agent, "Accept": accept}
+    headers = {
+        "User-Agent": settings.user_agent,
+        "Accept": accept,
+        "Accept-Encoding": ACCEPT_ENCODING,
+    }
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
@@ -348,7 +669,7 @@ def fetch_url(
             timeout=httpx.Timeout(settings.timeout),
             follow_redirects=False,
             trust_env=False,
-            verify=_ssl_context(),
+            transport=_transport(deadline),
             headers=headers,
         ) as client:
             for hop in range(MAX_REDIRECTS + 1):
@@ -466,16 +787,28 @@ def _read(
         raise FetchError(original, _status_text(response))
     if allow_type is not None and not allow_type(media):
         raise FetchError(original, f"unsupported content type {media or '(none declared)'}")
+    if charset is not None and unusable_charset(charset):
+        raise FetchError(original, f"unsupported charset {charset[:40]!r} (not a text encoding)")
     too_big = f"response is larger than {format_size(settings.max_bytes)} (fetch.max_bytes)"
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > settings.max_bytes:
         raise FetchError(original, too_big)
+    try:
+        decoder = _BodyDecoder(_content_codings(response), settings.max_bytes)
+    except ValueError as e:
+        raise FetchError(original, str(e)) from None
     body = bytearray()
-    for chunk in response.iter_bytes():
-        body += chunk
-        if len(body) > settings.max_bytes:
-            raise FetchError(original, too_big)
-        deadline.check()
+    try:
+        for raw in response.iter_raw():
+            for piece in decoder.feed(raw):
+                body += piece
+            deadline.check()
+        for piece in decoder.finish():
+            body += piece
+    except _TooBig:
+        raise FetchError(original, too_big) from None
+    except _BadEncoding:
+        raise FetchError(original, "cannot decode the response (bad compression)") from None
     return FetchedPage(
         url=original,
         final_url=final_url,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import io
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ from .extract import (
     looks_binary,
     normalise_date,
     sniff_charset,
+    unusable_charset,
 )
 from .fetch import FetchedPage, fetch_url, format_size
 from .models import Document
@@ -236,16 +238,30 @@ def document_from_page(page: FetchedPage, source: str, fallback_title: str) -> D
     raise SourceError(source, f"unsupported content type {page.content_type or '(none)'}")
 
 
-def _parse_feed(page: FetchedPage) -> Any:
+def _parse_feed(page: FetchedPage, source: str) -> Any:
+    """feedparser's result for a fetched feed. Raises SourceError (one line) when the document
+    cannot be decoded.
+
+    feedparser takes a str or bytes argument for a file name or URL first and reads *that*
+    (a feed whose body is ``/etc/...xml`` or ``/dev/zero`` would read the local file), so it is
+    only ever given a file object holding the body.
+    """
     import feedparser
 
+    declared = sniff_charset(page.body)
+    if unusable_charset(declared):
+        raise SourceError(source, f"unsupported charset {declared!r} (not a text encoding)")
     content_type = page.content_type or "application/xml"
-    if page.charset:
+    if page.charset and not unusable_charset(page.charset):
         content_type += f"; charset={page.charset}"
-    return feedparser.parse(
-        page.body,
-        response_headers={"content-type": content_type, "content-location": page.final_url},
-    )
+    try:
+        return feedparser.parse(
+            io.BytesIO(page.body),
+            response_headers={"content-type": content_type, "content-location": page.final_url},
+        )
+    except (UnicodeError, LookupError, ValueError) as e:
+        log.debug("feedparser failed on %s", source, exc_info=True)
+        raise SourceError(source, f"not a valid RSS or Atom feed ({type(e).__name__})") from None
 
 
 def _entry_link(entry: Any) -> str | None:
@@ -291,6 +307,15 @@ def _entry_feed_text(entry: Any, source: str, title: str) -> str | None:
         if text.strip():
             return text
     return None
+
+
+def _cap_entries(
+    todo: list[tuple[Any, str]], settings: FetchSettings
+) -> tuple[list[tuple[Any, str]], int]:
+    """The first ``fetch.max_feed_entries`` entries to fetch (feed order), and how many are left:
+    a feed of thousands of links must not make thousands of requests in one round."""
+    cap = max(1, settings.max_feed_entries)
+    return todo[:cap], max(0, len(todo) - cap)
 
 
 # --------------------------------------------------------------------------- collecting
@@ -391,7 +416,7 @@ class _Collector:
         self.result.documents.append(doc)
 
     def add_feed(self, source: str, page: FetchedPage) -> None:
-        parsed = _parse_feed(page)
+        parsed = _parse_feed(page, source)
         entries = list(parsed.get("entries") or [])
         if not entries:
             if parsed.get("bozo") and not parsed.get("version"):
@@ -414,6 +439,15 @@ class _Collector:
                 continue
             queued.add(link)
             todo.append((entry, link))
+        todo, left = _cap_entries(todo, self.settings)
+        if left:
+            self.result.warnings.append(
+                SourceError(
+                    source,
+                    f"{left} more entr{'y' if left == 1 else 'ies'} not fetched (at most "
+                    f"{self.settings.max_feed_entries} per feed: fetch.max_feed_entries)",
+                )
+            )
 
         read, failed = self.read_entries(todo)
         skipped += failed
@@ -529,6 +563,8 @@ class FeedPoll:
     documents: dict[str, Document] = field(default_factory=dict)
     # entries skipped (no link, page unreadable and no text in the feed)
     warnings: list[SourceError] = field(default_factory=list)
+    # new or changed entries not fetched this round (fetch.max_feed_entries): next round
+    deferred: int = 0
 
 
 def entry_fingerprint(entry: Any) -> str:
@@ -579,7 +615,7 @@ def poll_feed(
     if kind != "feed":
         what = _NOT_A_FEED.get(kind or "", f"of type {page.content_type or '(none)'}")
         raise SourceError(source, f"not an RSS or Atom feed (the address serves {what})")
-    parsed = _parse_feed(page)
+    parsed = _parse_feed(page, source)
     raw = list(parsed.get("entries") or [])
     if parsed.get("bozo") and not any(_entry_link(e) for e in raw):
         why = parsed.get("bozo_exception")
@@ -612,6 +648,19 @@ def poll_feed(
         poll.entries.append(FeedEntry(link, fingerprint, label))
         if known.get(link) != fingerprint:
             todo.append((entry, link))
+    todo, poll.deferred = _cap_entries(todo, settings)
+    if poll.deferred:
+        # the entries left out are neither recorded nor fetched: they are new again next round,
+        # which must not be answered "304 Not Modified"
+        poll.etag = poll.last_modified = None
+        n = poll.deferred
+        poll.warnings.append(
+            SourceError(
+                source,
+                f"{n} new entr{'y' if n == 1 else 'ies'} left for the next round (at most "
+                f"{settings.max_feed_entries} fetched per round: fetch.max_feed_entries)",
+            )
+        )
     collector.read_entries(todo)
     poll.documents = {d.source: d for d in collector.result.documents}
     poll.warnings.extend(collector.result.warnings)

@@ -142,7 +142,7 @@ async def test_add_a_loopback_page_then_ask_about_it(
     discord_world: DiscordWorld, start_bot: StartBot, bot_settings: Settings
 ) -> None:
     fake = discord_world.fake
-    bot_settings.fetch.allow_hosts = ["127.0.0.1"]
+    bot_settings.fetch.allow_hosts = ["127.0.0.1:*"]
     with LoopbackServer() as srv:
         srv.route("/harbour.html", HARBOUR)
         url = srv.url("/harbour.html")
@@ -187,7 +187,7 @@ async def test_add_unreachable_or_missing_page_reports_the_reason(
     discord_world: DiscordWorld, start_bot: StartBot, bot_settings: Settings
 ) -> None:
     fake = discord_world.fake
-    bot_settings.fetch.allow_hosts = ["127.0.0.1"]
+    bot_settings.fetch.allow_hosts = ["127.0.0.1:*"]
     bot_settings.fetch.timeout = 2.0
     with LoopbackServer() as srv:
         async with start_bot():

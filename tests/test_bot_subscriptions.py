@@ -35,7 +35,7 @@ HOSTILE_TITLE = "Ferry @everyone <@123> **free** tickets"
 
 @pytest.fixture
 def srv(bot_settings: Settings) -> Iterator[LoopbackServer]:
-    bot_settings.fetch.allow_hosts = ["127.0.0.1"]
+    bot_settings.fetch.allow_hosts = ["127.0.0.1:*"]
     bot_settings.fetch.timeout = 3.0
     with LoopbackServer() as s:
         yield s

@@ -17,7 +17,7 @@ from tests.httpserver import LoopbackServer, closed_port
 def nd(nd: Nd, tmp_path: Path) -> Nd:
     """conftest's runner with loopback fetching allowed and a short time-out."""
     allow = tmp_path / "allow.toml"
-    allow.write_text(HASH_CONFIG + '[fetch]\ntimeout = 1.5\nallow_hosts = ["127.0.0.1"]\n')
+    allow.write_text(HASH_CONFIG + '[fetch]\ntimeout = 1.5\nallow_hosts = ["127.0.0.1:*"]\n')
     return functools.partial(nd, config=allow)
 
 

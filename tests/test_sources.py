@@ -30,7 +30,7 @@ try:
 except ImportError:  # tests/ itself on sys.path
     from httpserver import LoopbackServer, closed_port, repeat  # type: ignore[no-redef]
 
-ALLOW = FetchSettings(allow_hosts=["127.0.0.1"], timeout=2)
+ALLOW = FetchSettings(allow_hosts=["127.0.0.1:*"], timeout=2)
 SUPPORTED = ".txt, .md, .markdown, .html, .htm"
 
 ARTICLE_HTML = """<!doctype html>
@@ -673,7 +673,7 @@ def test_url_errors(
     srv: LoopbackServer, body: bytes | str, content_type: str, status: int, reason: str
 ) -> None:
     srv.route("/x", body, content_type=content_type, status=status)
-    res = run(srv.url("/x"), fetch=FetchSettings(allow_hosts=["127.0.0.1"], max_bytes=1_000_000))
+    res = run(srv.url("/x"), fetch=FetchSettings(allow_hosts=["127.0.0.1:*"], max_bytes=1_000_000))
     assert res.documents == [] and res.warnings == []
     (err,) = res.errors
     assert (err.source, err.reason) == (srv.url("/x"), reason)
@@ -685,7 +685,7 @@ def test_url_timeout_and_refused(srv: LoopbackServer) -> None:
     res = run(
         srv.url("/slow"),
         f"http://127.0.0.1:{port}/",
-        fetch=FetchSettings(allow_hosts=["127.0.0.1"], timeout=0.3),
+        fetch=FetchSettings(allow_hosts=["127.0.0.1:*"], timeout=0.3),
     )
     assert res.documents == []
     assert res.errors[0].reason == "timed out after 0.3s"

@@ -45,7 +45,7 @@ FERRY = (
 
 @pytest.fixture
 def net(settings: Settings) -> Settings:
-    settings.fetch.allow_hosts = ["127.0.0.1"]
+    settings.fetch.allow_hosts = ["127.0.0.1:*"]
     settings.fetch.timeout = 3.0
     return settings
 
@@ -368,7 +368,7 @@ def test_subscribe_refuses_what_it_cannot_read_and_keeps_nothing(
     with pytest.raises(SourceError, match="loopback address"):
         engine.subscribe("feed", site.url)
     assert engine.statuses() == []
-    net.fetch.allow_hosts = ["127.0.0.1"]
+    net.fetch.allow_hosts = ["127.0.0.1:*"]
     engine.subscribe("feed", site.url + "#top")
     with pytest.raises(SourceError, match="already subscribed"):
         engine.subscribe("feed", site.url)

@@ -43,7 +43,7 @@ def subs(nd: Nd, tmp_path: Path, site: FeedSite, folder: Path) -> Nd:
     config = tmp_path / "subs.toml"
     config.write_text(
         HASH_CONFIG
-        + '[fetch]\ntimeout = 2\nallow_hosts = ["127.0.0.1"]\n'
+        + '[fetch]\ntimeout = 2\nallow_hosts = ["127.0.0.1:*"]\n'
         + f'[[feeds]]\nurl = "{site.url}"\ninterval = 15\n'
         + '[[folders]]\npath = "watched"\ninterval = 1\n',
         encoding="utf-8",
