@@ -3,6 +3,7 @@ Discord with a loopback feed whose entries change between polls."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
@@ -532,3 +533,54 @@ def test_subscriptions_db_from_before_servers_owned_them_is_migrated(
         assert engine.unsubscribe("https://example.com/feed.xml").id == status.id
     finally:
         engine.close()
+
+
+async def test_refused_addresses_say_not_allowed_to_discord_users(
+    discord_world: DiscordWorld,
+    start_bot: StartBot,
+    site: FeedSite,
+    srv: LoopbackServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A refusal names what an internal name resolves to: Discord members see "not allowed"
+    (in replies, /add reports and /subscriptions), the detail goes to the bot's log only."""
+    from tests.test_fetch import fake_dns
+
+    caplog.set_level(logging.INFO, logger="newsdesk")
+    fake = discord_world.fake
+    internal = {
+        "intranet.example": ["10.1.2.3"],
+        "wiki.example": ["fd12:3456::7"],
+        "meta.example": ["169.254.169.254"],
+    }
+    fake_dns(monkeypatch, {**internal, "localhost": ["127.0.0.1"]})
+    secrets = ("10.1.2.3", "fd12:3456::7", "169.254.169.254", "resolves to", "allow_hosts")
+    srv.redirect("/moved.html", "http://meta.example/latest/")
+    async with start_bot() as bot:
+        cog = await manual_cog(bot)
+        replies = []
+        for name, url in (
+            ("add", "http://intranet.example/story.html"),
+            ("subscribe", "http://wiki.example/feed.xml"),
+            ("add", srv.url("/moved.html")),
+        ):
+            inter = await fake.invoke_command(name, {"url": url}, **admin_at(discord_world))
+            await inter.wait_done()
+            replies.append(private_reply(inter))
+        # a subscription whose feed later sends its readers to an internal address
+        inter = await fake.invoke_command("subscribe", {"url": site.url}, **admin_at(discord_world))
+        await final_content(fake, inter)
+        srv.redirect(site.path, "http://intranet.example/feed.xml")
+        later(cog)
+        (result,) = await cog.poll_now()
+        assert not result.ok and "10.1.2.3" in (result.error or "")
+        inter = await fake.invoke_command("subscriptions", **admin_at(discord_world))
+        await inter.wait_done()
+        replies.append(inter.original["embeds"][0]["description"])
+    for reply in replies:
+        assert "not allowed" in reply, reply
+        for secret in secrets:
+            assert secret not in reply.replace("\\", ""), (secret, reply)
+    logged = caplog.text
+    assert "10.1.2.3" in logged and "fd12:3456::7" in logged and "169.254.169.254" in logged
