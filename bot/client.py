@@ -31,7 +31,7 @@ from index.models import Answer, Article, Hit
 from index.pipeline import Pipeline
 
 from . import formatting as fmt
-from .cooldown import UserCooldowns
+from .cooldown import AutocompleteGate, UserCooldowns
 from .redact import redact_secret
 
 log = logging.getLogger("newsdesk.bot")
@@ -46,6 +46,11 @@ class InputError(NewsdeskError):
     """Something a Discord user typed cannot be used (shown to them, ephemeral)."""
 
 
+class NotAllowedHere(app_commands.CheckFailure):
+    """An admin command outside the servers, users and roles the operator named; ``str()`` is
+    the message shown to the member (it names the config key the operator can set)."""
+
+
 def new_ref() -> str:
     """A short reference that ties a user-facing error to its log entry."""
     return secrets.token_hex(3).upper()
@@ -56,11 +61,16 @@ def describe_error(error: BaseException, where: str) -> str:
     if isinstance(error, app_commands.CommandInvokeError):
         error = error.original
     if isinstance(error, NewsdeskError):
-        return fmt.error_message(str(error))
+        text = str(error)
+        if fmt.public_error(text) != text:  # the user sees less: the operator gets the detail
+            log.info("%s: %s", where, text)
+        return fmt.error_message(text)
     if isinstance(error, app_commands.CommandOnCooldown):
         return fmt.cooldown_message(error.retry_after)
     if isinstance(error, app_commands.MissingPermissions):
         return "Only members with the **Manage Server** permission can use this command."
+    if isinstance(error, NotAllowedHere):
+        return fmt.error_message(str(error))
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command only works in a server."
     if isinstance(error, app_commands.CheckFailure):
@@ -139,6 +149,7 @@ class NewsdeskBot(commands.Bot):
         self.pipeline = pipeline if pipeline is not None else Pipeline(settings)
         d = settings.discord
         self.cooldowns = UserCooldowns(d.cooldown_rate, d.cooldown_seconds)
+        self.autocomplete_gate = AutocompleteGate(d.autocomplete_seconds)
         self.progress_interval = 1.0  # seconds between progress edits of /add and /reindex
         self.stream_interval = 1.0  # seconds between edits of a streamed written answer
         self.created_at = time.perf_counter()
@@ -181,8 +192,20 @@ class NewsdeskBot(commands.Bot):
                 "Pick one of the suggestions shown while you type."
             ) from None
 
-    async def title_choices(self, current: str) -> list[app_commands.Choice[str]]:
-        """Autocomplete: ≤ 25 titles (prefix, then substring, then fuzzy), value = article id."""
+    async def title_choices(
+        self, current: str, user_id: int | None = None
+    ) -> list[app_commands.Choice[str]]:
+        """Autocomplete: ≤ 25 titles (prefix, then substring, then fuzzy), value = article id.
+
+        With ``user_id``, behind the per-user :class:`AutocompleteGate`
+        (``discord.autocomplete_seconds``): one user's keystrokes cost at most one look-up
+        per window, so nobody can keep the worker threads busy for everyone else.
+        """
+        if user_id is None:
+            return await self._title_choices(current)
+        return await self.autocomplete_gate.run(user_id, lambda: self._title_choices(current))
+
+    async def _title_choices(self, current: str) -> list[app_commands.Choice[str]]:
         try:
             rows = await self.run_sync(self.pipeline.match_titles, current, fmt.CHOICES_LIMIT)
         except Exception:

@@ -1,11 +1,17 @@
-"""Per-user question cooldown shared by slash commands and message questions."""
+"""Per-user question cooldown shared by slash commands and message questions, and the
+per-user gate in front of title autocomplete."""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from discord import app_commands
+
+T = TypeVar("T")
 
 
 class UserCooldowns:
@@ -56,3 +62,61 @@ class UserCooldowns:
         for uid, until in list(self._warned_until.items()):
             if until <= now:
                 del self._warned_until[uid]
+
+
+@dataclass
+class _Typing:
+    seq: int = 0  # requests seen
+    next_at: float = 0.0  # the earliest time of the next look-up
+    running: bool = False
+    last: list[Any] = field(default_factory=list)  # the choices of the latest look-up
+
+
+class AutocompleteGate:
+    """Per user: at most one autocomplete look-up at a time and one per ``per`` seconds.
+
+    Discord sends an autocomplete request at every keystroke, and a client can send them far
+    faster. A request that comes too soon waits for the rest of the window and is answered only
+    if it is still the user's newest (the text they stopped at); superseded and overlapping
+    requests get the user's previous choices at once. So one user costs at most one look-up per
+    window, however fast they (or a script) type, and their last keystroke is still answered.
+    """
+
+    def __init__(self, per: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per = float(per)
+        self._clock = clock
+        self._users: dict[int, _Typing] = {}
+        self.lookups = 0  # look-ups run (tests, logs)
+
+    async def run(self, user_id: int, lookup: Callable[[], Awaitable[list[T]]]) -> list[T]:
+        if self.per <= 0:
+            self.lookups += 1
+            return await lookup()
+        st = self._users.get(user_id)
+        if st is None:
+            if len(self._users) > 10_000:
+                self._prune()
+            st = self._users[user_id] = _Typing()
+        st.seq += 1
+        mine = st.seq
+        wait = st.next_at - self._clock()
+        if wait > 0:
+            await asyncio.sleep(min(wait, self.per))
+            if st.seq != mine:  # a newer keystroke takes over
+                return list(st.last)
+        if st.running:
+            return list(st.last)
+        st.running = True
+        st.next_at = self._clock() + self.per
+        try:
+            self.lookups += 1
+            st.last = list(await lookup())
+        finally:
+            st.running = False
+        return list(st.last)
+
+    def _prune(self) -> None:
+        now = self._clock()
+        for uid, st in list(self._users.items()):
+            if not st.running and st.next_at <= now:
+                del self._users[uid]

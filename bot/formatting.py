@@ -10,6 +10,7 @@ code points, so a value that fits here fits on Discord whichever way Discord cou
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
 from collections.abc import Sequence
 from pathlib import PurePath
@@ -513,7 +514,7 @@ def add_report_message(source: str, report: IndexReport) -> str:
     lines += _title_list(report.titles, 1000)
     if report.skipped:
         lines.append(f"Skipped {len(report.skipped)}:")
-        lines += _title_list(report.skipped, 400, limit=3)
+        lines += _title_list([public_error(s) for s in report.skipped], 400, limit=3)
     return shorten("\n".join(lines), CONTENT_LIMIT)
 
 
@@ -541,9 +542,46 @@ def help_message(bot_name: str = "newsdesk") -> str:
 # -- errors ----------------------------------------------------------------------------------------
 
 
+# "refused: <host> resolves to <address>, which is private (add it to fetch.allow_hosts …)":
+# the clause up to the next "; " (several reasons joined) or the end
+_REFUSED_RE = re.compile(r"\brefused:[^;]*", re.IGNORECASE)
+# what might be an IP address (checked with ipaddress): hex digits, dots and colons
+_IP_CANDIDATE_RE = re.compile(r"(?<![\w.:%])[0-9a-f.:]*[.:][0-9a-f.:]*(?:%\w+)?", re.IGNORECASE)
+_IPV4_PORT_RE = re.compile(r"^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$")
+
+
+def _hide_address(m: re.Match[str]) -> str:
+    token = m.group(0)
+    core = token.rstrip(".:")
+    port = _IPV4_PORT_RE.match(core)
+    if port:
+        core = port.group(1)
+    try:
+        ipaddress.ip_address(core.split("%", 1)[0])
+    except ValueError:
+        return token
+    return "[address]" + token[len(core) :]
+
+
+def public_error(text: str) -> str:
+    """An error as a Discord user may see it: a refused address says only "not allowed", and
+    no IP address appears (a refusal would otherwise tell any member what an internal name
+    resolves to, a map of the operator's network). The full text goes to the bot's log."""
+    text = _REFUSED_RE.sub("not allowed", str(text))
+    # addresses inside links stay: a link is what the member (or a feed) wrote, not an answer
+    # of the operator's DNS
+    out, pos = [], 0
+    for m in _URL_RE.finditer(text):
+        out.append(_IP_CANDIDATE_RE.sub(_hide_address, text[pos : m.start()]))
+        out.append(m.group(0))
+        pos = m.end()
+    out.append(_IP_CANDIDATE_RE.sub(_hide_address, text[pos:]))
+    return "".join(out)
+
+
 def error_message(text: str) -> str:
     """An error for a person (from a NewsdeskError), escaped and within the content limit."""
-    return fit(text, CONTENT_LIMIT - 2, content=True) or "Something went wrong."
+    return fit(public_error(text), CONTENT_LIMIT - 2, content=True) or "Something went wrong."
 
 
 def unexpected_error_message(ref: str) -> str:
@@ -659,7 +697,12 @@ def _subscription_lines(s: SubscriptionStatus) -> list[str]:
     url = safe_url(sub.target) if sub.kind == "feed" else None
     name = fit(s.name, 150)
     head = f"{icon} [{name}]({url})" if url else f"{icon} **{name}**"
-    where = "config file" if sub.origin == "config" else "/subscribe"
+    if sub.origin == "config":
+        where = "config file"
+    elif sub.guild is None:
+        where = "the operator (newsdesk subscribe)"
+    else:
+        where = "/subscribe"
     info = [f"every {sub.interval:g} min", _count(s.articles, "article")]
     if sub.channel:
         info.append(f"announced in <#{sub.channel}>")
@@ -669,15 +712,16 @@ def _subscription_lines(s: SubscriptionStatus) -> list[str]:
     due = f"<t:{int(s.next_due)}:R>" if s.next_due else "now"
     if s.failures:
         since = discord_time(s.last_error_at) or "?"
-        error = fit(s.last_error, 300)
+        error = fit(public_error(s.last_error or ""), 300)
         lines.append(f"⚠️ failing since {since} ({s.failures} in a row): {error} · next try {due}")
         lines.append(f"last success {success}")
     else:
         lines.append(f"✅ last success {success} · next {due}")
         if s.last_error:
-            lines.append(f"last error {discord_time(s.last_error_at)}: {fit(s.last_error, 200)}")
+            error = fit(public_error(s.last_error), 200)
+            lines.append(f"last error {discord_time(s.last_error_at)}: {error}")
     if s.last_warning:
-        lines.append(f"skipped: {fit(s.last_warning, 200)}")
+        lines.append(f"skipped: {fit(public_error(s.last_warning), 200)}")
     return lines
 
 

@@ -83,6 +83,9 @@ TARGET_FLOAT_BYTES = 2048
 TARGET_SQ8_BYTES = 0.8 * 1024
 TARGET_INT8_RATIO = 2.0  # onnx-int8 indexing against bare torch encode
 TARGET_BOT_EXTRA_S = 2.0  # bot READY minus its model load
+TARGET_AUTOCOMPLETE_P95_MS = 50.0  # title autocomplete at AUTOCOMPLETE_TITLES (issue 15)
+AUTOCOMPLETE_TITLES = 50_000
+AUTOCOMPLETE_QUERIES = 300
 
 # resident memory of the process, for the code bench runs in fresh processes
 _RSS_FN = (
@@ -355,7 +358,7 @@ class Bench:
         n_sizes = len(set(opts.sizes))
         self._done = 0
         self._total = (
-            5 + 2 * INDEX_RUNS + 3 * n_sizes + (1 if n_sizes else 0) + (2 if opts.full else 0)
+            6 + 2 * INDEX_RUNS + 3 * n_sizes + (1 if n_sizes else 0) + (2 if opts.full else 0)
         )  # fmt: skip
         self.lookup: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.real_articles: list[tuple[Document, int]] = []  # with their passage counts
@@ -484,6 +487,10 @@ class Bench:
             self.vector_search(size, quantize=None)
         if self.opts.full:
             self.vector_search(FULL_SIZE, quantize="sq8")
+        self._step(f"title autocomplete, {AUTOCOMPLETE_TITLES:,} titles")
+        r["autocomplete"] = autocomplete_latency(
+            self.tmp / "titles", AUTOCOMPLETE_TITLES, AUTOCOMPLETE_QUERIES, self.opts.seed
+        )
         r["machine"]["load_average_end"] = load_average()
         if self.progress:
             self.progress("bench", self._total, self._total)
@@ -978,6 +985,14 @@ class Bench:
                 round(st["bot_ready_s"] - load, 3),
                 st["bot_ready_s"] - load <= TARGET_BOT_EXTRA_S,
             )
+        ac = r.get("autocomplete")
+        if ac:
+            add(
+                f"title autocomplete p95 at {ac['titles']:,} titles",
+                f"<= {TARGET_AUTOCOMPLETE_P95_MS:.0f} ms",
+                ac["ms"]["p95"],
+                ac["ms"]["p95"] <= TARGET_AUTOCOMPLETE_P95_MS,
+            )
         for vs in r.get("vector_search", []):
             if vs["size"] != FULL_SIZE:
                 continue
@@ -1008,6 +1023,172 @@ class Bench:
                 vs["rss_bytes_per_vector"] is not None and vs["rss_bytes_per_vector"] <= limit,
             )
         return out
+
+
+_TITLE_WORDS = [
+    "harbour",
+    "cranes",
+    "owner",
+    "port",
+    "authority",
+    "valmare",
+    "council",
+    "budget",
+    "vote",
+    "bridge",
+    "library",
+    "reopens",
+    "market",
+    "sunday",
+    "ferry",
+    "timetable",
+    "volcano",
+    "erupts",
+    "island",
+    "chess",
+    "champion",
+    "title",
+    "bakery",
+    "bread",
+    "prize",
+    "storm",
+    "warning",
+    "coast",
+    "school",
+    "strike",
+    "teachers",
+    "rail",
+    "line",
+    "delayed",
+    "election",
+    "results",
+    "mayor",
+    "resigns",
+    "hospital",
+    "wing",
+    "opens",
+    "river",
+    "flood",
+    "defences",
+    "museum",
+    "exhibit",
+    "stolen",
+    "painting",
+    "football",
+    "club",
+    "stadium",
+    "plans",
+    "airport",
+    "runway",
+    "noise",
+    "farmers",
+    "protest",
+    "water",
+    "prices",
+    "energy",
+    "grid",
+    "solar",
+    "wind",
+    "turbine",
+    "court",
+    "ruling",
+    "housing",
+    "rents",
+    "students",
+    "tuition",
+    "fees",
+    "festival",
+    "music",
+    "police",
+    "arrest",
+    "fraud",
+    "bank",
+    "merger",
+    "shares",
+    "fall",
+    "tech",
+    "startup",
+    "funding",
+    "space",
+    "launch",
+    "satellite",
+    "weather",
+    "heatwave",
+    "drought",
+    "wildfire",
+    "forest",
+    "rescue",
+    "mountain",
+    "climbers",
+    "tourism",
+    "record",
+    "summer",
+]
+
+
+def synthetic_titles(n: int, seed: int = 0) -> list[str]:
+    """``n`` distinct headline-like titles (5-9 words and a number), reproducibly."""
+    rng = np.random.default_rng(seed)
+    words = np.array(_TITLE_WORDS)
+    out = []
+    for i in range(n):
+        k = int(rng.integers(5, 10))
+        picked = rng.choice(words, size=k, replace=False)
+        out.append(" ".join(picked).capitalize() + f" {i}")
+    return out
+
+
+def autocomplete_queries(titles: Sequence[str], n: int, seed: int = 0) -> list[str]:
+    """What people type: title prefixes (1-20 chars), inner substrings, and misspelt prefixes."""
+    rng = np.random.default_rng(seed + 1)
+    out = []
+    for i in range(n):
+        t = titles[int(rng.integers(len(titles)))]
+        kind = i % 3
+        if kind == 0:
+            out.append(t[: int(rng.integers(1, 21))])
+        elif kind == 1:
+            start = int(rng.integers(0, max(1, len(t) - 10)))
+            out.append(t[start : start + int(rng.integers(4, 11))])
+        else:
+            q = list(t[: int(rng.integers(8, 16))])
+            j = int(rng.integers(1, len(q)))
+            q[j - 1], q[j] = q[j], q[j - 1]  # two letters swapped
+            out.append("".join(q))
+    return out
+
+
+def autocomplete_latency(data_dir: Path, size: int, queries: int, seed: int = 0) -> dict[str, Any]:
+    """Title autocomplete (``Store.match_titles``, 25 choices) over ``size`` synthetic
+    titles in a fresh ``newsdesk.db``: latency percentiles of ``queries`` typed queries."""
+    from .store import Store, now_iso
+
+    titles = synthetic_titles(size, seed)
+    store = Store(data_dir)
+    try:
+        store.init_schema()
+        when = now_iso()
+        t0 = time.perf_counter()
+        with store.transaction() as c:
+            for i, title in enumerate(titles):
+                Store.upsert_article(c, Document(f"bench://title/{i}", title, title), when)
+        fill_s = time.perf_counter() - t0
+        typed = autocomplete_queries(titles, queries, seed)
+        times, empty = [], 0
+        for q in typed:
+            t0 = time.perf_counter()
+            rows = store.match_titles(q, 25)
+            times.append(time.perf_counter() - t0)
+            empty += not rows
+    finally:
+        store.close()
+    return {
+        "titles": size,
+        "queries": len(typed),
+        "fill_s": round(fill_s, 2),
+        "no_choices": empty,
+        "ms": percentiles(times),
+    }
 
 
 def _version(module: str) -> str | None:
@@ -1138,6 +1319,17 @@ def markdown_report(r: dict[str, Any]) -> str:
             f"{_fmt(s.get('cli_model_load_s'))} | {_fmt(s.get('bot_ready_s'))} | "
             f"{_fmt(s.get('bot_setup_hook_s'))} |"
         )
+    ac = r.get("autocomplete")
+    if ac:
+        a = ac["ms"]
+        lines += [
+            "",
+            "| title autocomplete | titles | queries | p50 / p95 / p99 ms | no choices |",
+            "|---|---:|---:|---:|---:|",
+            f"| prefixes, substrings, misspellings | {_fmt(ac['titles'])} | "
+            f"{_fmt(ac['queries'])} | {a['p50']:.1f} / {a['p95']:.1f} / {a['p99']:.1f} | "
+            f"{_fmt(ac['no_choices'])} |",
+        ]
     lines += ["", "| target | goal | measured | met |", "|---|---|---:|---|"]
     for t in r.get("targets", []):
         lines.append(f"| {t['target']} | {t['goal']} | {_fmt(t['measured'])} | {_fmt(t['met'])} |")

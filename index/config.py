@@ -126,11 +126,23 @@ class DiscordSettings:
     channel_ids: list[int] = field(default_factory=list)
     # register slash commands to these guilds only (instant updates while developing)
     guild_ids: list[int] = field(default_factory=list)
+    # who may use the admin commands (/add, /remove, /reindex, /stats, /subscribe,
+    # /unsubscribe, /subscriptions), checked when a command runs (README "Locking the bot to
+    # your servers"): members with Manage Server in these servers (empty = the servers in
+    # guild_ids; both empty = in no server) ...
+    admin_guild_ids: list[int] = field(default_factory=list)
+    # ... and these users in any server, and members holding one of these roles; the
+    # application's owner (or its team) always may
+    admin_user_ids: list[int] = field(default_factory=list)
+    admin_role_ids: list[int] = field(default_factory=list)
     answer_dms: bool = True
     answer_mentions: bool = True
     reply_in_thread: bool = False
     cooldown_seconds: float = 5.0
     cooldown_rate: int = 3
+    # title autocomplete (/article, /remove): at most one look-up per user per this many
+    # seconds; keystrokes in between wait, and only a user's latest is looked up (0 = no limit)
+    autocomplete_seconds: float = 0.3
     # request the privileged Message Content intent (needed only for channel_ids)
     message_content: bool = False
     # scale-out (README "Scaling out"): the total number of gateway shards (0 = one process, no
@@ -520,6 +532,15 @@ def _validate_scale_out(s: Settings, need: Any) -> None:
         st.collection_prefix,
     )
     need(st.lease_seconds >= 5, "store.lease_seconds", "a number of seconds >= 5", st.lease_seconds)
+    need(
+        0 <= d.autocomplete_seconds <= 2,
+        "discord.autocomplete_seconds",
+        "a number of seconds between 0 and 2 (Discord waits 3 s for choices)",
+        d.autocomplete_seconds,
+    )
+    for key in ("admin_guild_ids", "admin_user_ids", "admin_role_ids"):
+        ids = getattr(d, key)
+        need(all(i > 0 for i in ids), f"discord.{key}", "a list of Discord ids (numbers)", ids)
     need(
         0 <= d.shard_count <= 1024,
         "discord.shard_count",

@@ -66,6 +66,7 @@ from .errors import (
 from .lexical import LexicalIndex, Tokens, tokenize
 from .models import Article, Chunk, Document, Hit
 from .store import ArticleRow, SentenceVectors, Store, article_refs, now_iso, unpack_sentences
+from .titles import MemoryTitles
 from .vectors import IndexPolicy
 
 if TYPE_CHECKING:
@@ -1165,6 +1166,20 @@ class MilvusVectors:
 # -- the Store API -------------------------------------------------------------------------------
 
 
+def _article_row(r: dict[str, Any]) -> ArticleRow:
+    """An article head (the part-0 row of the articles collection) as an :class:`ArticleRow`."""
+    return ArticleRow(
+        r["article_id"],
+        r["title"],
+        r["source"],
+        r["url"] or None,
+        r["published"] or None,
+        r["content_hash"],
+        r["added_at"],
+        int(r["chunks"]),
+    )
+
+
 class MilvusStore(Store):
     """:class:`index.store.Store`'s reading API over the Milvus collections.
 
@@ -1177,6 +1192,9 @@ class MilvusStore(Store):
         self.backend = backend
         self.path = Path(backend.uri)
         self._pin = threading.local()
+        self._titles: MemoryTitles | None = None
+        self._title_rows: dict[str, dict[str, Any]] = {}
+        self._titles_lock = threading.Lock()
 
     # -- connections -------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -1190,6 +1208,8 @@ class MilvusStore(Store):
         """Collections are created by the first write."""
 
     def close(self) -> None:
+        if self._titles is not None:
+            self._titles.close()
         self.backend.close()
 
     def state(self) -> dict[str, Any]:
@@ -1246,20 +1266,25 @@ class MilvusStore(Store):
         return int(st.get("articles", 0)), int(st.get("passages", 0))
 
     def list_articles(self) -> list[ArticleRow]:
-        rows = [
-            ArticleRow(
-                r["article_id"],
-                r["title"],
-                r["source"],
-                r["url"] or None,
-                r["published"] or None,
-                r["content_hash"],
-                r["added_at"],
-                int(r["chunks"]),
-            )
-            for r in self._heads()
-        ]
+        rows = [_article_row(r) for r in self._heads()]
         return sorted(rows, key=lambda r: (r.title.lower(), r.id))
+
+    def match_titles(self, query: str, limit: int) -> list[ArticleRow]:
+        """Titles for autocomplete from an in-memory title index (index/titles.py), rebuilt
+        from the article heads when the generation changes: no scan of Milvus per keystroke."""
+        with self.read():
+            st = self.state()
+            gen = (st.get("generation", 0), st.get("updated_at")) if st else None
+            with self._titles_lock:
+                if self._titles is None:
+                    self._titles = MemoryTitles()
+                if self._titles.generation != gen:
+                    heads = self._heads()
+                    self._titles.load(gen, ((r["article_id"], r["title"]) for r in heads))
+                    self._title_rows = {r["article_id"]: r for r in heads}
+                ids = self._titles.match(query, limit)
+                rows = [self._title_rows[i] for i in ids if i in self._title_rows]
+        return [_article_row(r) for r in rows]
 
     def get_article(self, article_id: str) -> Article:
         art = self.backend.article(self.state(), article_id)

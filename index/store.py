@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import titles
 from .errors import ArticleNotFoundError, IndexBusyError, IndexCorruptError, NewsdeskError
 from .models import Article, Chunk, Document, Hit
 
@@ -157,12 +158,31 @@ class Store(SQLiteFile):
     def __init__(self, data_dir: Path) -> None:
         super().__init__(data_dir / DB_NAME)
         self.data_dir = data_dir
+        self._titles_ready = False
 
     def init_schema(self) -> None:
         try:
             self.conn.executescript(_SCHEMA)
+            self._ensure_titles()
         except sqlite3.DatabaseError as e:
             raise database_error(self.path, e) from e
+
+    def _ensure_titles(self) -> None:
+        """The title search tables (index/titles.py); a database from before them gains them
+        once, filled from ``articles`` (one writer does it, the others find it done)."""
+        if self._titles_ready:
+            return
+        c = self.conn
+        if not titles.installed(c):
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                if not titles.installed(c):
+                    titles.install(c, follow_articles=True)
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            c.execute("COMMIT")
+        self._titles_ready = True
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -242,6 +262,21 @@ class Store(SQLiteFile):
             "FROM articles a ORDER BY a.title COLLATE NOCASE"
         ).fetchall()
         return [ArticleRow(*r) for r in rows]
+
+    def match_titles(self, query: str, limit: int) -> list[ArticleRow]:
+        """Titles for autocomplete: prefix, then substring, then fuzzy (index/titles.py)."""
+        ids = titles.match_ids(self.conn, query, limit)
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self.conn.execute(
+            "SELECT a.id, a.title, a.source, a.url, a.published, a.content_hash, a.added_at, "
+            "(SELECT count(*) FROM chunks c WHERE c.article_id = a.id) "
+            f"FROM articles a WHERE a.id IN ({marks})",
+            ids,
+        ).fetchall()
+        by_id = {r[0]: ArticleRow(*r) for r in rows}
+        return [by_id[i] for i in ids if i in by_id]
 
     def get_article(self, article_id: str) -> Article:
         r = self.conn.execute(

@@ -71,6 +71,7 @@ CREATE TABLE IF NOT EXISTS subscriptions (
     interval REAL NOT NULL,
     channel INTEGER,
     origin TEXT NOT NULL,
+    guild INTEGER,
     added_at TEXT NOT NULL,
     title TEXT NOT NULL DEFAULT '',
     etag TEXT,
@@ -107,7 +108,7 @@ CREATE TABLE IF NOT EXISTS announcements (
 """
 
 _COLUMNS = (
-    "id, kind, target, interval, channel, origin, added_at, title, etag, last_modified, "
+    "id, kind, target, interval, channel, origin, guild, added_at, title, etag, last_modified, "
     "last_attempt, last_success, last_error, last_error_at, last_warning, failures, rounds, "
     "next_due"
 )
@@ -123,6 +124,9 @@ class Subscription:
     interval: float  # minutes
     channel: int | None = None  # Discord channel for announcements
     origin: Origin = "command"
+    # the Discord server that made it (/subscribe): listed and removed only there;
+    # None = the operator's (config file or `newsdesk subscribe`)
+    guild: int | None = None
 
     @property
     def label(self) -> str:
@@ -166,6 +170,7 @@ class SubscriptionStatus:
             "interval_minutes": sub.interval,
             "channel": sub.channel,
             "origin": sub.origin,
+            "guild": sub.guild,
             "added_at": self.added_at,
             "last_attempt": self.last_attempt,
             "last_success": self.last_success,
@@ -248,6 +253,12 @@ def folder_target(path: str | os.PathLike[str]) -> str:
     return str(Path(path).expanduser().resolve())
 
 
+def visible_from(status: SubscriptionStatus, guild: int | None) -> bool:
+    """Whether Discord server ``guild`` may see ``status`` (None: the operator, sees all)."""
+    owner = status.subscription.guild
+    return guild is None or owner is None or owner == guild
+
+
 def configured(settings: Settings) -> list[Subscription]:
     """The subscriptions declared in the config file (``[[feeds]]`` and ``[[folders]]``)."""
     subs = [
@@ -279,6 +290,10 @@ class SubscriptionStore(SQLiteFile):
     def _opened(self, c: sqlite3.Connection) -> None:
         if not self._ready:
             c.executescript(_SCHEMA)
+            columns = {r[1] for r in c.execute("PRAGMA table_info(subscriptions)")}
+            if "guild" not in columns:  # a subscriptions.db from before servers owned theirs
+                with contextlib.suppress(sqlite3.OperationalError):  # another process did it
+                    c.execute("ALTER TABLE subscriptions ADD COLUMN guild INTEGER")
             self._ready = True
 
     @contextlib.contextmanager
@@ -312,8 +327,10 @@ class SubscriptionStore(SQLiteFile):
 
     @staticmethod
     def _status(r: Sequence[Any]) -> SubscriptionStatus:
-        sub = Subscription(kind=r[1], target=r[2], interval=r[3], channel=r[4], origin=r[5])
-        return SubscriptionStatus(r[0], sub, *r[6:])
+        sub = Subscription(
+            kind=r[1], target=r[2], interval=r[3], channel=r[4], origin=r[5], guild=r[6]
+        )
+        return SubscriptionStatus(r[0], sub, *r[7:])
 
     def items(self, sub_id: int) -> dict[str, tuple[str, str]]:
         """key (entry link or file path) -> (fingerprint, article id)."""
@@ -391,7 +408,7 @@ class SyncEngine:
                         soon = self.clock() + sub.interval * 60
                         c.execute(
                             "UPDATE subscriptions SET kind=?, interval=?, channel=?, origin=?, "
-                            "next_due=min(next_due, ?) WHERE target=?",
+                            "guild=NULL, next_due=min(next_due, ?) WHERE target=?",
                             (sub.kind, sub.interval, sub.channel, sub.origin, soon, sub.target),
                         )
                     else:
@@ -405,9 +422,17 @@ class SyncEngine:
 
     def _insert(self, c: sqlite3.Connection, sub: Subscription) -> None:
         c.execute(
-            "INSERT INTO subscriptions(kind, target, interval, channel, origin, added_at, "
-            "next_due) VALUES (?, ?, ?, ?, ?, ?, 0)",
-            (sub.kind, sub.target, sub.interval, sub.channel, sub.origin, _iso(self.clock())),
+            "INSERT INTO subscriptions(kind, target, interval, channel, origin, guild, added_at, "
+            "next_due) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+            (
+                sub.kind,
+                sub.target,
+                sub.interval,
+                sub.channel,
+                sub.origin,
+                sub.guild,
+                _iso(self.clock()),
+            ),
         )
 
     @contextlib.contextmanager
@@ -419,21 +444,27 @@ class SyncEngine:
         except sqlite3.DatabaseError as e:
             raise _db_error(self.store.path, e) from e
 
-    def statuses(self) -> list[SubscriptionStatus]:
-        """Every subscription with its status and the number of its articles in the index."""
+    def statuses(self, guild: int | None = None) -> list[SubscriptionStatus]:
+        """Every subscription with its status and the number of its articles in the index.
+
+        With ``guild`` (a Discord server): only what that server may see, its own
+        subscriptions and the operator's (config file, ``newsdesk subscribe``), never another
+        server's (their feeds, channels and errors are theirs).
+        """
         self._reconcile()
         with self._db():
-            out = self.store.statuses()
+            out = [s for s in self.store.statuses() if visible_from(s, guild)]
             if out:
                 indexed = {r.id for r in self.pipeline.list_articles()}
                 for s in out:
                     s.articles = len(self.store.article_ids(s.id) & indexed)
         return out
 
-    def find(self, ref: str) -> SubscriptionStatus:
-        """A subscription by its URL, folder path, title or short label."""
+    def find(self, ref: str, guild: int | None = None) -> SubscriptionStatus:
+        """A subscription by its URL, folder path, title or short label (among those
+        ``guild`` may see, see :meth:`statuses`)."""
         ref = ref.strip()
-        statuses = self.statuses()
+        statuses = self.statuses(guild)
         if ref.startswith("#") and ref[1:].isdigit():  # an id, as autocomplete gives it
             for s in statuses:
                 if s.id == int(ref[1:]):
@@ -460,8 +491,10 @@ class SyncEngine:
         *,
         interval: float | None = None,
         channel: int | None = None,
+        guild: int | None = None,
     ) -> tuple[SubscriptionStatus, SyncResult]:
         """Add a subscription and sync it at once (its articles are indexed, not announced).
+        ``guild``: the Discord server it belongs to (None: the operator's).
 
         Raises :class:`SourceError` when the feed or folder cannot be read: nothing is kept then.
         """
@@ -474,12 +507,17 @@ class SyncEngine:
             default = 5.0
             if not Path(target).is_dir():
                 raise SourceError(target, "no such folder")
-        sub = Subscription(kind, target, interval or default, channel or None, "command")
+        sub = Subscription(kind, target, interval or default, channel or None, "command", guild)
         if not self._round.acquire(timeout=_lock_wait()):
             raise IndexBusyError("subscriptions are being synced; try again when it finishes")
         try:
             with self._db():
-                if self.store.get(target) is not None:
+                existing = self.store.get(target)
+                if existing is not None:
+                    if not visible_from(existing, guild):  # never say whose it is
+                        raise SourceError(
+                            target, "already kept in sync (its articles are in the index)"
+                        )
                     raise SourceError(target, "already subscribed")
                 with self.store.transaction() as c:
                     self._insert(c, sub)
@@ -496,16 +534,26 @@ class SyncEngine:
                 raise SourceError(target, result.error or "cannot be read")
         finally:
             self._round.release()
-        return self.find(target), result
+        return self.find(target, guild), result
 
-    def unsubscribe(self, ref: str) -> SubscriptionStatus:
-        """Remove a subscription made by a command (its articles stay in the index)."""
-        status = self.find(ref)
+    def unsubscribe(self, ref: str, guild: int | None = None) -> SubscriptionStatus:
+        """Remove a subscription made by a command (its articles stay in the index).
+
+        With ``guild``, only one that server made: the operator's are removed by the operator.
+        """
+        status = self.find(ref, guild)
         sub = status.subscription
         if sub.origin == "config":
-            where = self.settings.config_path or "the config file"
+            where = "the config file" if guild is not None else self.settings.config_path
             raise SourceError(
-                sub.target, f"declared in {where}: remove it there and restart the bot"
+                sub.target,
+                f"declared in {where or 'the config file'}: remove it there and restart the bot",
+            )
+        if guild is not None and sub.guild != guild:
+            raise SourceError(
+                sub.target,
+                "added by the bot's operator (`newsdesk subscribe`): only they can remove it, "
+                "with `newsdesk unsubscribe`",
             )
         with self._db(), self.store.transaction() as c:
             c.execute("DELETE FROM subscriptions WHERE id=?", (status.id,))

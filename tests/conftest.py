@@ -283,7 +283,14 @@ def bot_pipeline(pipeline: Pipeline, corpus_dir: Path) -> Pipeline:
 def start_bot(
     discord_world: DiscordWorld, bot_settings: Settings, bot_pipeline: Pipeline
 ) -> Callable[..., contextlib.AbstractAsyncContextManager[Any]]:
-    """``async with start_bot() as bot:`` runs bot.client.NewsdeskBot against the fake."""
+    """``async with start_bot() as bot:`` runs bot.client.NewsdeskBot against the fake.
+
+    The world's guild is an admin server (``discord.admin_guild_ids``) unless a test names
+    its own admin servers, users or roles (tests of the default set them to empty themselves).
+    """
+    d = bot_settings.discord
+    if not (d.admin_guild_ids or d.admin_user_ids or d.admin_role_ids or d.guild_ids):
+        d.admin_guild_ids = [discord_world.guild]
 
     @contextlib.asynccontextmanager
     async def start(

@@ -16,6 +16,7 @@ import discord
 import pytest
 from discord import app_commands
 
+from bot.client import NotAllowedHere
 from bot.cogs.admin import check_url, is_manager
 from bot.progress import ProgressRelay
 from index.config import Settings
@@ -109,16 +110,63 @@ async def test_runtime_permission_check_when_a_server_opens_the_command(
     assert bot_pipeline.store.generation() == generation  # nothing was re-indexed
 
 
-def test_is_manager_check() -> None:
-    def inter(guild: object, perms: discord.Permissions) -> Any:
-        return SimpleNamespace(guild=guild, permissions=perms)
+async def test_is_manager_check_names_servers_users_and_roles() -> None:
+    """Manage Server counts only in the servers the operator named (admin_guild_ids, else
+    guild_ids); admin_user_ids, admin_role_ids and the application's owner count anywhere."""
+    HOME, STRANGER, OWNER, OPERATOR, ROLE = 11, 22, 33, 44, 55
+    settings = Settings()
 
-    assert is_manager(inter(object(), discord.Permissions(manage_guild=True)))
-    assert is_manager(inter(object(), discord.Permissions(administrator=True, manage_guild=True)))
+    async def is_owner(user: Any) -> bool:
+        return bool(user.id == OWNER)
+
+    def inter(
+        guild: int | None, perms: discord.Permissions, user: int = 99, roles: tuple[int, ...] = ()
+    ) -> Any:
+        member = SimpleNamespace(id=user, roles=[SimpleNamespace(id=r) for r in roles])
+        if roles:
+            member = discord.Member.__new__(discord.Member)
+            member._user = SimpleNamespace(id=user)  # type: ignore[assignment]
+            member._roles = discord.utils.SnowflakeList(list(roles))
+            member.guild = SimpleNamespace(  # type: ignore[assignment]
+                id=guild, get_role=lambda rid: SimpleNamespace(id=rid), default_role=None
+            )
+        return SimpleNamespace(
+            guild=None if guild is None else SimpleNamespace(id=guild),
+            permissions=perms,
+            user=member,
+            command=None,
+            client=SimpleNamespace(settings=settings, is_owner=is_owner),
+        )
+
+    manage = discord.Permissions(manage_guild=True)
+    plain = discord.Permissions(send_messages=True, manage_messages=True)
+    # nothing configured: no server's managers, only the application's owner
+    for guild in (HOME, STRANGER):
+        with pytest.raises(NotAllowedHere, match=r"discord\.admin_guild_ids"):
+            await is_manager(inter(guild, manage))
+    assert await is_manager(inter(STRANGER, plain, user=OWNER))
+    # guild_ids (where the commands are registered) is the default list of admin servers
+    settings.discord.guild_ids = [HOME]
+    assert await is_manager(inter(HOME, manage))
+    with pytest.raises(NotAllowedHere, match=str(STRANGER)):
+        await is_manager(inter(STRANGER, manage))
+    # admin_guild_ids, when set, is the list
+    settings.discord.admin_guild_ids = [STRANGER]
+    assert await is_manager(inter(STRANGER, manage))
+    with pytest.raises(NotAllowedHere):
+        await is_manager(inter(HOME, manage))
+    # a plain member of an admin server still needs Manage Server
     with pytest.raises(app_commands.MissingPermissions):
-        is_manager(inter(object(), discord.Permissions(send_messages=True, manage_messages=True)))
+        await is_manager(inter(STRANGER, plain))
+    # named users anywhere; a named role wherever it is held
+    settings.discord.admin_user_ids = [OPERATOR]
+    settings.discord.admin_role_ids = [ROLE]
+    assert await is_manager(inter(HOME, plain, user=OPERATOR))
+    assert await is_manager(inter(HOME, plain, roles=(ROLE,)))
+    with pytest.raises(app_commands.MissingPermissions):
+        await is_manager(inter(HOME, plain, roles=(ROLE + 1,)))
     with pytest.raises(app_commands.NoPrivateMessage):
-        is_manager(inter(None, discord.Permissions.all()))
+        await is_manager(inter(None, discord.Permissions.all(), user=OPERATOR))
 
 
 @pytest.mark.parametrize(
@@ -344,3 +392,84 @@ async def test_progress_relay_throttles_and_keeps_the_latest() -> None:
     assert dones == sorted(dones)  # latest state, in order, intermediate ones skipped
     await relay.settle()
     assert time.monotonic() - shown[-1][0] >= 0.19
+
+
+def stranger_server(w: DiscordWorld) -> dict[str, Any]:
+    """Another server the (public) bot was added to, and its owner: Manage Server there."""
+    fake = w.fake
+    guild = fake.add_guild("Stranger's server")
+    channel = fake.add_channel(guild, "general")
+    manager = fake.add_user("mallory")
+    fake.add_member(guild, manager, admin=True)
+    return {"user_id": manager, "guild_id": guild, "channel_id": channel}
+
+
+async def test_another_servers_managers_cannot_use_admin_commands(
+    discord_world: DiscordWorld, start_bot: StartBot, bot_pipeline: Pipeline
+) -> None:
+    """All servers share one index: Manage Server in a server the operator did not name
+    (``discord.admin_guild_ids``) must not add, remove, re-index or read it."""
+    fake = discord_world.fake
+    stranger = stranger_server(discord_world)
+    generation = bot_pipeline.store.generation()
+    titles = sorted(a.title for a in bot_pipeline.list_articles())
+    with LoopbackServer() as srv:
+        srv.route("/page.html", HARBOUR)
+        async with start_bot() as bot:
+            bot.settings.fetch.allow_hosts = ["127.0.0.1"]
+            chess = (await bot.run_sync(bot_pipeline.match_titles, "chess", 1))[0]
+            for name, options in (
+                ("add", {"url": srv.url("/page.html")}),
+                ("remove", {"article": chess.id}),
+                ("reindex", {}),
+                ("stats", {}),
+                ("subscribe", {"url": srv.url("/feed.xml")}),
+                ("unsubscribe", {"feed": "#1"}),
+                ("subscriptions", {}),
+            ):
+                inter = await fake.invoke_command(name, options, **stranger)
+                await inter.wait_done()
+                text = private_reply(inter)
+                assert text.startswith("Admin commands are not enabled in this server"), name
+                assert str(stranger["guild_id"]) in text and "admin\\_guild\\_ids" in text
+                assert inter.callback_types == [4]  # refused before deferring
+            # autocomplete runs without the command's checks: it is checked itself
+            assert await fake.autocomplete("remove", {"article": "c"}, "article", **stranger) == []
+            assert await fake.autocomplete("unsubscribe", {"feed": ""}, "feed", **stranger) == []
+            # the operator's own server still can
+            choices = await fake.autocomplete(
+                "remove", {"article": "chess"}, "article", **admin_at(discord_world)
+            )
+            assert choices and choices[0]["value"] == chess.id
+        assert srv.requests_to("/page.html") == [] and srv.requests_to("/feed.xml") == []
+    assert bot_pipeline.store.generation() == generation  # nothing re-indexed or removed
+    assert sorted(a.title for a in bot_pipeline.list_articles()) == titles
+
+
+async def test_admin_commands_default_to_guild_ids_then_only_the_owner(
+    discord_world: DiscordWorld, start_bot: StartBot, bot_settings: Settings
+) -> None:
+    """Nothing named: managers of no server (not even the one the bot runs in) may use admin
+    commands, only the application's owner; with guild_ids, managers of those servers."""
+    fake = discord_world.fake
+    d = bot_settings.discord
+    d.admin_guild_ids, d.admin_user_ids, d.admin_role_ids = [], [], []
+    async with start_bot():
+        inter = await fake.invoke_command("stats", **admin_at(discord_world))
+        await inter.wait_done()
+        assert "discord.admin" in private_reply(inter).replace("\\", "")
+        fake.add_member(discord_world.guild, fake.owner_id)
+        inter = await fake.invoke_command(
+            "stats",
+            user_id=fake.owner_id,
+            guild_id=discord_world.guild,
+            channel_id=discord_world.channel,
+            admin=True,
+        )
+        await inter.wait_done()
+        assert inter.original["embeds"][0]["title"]  # the owner may
+    d.guild_ids = [discord_world.guild]
+    async with start_bot():
+        inter = await fake.invoke_command("stats", **admin_at(discord_world))
+        await inter.wait_done()
+        assert inter.original["embeds"], inter.original

@@ -323,3 +323,46 @@ def test_describe_error_translates_once(caplog: pytest.LogCaptureFixture) -> Non
     m = re.fullmatch(r"Something went wrong \(ref ([0-9A-F]{6})\)\..*", text)
     assert m and "internal detail" not in text
     assert m.group(1) in caplog.text and "KeyError" in caplog.text
+
+
+async def test_autocomplete_is_rate_limited_per_user(
+    discord_world: DiscordWorld,
+    start_bot: StartBot,
+    bot_settings: Settings,
+    bot_pipeline: Pipeline,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A burst of keystrokes (or a script) costs one look-up per window, and the last text is
+    still answered; another user is not held up by it (discord.autocomplete_seconds)."""
+    fake = discord_world.fake
+    bot_settings.discord.autocomplete_seconds = 0.5
+    looked_up: list[str] = []
+    real = bot_pipeline.match_titles
+
+    def counting(query: str, limit: int = 25) -> Any:
+        looked_up.append(query)
+        return real(query, limit)
+
+    monkeypatch.setattr(bot_pipeline, "match_titles", counting)
+    bob = fake.add_user("bob")
+    fake.add_member(discord_world.guild, bob)
+    typed = ["bakery wins bread prize"[:n] for n in range(1, 13)]
+    async with start_bot():
+        answers = await asyncio.gather(
+            *(
+                fake.autocomplete("article", {"query": t}, "query", **where(discord_world))
+                for t in typed
+            )
+        )
+        assert len(looked_up) <= 2, looked_up  # the first keystroke, then the latest
+        assert looked_up[-1] == typed[-1]
+        assert answers[-1][0]["name"].startswith("Bakery wins bread prize")
+        assert all(len(a) <= 25 for a in answers)
+        looked_up.clear()
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        other = await fake.autocomplete(
+            "article", {"query": "chess"}, "query", **where(discord_world, bob)
+        )
+        assert other[0]["name"].startswith("Chess champion") and looked_up == ["chess"]
+        assert loop.time() - t0 < 0.4  # not behind alice's window

@@ -3,6 +3,7 @@ Discord with a loopback feed whose entries change between polls."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
@@ -15,11 +16,18 @@ from hypothesis import strategies as st
 
 from bot import formatting as fmt
 from index.config import FeedSubscription, Settings
+from index.errors import NewsdeskError
 from index.sync import Announcement, Subscription, SubscriptionStatus
 from tests.conftest import DiscordWorld
 from tests.feedserver import FeedSite
 from tests.httpserver import LoopbackServer
-from tests.test_bot_admin import admin_at, final_content, private_reply, user_at
+from tests.test_bot_admin import (
+    admin_at,
+    final_content,
+    private_reply,
+    stranger_server,
+    user_at,
+)
 from tests.test_formatting import HOSTILE, assert_embed_limits, assert_safe, embed_texts
 from tests.test_sync import BRIDGE, FERRY, LIBRARY, MARKET
 
@@ -428,3 +436,151 @@ async def test_the_poller_survives_errors(
         cog.wake()
         await discord_world.fake.wait_for(lambda: len(calls) >= 3, timeout=10)
         assert cog._task is not None and not cog._task.done()
+
+
+async def test_subscriptions_belong_to_the_server_that_made_them(
+    discord_world: DiscordWorld,
+    start_bot: StartBot,
+    bot_settings: Settings,
+    site: FeedSite,
+    srv: LoopbackServer,
+) -> None:
+    """Two admin servers share the index, not their subscriptions: each lists and removes
+    only its own (their feeds, channels and errors), and sees the operator's."""
+    fake = discord_world.fake
+    home = admin_at(discord_world)
+    other = stranger_server(discord_world)
+    bot_settings.discord.admin_guild_ids = [discord_world.guild, other["guild_id"]]
+    theirs = FeedSite(srv, path="/theirs.xml", title="Their Secret Feed")
+    theirs.publish("/market", "Market opens on Sundays", MARKET)
+    their_news = fake.add_channel(other["guild_id"], "their-news")
+    async with start_bot() as bot:
+        cog = await manual_cog(bot)
+        await bot.run_sync(cog.engine.subscribe, "feed", srv.url("/feed.xml"))  # the operator's
+        site.publish("/ferry", "Ferry timetable changes", FERRY)
+        inter = await fake.invoke_command(
+            "subscribe", {"url": theirs.url, "channel": their_news}, **other
+        )
+        await final_content(fake, inter)
+
+        inter = await fake.invoke_command("subscriptions", **home)
+        await inter.wait_done()
+        listed = inter.original["embeds"][0]["description"]
+        assert "Valmare Gazette" in listed and "the operator" in listed
+        assert "Their Secret Feed" not in listed and "theirs.xml" not in listed
+        assert str(their_news) not in listed
+        assert await fake.autocomplete("unsubscribe", {"feed": ""}, "feed", **home) == []
+        for ref in (theirs.url, "Their Secret Feed", "#2"):
+            inter = await fake.invoke_command("unsubscribe", {"feed": ref}, **home)
+            await inter.wait_done()
+            assert "no such subscription" in private_reply(inter), ref
+        # the operator's subscription is listed but removed only by the operator
+        inter = await fake.invoke_command("unsubscribe", {"feed": site.url}, **home)
+        await inter.wait_done()
+        assert "newsdesk unsubscribe" in private_reply(inter)
+        # the same feed from another server: refused without saying whose it is
+        inter = await fake.invoke_command("subscribe", {"url": theirs.url}, **home)
+        await inter.wait_done()
+        reply = private_reply(inter)
+        assert "already kept in sync" in reply and str(other["guild_id"]) not in reply
+
+        inter = await fake.invoke_command("subscriptions", **other)
+        await inter.wait_done()
+        listed = inter.original["embeds"][0]["description"]
+        assert "Their Secret Feed" in listed and f"<#{their_news}>" in listed
+        choices = await fake.autocomplete("unsubscribe", {"feed": ""}, "feed", **other)
+        assert [c["name"] for c in choices] == [
+            f"Their Secret Feed · {theirs.url.removeprefix('http://')}"
+        ]
+        inter = await fake.invoke_command("unsubscribe", {"feed": choices[0]["value"]}, **other)
+        await inter.wait_done()
+        assert inter.original["content"].startswith("🗑️ Unsubscribed from Their Secret Feed")
+        targets = [s.subscription.target for s in await bot.run_sync(cog.engine.statuses)]
+        assert targets == [site.url]
+
+
+def test_subscriptions_db_from_before_servers_owned_them_is_migrated(
+    bot_settings: Settings, pipeline: Any
+) -> None:
+    """An existing subscriptions.db gains the owner column; its subscriptions are the
+    operator's (seen from every admin server, removed only by the operator)."""
+    import sqlite3
+
+    from index.sync import SyncEngine
+
+    path = bot_settings.data_dir / "subscriptions.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as c:
+        c.execute(
+            "CREATE TABLE subscriptions (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,"
+            " target TEXT NOT NULL UNIQUE, interval REAL NOT NULL, channel INTEGER, origin TEXT "
+            "NOT NULL, added_at TEXT NOT NULL, title TEXT NOT NULL DEFAULT '', etag TEXT, "
+            "last_modified TEXT, last_attempt TEXT, last_success TEXT, last_error TEXT, "
+            "last_error_at TEXT, last_warning TEXT, failures INTEGER NOT NULL DEFAULT 0, "
+            "rounds INTEGER NOT NULL DEFAULT 0, next_due REAL NOT NULL DEFAULT 0)"
+        )
+        c.execute(
+            "INSERT INTO subscriptions(kind, target, interval, origin, added_at) "
+            "VALUES ('feed', 'https://example.com/feed.xml', 30, 'command', '2024-01-01')"
+        )
+    c.close()
+    engine = SyncEngine(pipeline)
+    try:
+        (status,) = engine.statuses(guild=123)
+        assert status.subscription.guild is None
+        with pytest.raises(NewsdeskError, match="newsdesk unsubscribe"):
+            engine.unsubscribe("https://example.com/feed.xml", guild=123)
+        assert engine.unsubscribe("https://example.com/feed.xml").id == status.id
+    finally:
+        engine.close()
+
+
+async def test_refused_addresses_say_not_allowed_to_discord_users(
+    discord_world: DiscordWorld,
+    start_bot: StartBot,
+    site: FeedSite,
+    srv: LoopbackServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A refusal names what an internal name resolves to: Discord members see "not allowed"
+    (in replies, /add reports and /subscriptions), the detail goes to the bot's log only."""
+    from tests.test_fetch import fake_dns
+
+    caplog.set_level(logging.INFO, logger="newsdesk")
+    fake = discord_world.fake
+    internal = {
+        "intranet.example": ["10.1.2.3"],
+        "wiki.example": ["fd12:3456::7"],
+        "meta.example": ["169.254.169.254"],
+    }
+    fake_dns(monkeypatch, {**internal, "localhost": ["127.0.0.1"]})
+    secrets = ("10.1.2.3", "fd12:3456::7", "169.254.169.254", "resolves to", "allow_hosts")
+    srv.redirect("/moved.html", "http://meta.example/latest/")
+    async with start_bot() as bot:
+        cog = await manual_cog(bot)
+        replies = []
+        for name, url in (
+            ("add", "http://intranet.example/story.html"),
+            ("subscribe", "http://wiki.example/feed.xml"),
+            ("add", srv.url("/moved.html")),
+        ):
+            inter = await fake.invoke_command(name, {"url": url}, **admin_at(discord_world))
+            await inter.wait_done()
+            replies.append(private_reply(inter))
+        # a subscription whose feed later sends its readers to an internal address
+        inter = await fake.invoke_command("subscribe", {"url": site.url}, **admin_at(discord_world))
+        await final_content(fake, inter)
+        srv.redirect(site.path, "http://intranet.example/feed.xml")
+        later(cog)
+        (result,) = await cog.poll_now()
+        assert not result.ok and "10.1.2.3" in (result.error or "")
+        inter = await fake.invoke_command("subscriptions", **admin_at(discord_world))
+        await inter.wait_done()
+        replies.append(inter.original["embeds"][0]["description"])
+    for reply in replies:
+        assert "not allowed" in reply, reply
+        for secret in secrets:
+            assert secret not in reply.replace("\\", ""), (secret, reply)
+    logged = caplog.text
+    assert "10.1.2.3" in logged and "fd12:3456::7" in logged and "169.254.169.254" in logged

@@ -1,7 +1,10 @@
 """Admin commands: ``/add``, ``/remove``, ``/reindex``, ``/stats`` (Manage Server only).
 
 Registered with ``default_permissions(manage_guild=True)`` (Discord hides them from others) and
-checked again at run time, because a server can change who may use a command.
+checked again at run time by :func:`is_manager`, because a server can change who may use a
+command, and because all servers share one index: only the servers, users and roles the operator
+names in ``[discord]`` may change or read it (``admin_guild_ids``, ``admin_user_ids``,
+``admin_role_ids``).
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from index.config import Settings
 from index.errors import IndexBusyError
 
 from .. import formatting as fmt
-from ..client import NO_MENTIONS, InputError, defer
+from ..client import NO_MENTIONS, InputError, NotAllowedHere, defer
 from ..progress import ProgressRelay
 
 if TYPE_CHECKING:
@@ -31,13 +35,72 @@ log = logging.getLogger("newsdesk.bot.admin")
 T = TypeVar("T")
 
 
-def is_manager(interaction: discord.Interaction) -> bool:
-    """The run-time permission check behind every admin command."""
+def admin_guilds(settings: Settings) -> set[int]:
+    """The servers whose managers may use admin commands: ``admin_guild_ids``, else
+    ``guild_ids`` (the servers the commands are registered in), else none."""
+    d = settings.discord
+    return set(d.admin_guild_ids or d.guild_ids)
+
+
+async def is_manager(interaction: discord.Interaction) -> bool:
+    """The run-time check behind every admin command (and their autocompletes).
+
+    Every server answers from the one shared index, and a public bot can be added to any
+    server: Manage Server there must not be enough to change or read what the others share.
+    Allowed: the users in ``discord.admin_user_ids`` and the application's owner (anywhere),
+    members holding a role in ``discord.admin_role_ids``, and members with Manage Server in
+    the servers :func:`admin_guilds` names. Checked at run time, so a config change (restart)
+    or a server changing who sees the commands never widens it.
+    """
     if interaction.guild is None:
         raise app_commands.NoPrivateMessage()
+    bot = interaction.client
+    settings: Settings = bot.settings  # type: ignore[attr-defined]
+    d = settings.discord
+    user = interaction.user
+    if user.id in d.admin_user_ids:
+        return True
+    roles = user.roles if isinstance(user, discord.Member) else []
+    if any(role.id in d.admin_role_ids for role in roles):
+        return True
+    if await _is_owner(bot, user):
+        return True
     if not interaction.permissions.manage_guild:
         raise app_commands.MissingPermissions(["manage_guild"])
-    return True
+    if interaction.guild.id in admin_guilds(settings):
+        return True
+    log.warning(
+        "admin command /%s refused: user %s in server %s, which is not an admin server",
+        interaction.command.name if interaction.command else "?",
+        user.id,
+        interaction.guild.id,
+    )
+    raise NotAllowedHere(
+        "Admin commands are not enabled in this server: this bot's index is shared by every "
+        "server it is in. The bot's operator can allow them here by adding this server's id "
+        f"({interaction.guild.id}) to `discord.admin_guild_ids` in the config (or your user "
+        "id to `discord.admin_user_ids`)."
+    )
+
+
+async def _is_owner(bot: object, user: discord.abc.User) -> bool:
+    """The application's owner (or a member of its team), as Discord reports it."""
+    is_owner = getattr(bot, "is_owner", None)
+    if is_owner is None:
+        return False
+    try:
+        return bool(await is_owner(user))
+    except discord.HTTPException as e:  # the application info could not be fetched
+        log.warning("cannot tell whether %s owns the application: %s", user.id, e)
+        return False
+
+
+async def may_administer(interaction: discord.Interaction) -> bool:
+    """:func:`is_manager` as a yes/no, for autocompletes (which Discord runs without checks)."""
+    try:
+        return await is_manager(interaction)
+    except app_commands.CheckFailure:
+        return False
 
 
 def manager_only() -> Callable[[T], T]:
@@ -119,6 +182,8 @@ class AdminCog(commands.Cog):
             log.info("/add %s by %s", url, interaction.user.id)
             report = await relay.run(self.bot.pipeline.add, [url])
             await relay.settle()
+            for skipped in report.skipped:  # shown to the member without addresses
+                log.info("/add %s skipped %s", url, skipped)
             await self._finish(interaction, fmt.add_report_message(url, report))
 
     @app_commands.command(name="remove", description="Remove an article from the index (admins)")
@@ -139,7 +204,9 @@ class AdminCog(commands.Cog):
     async def remove_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return await self.bot.title_choices(current)
+        if not await may_administer(interaction):
+            return []
+        return await self.bot.title_choices(current, interaction.user.id)
 
     @app_commands.command(
         name="reindex", description="Rebuild every passage and vector from the stored articles"

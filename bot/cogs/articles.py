@@ -33,4 +33,4 @@ class ArticlesCog(commands.Cog):
     async def article_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return await self.bot.title_choices(current)
+        return await self.bot.title_choices(current, interaction.user.id)

@@ -26,7 +26,7 @@ from index.sync import Announcement, SyncEngine, SyncResult
 
 from .. import formatting as fmt
 from ..client import NO_MENTIONS, InputError, defer
-from .admin import check_url, manager_only
+from .admin import check_url, manager_only, may_administer
 
 if TYPE_CHECKING:
     from ..client import NewsdeskBot
@@ -178,6 +178,7 @@ class SubscriptionsCog(commands.Cog):
                 url,
                 interval=float(interval) if interval else None,
                 channel=channel.id if channel else None,
+                guild=interaction.guild_id,
             )
         await interaction.edit_original_response(
             content=fmt.subscribed_message(status, result), allowed_mentions=NO_MENTIONS
@@ -195,7 +196,7 @@ class SubscriptionsCog(commands.Cog):
         ref = fmt.clean(feed)
         if not ref:
             raise InputError("Name a subscription: start typing and pick a suggestion.")
-        status = await asyncio.to_thread(self.engine.unsubscribe, ref)
+        status = await asyncio.to_thread(self.engine.unsubscribe, ref, interaction.guild_id)
         log.info("/unsubscribe %s by %s", status.subscription.target, interaction.user.id)
         await interaction.response.send_message(
             fmt.unsubscribed_message(status), allowed_mentions=NO_MENTIONS
@@ -205,8 +206,10 @@ class SubscriptionsCog(commands.Cog):
     async def unsubscribe_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None or not await may_administer(interaction):
+            return []
         try:
-            statuses = await asyncio.to_thread(self.engine.statuses)
+            statuses = await asyncio.to_thread(self.engine.statuses, interaction.guild_id)
         except Exception:
             log.exception("autocomplete of subscriptions failed")
             return []
@@ -214,7 +217,8 @@ class SubscriptionsCog(commands.Cog):
         choices = []
         for s in statuses:
             label = f"{s.name} {s.subscription.target}".lower()
-            if s.subscription.origin == "command" and (not q or q in label):
+            # only what this server may remove: its own, made with /subscribe
+            if s.subscription.guild == interaction.guild_id and (not q or q in label):
                 name = fmt.choice_name(s.name, s.subscription.label)
                 choices.append(app_commands.Choice(name=name, value=f"#{s.id}"))
         return choices[: fmt.CHOICES_LIMIT]
@@ -227,7 +231,7 @@ class SubscriptionsCog(commands.Cog):
     @manager_only()
     async def subscriptions(self, interaction: discord.Interaction) -> None:
         await defer(interaction, ephemeral=True)
-        statuses = await asyncio.to_thread(self.engine.statuses)
+        statuses = await asyncio.to_thread(self.engine.statuses, interaction.guild_id)
         await interaction.edit_original_response(
             embed=fmt.subscriptions_embed(statuses), allowed_mentions=NO_MENTIONS
         )
