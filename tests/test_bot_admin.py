@@ -416,7 +416,7 @@ async def test_another_servers_managers_cannot_use_admin_commands(
     with LoopbackServer() as srv:
         srv.route("/page.html", HARBOUR)
         async with start_bot() as bot:
-            bot.settings.fetch.allow_hosts = ["127.0.0.1"]
+            bot.settings.fetch.allow_hosts = ["127.0.0.1:*"]
             chess = (await bot.run_sync(bot_pipeline.match_titles, "chess", 1))[0]
             for name, options in (
                 ("add", {"url": srv.url("/page.html")}),

@@ -248,3 +248,41 @@ def test_missing_model_folder_is_one_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match=r"answer\.reranker"):
         OnnxReranker(tmp_path)
+
+
+def test_verdicts_unchanged_when_unrelated_articles_are_added(
+    tmp_path: Path, corpus_dir: Path
+) -> None:
+    """Hash embedder, shipped reranker: the bakery's questions get the same verdict whether
+    the bakery is indexed alone or beside other articles (no corpus statistics decide)."""
+    from index.config import load_settings
+    from index.pipeline import Pipeline
+
+    questions = [
+        "Who is the baker?",
+        "Which prize did the bakery in Lyon win?",
+        "How old is the sourdough starter?",
+        "What is the population of Miami?",
+        "Who won the Tour de France?",
+    ]
+    others = tmp_path / "others"
+    others.mkdir()
+    for i in range(12):
+        (others / f"other-{i}.txt").write_text(
+            f"Council meeting {i}\n\nThe city council met on Monday {i} to discuss the budget. "
+            f"The mayor said the library would open {i} days later. Residents asked about "
+            "parking near the harbour and the price of the ferry.",
+            encoding="utf-8",
+        )
+    verdicts = []
+    for name, sources in (
+        ("alone", [corpus_dir / "bakery.html"]),
+        ("all", [corpus_dir, others]),
+    ):
+        s = load_settings(data_dir=tmp_path / name)
+        s.answer.min_confidence = None  # the reranker's calibrated threshold
+        with Pipeline(s, EMB) as p:
+            p.add([str(x) for x in sources])
+            verdicts.append([p.ask(q).quote is None for q in questions])
+    assert verdicts[0] == verdicts[1]
+    assert verdicts[0][-2:] == [True, True]
