@@ -1069,12 +1069,23 @@ def setup_logging(verbose: int, quiet: bool, settings_level: str = "WARNING") ->
 
 
 def _crash_log(exc: BaseException) -> str:
-    path = Path(tempfile.gettempdir()) / f"newsdesk-crash-{os.getpid()}.log"
+    """Write the traceback to a new file only this user can read, and return its path.
+
+    ``mkstemp``: an unpredictable name, created with O_CREAT | O_EXCL (an existing file or a
+    symlink planted at that name by another local user is never followed or overwritten) and
+    mode 0600 (a traceback can hold paths, URLs and article text).
+    """
+    text = "".join(traceback.format_exception(exc))
     try:
-        path.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+        fd, name = tempfile.mkstemp(prefix="newsdesk-crash-", suffix=".log")
     except OSError:
         return "(could not write a crash log)"
-    return str(path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError:
+        return "(could not write a crash log)"
+    return name
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:

@@ -193,3 +193,35 @@ def test_chat_reads_piped_lines(nd, corpus_dir: Path) -> None:  # type: ignore[n
     r = nd("chat", stdin="Which move did the opponent resign on?\n\nquit\nnever asked\n")
     assert r.code == 0
     assert "move 61" in r.out and "never asked" not in r.out
+
+
+def test_crash_log_is_private_unpredictable_and_follows_no_symlink(
+    nd: Nd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A local user who plants a symlink at the old crash log name (or any name) gets nothing:
+    the log is a new 0600 file with an unpredictable name, created with O_EXCL."""
+    import os
+    import stat
+    import tempfile
+
+    from index import cli
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (tmp / f"newsdesk-crash-{os.getpid()}.log").symlink_to(victim)
+
+    def boom(*_: object) -> int:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(cli.COMMANDS, "stats", boom)
+    r = nd("stats")
+    assert r.code == 1 and "unexpected error: RuntimeError: a bug" in r.err
+    assert victim.read_text() == "precious\n"
+    logs = [p for p in tmp.iterdir() if not p.is_symlink()]
+    assert len(logs) == 1 and str(logs[0]) in r.err
+    assert logs[0].name != f"newsdesk-crash-{os.getpid()}.log"
+    assert stat.S_IMODE(logs[0].stat().st_mode) == 0o600
+    assert "RuntimeError: a bug" in logs[0].read_text()
