@@ -658,9 +658,12 @@ def load_settings(
         if "data_dir" in data and not settings.data_dir.is_absolute():
             settings.data_dir = (path.parent / settings.data_dir).resolve()
         # and so are the folders it watches
-        for folder in settings.folders:
+        for i, folder in enumerate(settings.folders):
             if folder.path is not None and not folder.path.is_absolute():
-                folder.path = (path.parent / folder.path).resolve()
+                try:
+                    folder.path = (path.parent / folder.path).resolve()
+                except (RuntimeError, OSError):  # a symlink loop
+                    raise ConfigError(f"{where}: folders[{i}].path is a symlink loop") from None
     if overrides:
         _apply(settings, overrides, "", "settings")
     env_dir = os.environ.get("NEWSDESK_DATA_DIR")

@@ -82,7 +82,7 @@ def article_refs(ref: str) -> tuple[str, list[str]]:
     if not ref:
         raise ArticleNotFoundError("give an article id, title, path or URL")
     candidates = [ref]
-    with contextlib.suppress(OSError, ValueError):
+    with contextlib.suppress(OSError, ValueError, RuntimeError):  # RuntimeError: a symlink loop
         candidates.append(str(Path(ref).expanduser().resolve()))
     return ref, candidates
 

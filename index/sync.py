@@ -245,7 +245,9 @@ def feed_target(url: str) -> str:
 
 
 def folder_target(path: str | os.PathLike[str]) -> str:
-    return str(Path(path).expanduser().resolve())
+    from .sources import resolve_path
+
+    return str(resolve_path(Path(path).expanduser(), str(path)))
 
 
 def configured(settings: Settings) -> list[Subscription]:
@@ -636,7 +638,7 @@ class SyncEngine:
 
     # -- folders -----------------------------------------------------------------------------
     def _sync_folder(self, status: SubscriptionStatus, result: SyncResult) -> None:
-        from .sources import iter_folder, read_file
+        from .sources import iter_folder, read_file, resolve_path
 
         sub = status.subscription
         folder = Path(sub.target)
@@ -644,7 +646,12 @@ class SyncEngine:
             raise SourceError(sub.target, "folder not found (nothing was removed from the index)")
         items = self.store.items(status.id)
         indexed = {r.id: r.source for r in self.pipeline.list_articles()}
-        listing = {str(f.resolve()): f for f in iter_folder(folder)}
+        listing: dict[str, Path] = {}
+        for f in iter_folder(folder):
+            try:
+                listing[str(resolve_path(f))] = f
+            except SourceError as e:  # a symlink loop: skipped with a note, every round
+                result.skipped.append(str(e))
         keep: dict[str, tuple[str, str]] = {}
         docs: list[Document] = []
         for source, file in listing.items():
@@ -672,7 +679,7 @@ class SyncEngine:
             keep[source] = (fingerprint, doc.article_id)
         # deleted files: tracked ones no longer listed, and articles under the folder whose
         # file is gone (indexed before the subscription)
-        prefix = str(folder.resolve()).rstrip(os.sep) + os.sep
+        prefix = str(resolve_path(folder)).rstrip(os.sep) + os.sep
         gone = {a for src, (_fp, a) in items.items() if src not in listing}
         for article_id, source in indexed.items():
             if source.startswith(prefix) and source not in listing and not Path(source).exists():

@@ -287,3 +287,34 @@ def test_terminal_escapes_in_article_data_never_reach_the_terminal(nd: Nd, tmp_p
         json.loads(r.out)
         assert "\\u001b]52;c;" in r.out  # the data itself is kept, escaped
         assert "\\u009b2J" in r.out or args[0] == "ask"  # C1 too (the title)
+
+
+def _symlink_loops(folder: Path) -> None:
+    """``a.txt -> a.txt``, ``b.md -> c.md -> b.md``, a folder loop and a loop in a subfolder."""
+    (folder / "a.txt").symlink_to("a.txt")
+    (folder / "b.md").symlink_to("c.md")
+    (folder / "c.md").symlink_to("b.md")
+    (folder / "loopdir").symlink_to("loopdir")
+    sub = folder / "sub"
+    sub.mkdir(exist_ok=True)
+    (sub / "d.html").symlink_to("../sub/d.html")
+
+
+def test_symlink_loops_in_a_folder_are_skipped_with_a_note(nd: Nd, corpus_dir: Path) -> None:
+    """A symlink loop never aborts indexing a folder (Python 3.11's Path.resolve() raises
+    RuntimeError on one): the loops are skipped with a note, the other files are indexed."""
+    _symlink_loops(corpus_dir)
+    r = nd("index", str(corpus_dir))
+    assert r.code == 0, r.err
+    assert "3 added" in r.out
+    notes = [line for line in r.err.splitlines() if "symlink loop" in line]
+    assert len(notes) == 4, r.err
+    assert all(line.startswith("newsdesk: skipped ") for line in notes)
+    # named directly: one line, no traceback
+    for name in ("a.txt", "b.md"):
+        r = nd("index", str(corpus_dir / name))
+        assert r.code == 1 and r.err.startswith("newsdesk: error: ") and "symlink loop" in r.err
+        r = nd("remove", str(corpus_dir / name))
+        assert "no article matches" in r.one_error_line()
+    r = nd("subscribe", str(corpus_dir / "loopdir"))
+    assert "symlink loop" in r.one_error_line()
