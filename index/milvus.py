@@ -65,7 +65,7 @@ from .errors import (
 )
 from .lexical import LexicalIndex, Tokens, tokenize
 from .models import Article, Chunk, Document, Hit
-from .store import ArticleRow, SentenceVectors, Store, article_refs, now_iso, unpack_sentences
+from .store import ArticleRow, SentenceVectors, Store, article_refs, now_iso, usable_sentences
 from .vectors import IndexPolicy
 
 if TYPE_CHECKING:
@@ -1353,11 +1353,11 @@ class MilvusStore(Store):
         if not chunk_ids or name is None:
             return {}
         rows = self.backend.passage_rows(name, list(chunk_ids))
-        return {
-            i: unpack_sentences(base64.b64decode(r["sentences"]))
-            for i, r in rows.items()
-            if r["sentences"]
-        }
+        return usable_sentences(
+            [(i, _b64(r["sentences"])) for i, r in rows.items() if r["sentences"]],
+            None,
+            f"Milvus collection {name}",
+        )
 
     def article_sentences(
         self, article_id: str
@@ -1372,11 +1372,13 @@ class MilvusStore(Store):
             self.backend.scan(name, expr, ["id", "pstart", "sentences"]),
             key=lambda r: (int(r["pstart"]), int(r["id"])),
         )
-        return art.text, [
-            (int(r["pstart"]), unpack_sentences(base64.b64decode(r["sentences"])))
-            for r in rows
-            if r["sentences"]
-        ]
+        starts = {int(r["id"]): int(r["pstart"]) for r in rows}
+        usable = usable_sentences(
+            [(int(r["id"]), _b64(r["sentences"])) for r in rows if r["sentences"]],
+            None,
+            f"Milvus collection {name}",
+        )
+        return art.text, [(starts[cid], sv) for cid, sv in usable.items()]
 
     def article_span(self, article_id: str, start: int, end: int) -> str:
         art = self.backend.article(self.state(), article_id)
@@ -1384,3 +1386,11 @@ class MilvusStore(Store):
 
     def integrity_errors(self, full: bool = False) -> list[str]:
         return []
+
+
+def _b64(text: str) -> bytes:
+    """A stored base64 field; damaged base64 reads as an empty (damaged) blob."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (ValueError, TypeError):
+        return b""

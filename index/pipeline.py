@@ -339,11 +339,26 @@ class Pipeline:
         finally:
             self._write_lock.release()
 
+    def _generation_to_replace(self, full: bool) -> int:
+        """The current generation; for a full re-index of an index whose ``meta.generation``
+        is damaged, the newest generation folder instead (the re-index repairs the meta)."""
+        try:
+            return self.store.generation()
+        except IndexCorruptError:
+            if not full:
+                raise
+            root = self.data_dir / GEN_DIR
+            names = [p.name for p in root.iterdir()] if root.is_dir() else []
+            return max((int(n) for n in names if n.isdigit()), default=0)
+
     def _cleanup_generations(self, keep: int | None = None) -> None:
         root = self.data_dir / GEN_DIR
         if not root.is_dir():
             return
-        current = self.store.generation() if keep is None else keep
+        try:
+            current = self.store.generation() if keep is None else keep
+        except IndexCorruptError:
+            return  # a damaged meta.generation: nothing is removed until a re-index
         for p in root.iterdir():
             name = p.name.split(".")[0]
             if p.name.endswith(".tmp") or not name.isdigit() or int(name) < current - 1:
@@ -541,7 +556,7 @@ class Pipeline:
             )
             return
         store = self.store
-        old_gen = store.generation()
+        old_gen = self._generation_to_replace(full)
         prev = None if full else self.snapshot()
         base = (
             VectorIndex.empty(self.embedder.dimension)
@@ -881,11 +896,11 @@ class Pipeline:
             articles=articles,
             chunks=chunks,
             model=meta.get("model", self.settings.embedding.model),
-            dimension=int(meta.get("dimension", 0) or 0),
+            dimension=_int(meta.get("dimension")),
             index_type=meta.get("index_type", "flat"),
             bytes_on_disk=size,
             data_dir=str(self.data_dir),
-            schema_version=int(meta.get("schema_version", SCHEMA_VERSION)),
+            schema_version=_int(meta.get("schema_version"), SCHEMA_VERSION),
             last_indexed=meta.get("updated_at"),
         )
 
@@ -938,6 +953,12 @@ class Pipeline:
                 f"{chunks} passages are stored but no index generation is recorded: "
                 "run `newsdesk reindex`"
             )
+        bad, first, why = store.damaged_sentences()
+        if bad:
+            problems.append(
+                f"{bad} passages have damaged sentence vectors (first: passage {first}, {why}): "
+                "run `newsdesk reindex`"
+            )
         c = store.conn
         bad, first = c.execute(
             "SELECT count(*), min(c.id) FROM chunks c JOIN articles a ON a.id = c.article_id "
@@ -979,6 +1000,12 @@ class Pipeline:
             problems.append(str(e))
         else:
             problems += _id_problems(f"vector index {path / 'vectors.faiss'}", vectors.ids(), ids)
+            bad, first = vectors.damaged_vectors()
+            if bad:
+                problems.append(
+                    f"the vector index {path / 'vectors.faiss'} holds {bad} damaged vectors "
+                    f"(not finite unit vectors; first: passage {first}): run `newsdesk reindex`"
+                )
         try:
             lexical = LexicalIndex.load(path / "lexical")
         except Exception as e:
@@ -1010,6 +1037,14 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _int(value: str | None, default: int = 0) -> int:
+    """A number from the meta; a damaged value reads as ``default`` (``check`` reports it)."""
+    try:
+        return int(value) if value else default
+    except ValueError:
+        return default
 
 
 def _first_line(e: BaseException) -> str:
@@ -1054,17 +1089,27 @@ def write_manifest(gen_dir: Path) -> None:
 def manifest_problems(gen_dir: Path) -> list[str]:
     """Files of a generation that are missing, truncated or changed since it was written.
 
-    A generation without a manifest (written by an older newsdesk) is not checked.
+    Every write records a manifest, so a generation without one, or with files it does not
+    list, is damaged too (deleting or emptying the manifest must not switch the check off).
     """
     path = gen_dir / MANIFEST
     if not path.exists():
-        return []
+        return [f"{MANIFEST}: missing"]
     try:
         files = json.loads(path.read_text(encoding="utf-8"))["files"]
         expected = [(str(rel), int(size), int(crc)) for rel, (size, crc) in files.items()]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         return [f"{MANIFEST} is unreadable ({_first_line(e)})"]
-    problems = []
+    listed = {rel for rel, _size, _crc in expected}
+    problems = [
+        f"{rel}: not in the manifest"
+        for rel in sorted(
+            p.relative_to(gen_dir).as_posix() for p in gen_dir.rglob("*") if p.is_file()
+        )
+        if rel != MANIFEST and rel not in listed
+    ]
+    if "vectors.faiss" not in listed and "vectors.faiss: not in the manifest" not in problems:
+        problems.append("vectors.faiss: not in the manifest")
     for rel, size, crc in expected:
         f = gen_dir / rel
         try:
