@@ -45,6 +45,7 @@ from .embedder import Embedder, make_embedder
 from .errors import (
     ArticleNotFoundError,
     ConfigError,
+    DiskFullError,
     EmptyIndexError,
     IndexBusyError,
     IndexCorruptError,
@@ -62,6 +63,7 @@ from .store import (
     ArticleRow,
     Store,
     database_error,
+    disk_full_reason,
     now_iso,
     pack_sentences,
 )
@@ -351,6 +353,13 @@ class Pipeline:
             names = [p.name for p in root.iterdir()] if root.is_dir() else []
             return max((int(n) for n in names if n.isdigit()), default=0)
 
+    def _committed_generation(self) -> int | None:
+        """``meta.generation`` as committed, read afresh (None when it cannot be read)."""
+        try:
+            return self.store.generation()
+        except (NewsdeskError, sqlite3.Error):
+            return None
+
     def _cleanup_generations(self, keep: int | None = None) -> None:
         root = self.data_dir / GEN_DIR
         if not root.is_dir():
@@ -570,60 +579,70 @@ class Pipeline:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(final, ignore_errors=True)
         when = now_iso()
-        with store.transaction() as c:
-            if full:
-                c.execute("DELETE FROM chunks")
-            elif replace:
-                old_ids = store.chunk_ids_of(c, list(replace))
-                removed = old_ids
-                base.remove(np.asarray(old_ids, dtype=np.int64))
-                c.executemany("DELETE FROM chunks WHERE article_id=?", [(a,) for a in replace])
-                if delete_articles:
-                    c.executemany("DELETE FROM articles WHERE id=?", [(a,) for a in replace])
-            all_chunks: list[Chunk] = []
-            for p in planned:
-                store.upsert_article(c, p.doc, when)
-                all_chunks.extend(p.chunks)
-            ids = store.insert_chunks(c, all_chunks, sentences)
-            if ids:
-                base.add(np.asarray(ids, dtype=np.int64), vectors)
-            # flat / IVF / HNSW by size (retrieval.index_type): a rebuild when a threshold is
-            # crossed, else the same index
-            base = base.adapt(self.index_policy, progress)
-            if progress:
-                progress("keyword index", 0, 1)
-            # BM25: the previous generation's tokens, minus the removed passages, plus the new
-            # ones tokenised (the same index as one built from all the texts, faster)
-            lexical = None
-            if prev is not None:
-                new_texts = [
-                    self.embed_text(p.doc.title, ch.text) for p in planned for ch in p.chunks
-                ]
-                lexical = prev.lexical.updated(removed, ids, new_texts)
-                db_ids = np.fromiter(
-                    (r[0] for r in c.execute("SELECT id FROM chunks ORDER BY id")), np.int64
-                )
-                if lexical is not None and not np.array_equal(lexical.ids, db_ids):
-                    log.warning("keyword index out of step with the database; rebuilding it")
-                    lexical = None
-            if lexical is None:
-                lex_ids, lex_texts = store.passage_texts(c)
-                lexical = LexicalIndex.build(lex_ids, lex_texts)
-            if len(base) != len(lexical):
-                raise IndexCorruptError(
-                    f"internal error: {len(base)} vectors for {len(lexical)} passages; "
-                    "run `newsdesk reindex`"
-                )
-            tmp.mkdir(parents=True)
-            base.save(tmp / "vectors.faiss")
-            lexical.save(tmp / "lexical")
-            write_manifest(tmp)
-            _fsync_tree(tmp)
-            os.replace(tmp, final)
-            _fsync_dir(final.parent)
-            meta = {**self.expected_meta(), "generation": new_gen, "updated_at": when}
-            meta["index_type"] = base.kind
-            store.set_meta(c, meta)
+        try:
+            with store.transaction() as c:
+                if full:
+                    c.execute("DELETE FROM chunks")
+                elif replace:
+                    old_ids = store.chunk_ids_of(c, list(replace))
+                    removed = old_ids
+                    base.remove(np.asarray(old_ids, dtype=np.int64))
+                    c.executemany("DELETE FROM chunks WHERE article_id=?", [(a,) for a in replace])
+                    if delete_articles:
+                        c.executemany("DELETE FROM articles WHERE id=?", [(a,) for a in replace])
+                all_chunks: list[Chunk] = []
+                for p in planned:
+                    store.upsert_article(c, p.doc, when)
+                    all_chunks.extend(p.chunks)
+                ids = store.insert_chunks(c, all_chunks, sentences)
+                if ids:
+                    base.add(np.asarray(ids, dtype=np.int64), vectors)
+                # flat / IVF / HNSW by size (retrieval.index_type): a rebuild when a threshold is
+                # crossed, else the same index
+                base = base.adapt(self.index_policy, progress)
+                if progress:
+                    progress("keyword index", 0, 1)
+                # BM25: the previous generation's tokens, minus the removed passages, plus the new
+                # ones tokenised (the same index as one built from all the texts, faster)
+                lexical = None
+                if prev is not None:
+                    new_texts = [
+                        self.embed_text(p.doc.title, ch.text) for p in planned for ch in p.chunks
+                    ]
+                    lexical = prev.lexical.updated(removed, ids, new_texts)
+                    db_ids = np.fromiter(
+                        (r[0] for r in c.execute("SELECT id FROM chunks ORDER BY id")), np.int64
+                    )
+                    if lexical is not None and not np.array_equal(lexical.ids, db_ids):
+                        log.warning("keyword index out of step with the database; rebuilding it")
+                        lexical = None
+                if lexical is None:
+                    lex_ids, lex_texts = store.passage_texts(c)
+                    lexical = LexicalIndex.build(lex_ids, lex_texts)
+                if len(base) != len(lexical):
+                    raise IndexCorruptError(
+                        f"internal error: {len(base)} vectors for {len(lexical)} passages; "
+                        "run `newsdesk reindex`"
+                    )
+                tmp.mkdir(parents=True)
+                base.save(tmp / "vectors.faiss")
+                lexical.save(tmp / "lexical")
+                write_manifest(tmp)
+                _fsync_tree(tmp)
+                os.replace(tmp, final)
+                _fsync_dir(final.parent)
+                meta = {**self.expected_meta(), "generation": new_gen, "updated_at": when}
+                meta["index_type"] = base.kind
+                store.set_meta(c, meta)
+        except BaseException as e:
+            # nothing was committed: the old generation stays current; drop what was written
+            shutil.rmtree(tmp, ignore_errors=True)
+            if final.exists() and self._committed_generation() != new_gen:
+                shutil.rmtree(final, ignore_errors=True)
+            full_reason = disk_full_reason(e)
+            if full_reason is not None:
+                raise DiskFullError(str(self.data_dir), full_reason) from e
+            raise
         with self._snap_lock:
             self._prev = weakref.ref(self._snap) if self._snap is not None else None
             self._snap = Snapshot(new_gen, base, lexical)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -18,7 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ArticleNotFoundError, IndexBusyError, IndexCorruptError, NewsdeskError
+from .errors import (
+    ArticleNotFoundError,
+    DiskFullError,
+    IndexBusyError,
+    IndexCorruptError,
+    NewsdeskError,
+)
 from .models import Article, Chunk, Document, Hit
 
 log = logging.getLogger(__name__)
@@ -156,6 +164,51 @@ class ArticleRow:
     chunk_count: int
 
 
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+# how FAISS (C++) reports a failed write: strerror in parentheses at the end
+_FULL_TEXTS = ("(No space left on device)", "(Disk quota exceeded)", "(File too large)")
+
+
+def disk_full_reason(e: BaseException) -> str | None:
+    """Why ``e`` is an out-of-space error (None: it is not one): SQLite's SQLITE_FULL, an
+    OSError ENOSPC / EDQUOT / EFBIG, or FAISS's write error naming one of them."""
+    if isinstance(e, sqlite3.DatabaseError):
+        code = getattr(e, "sqlite_errorcode", None)
+        if (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or "disk is full" in str(e):
+            return "database or disk is full"
+        return None
+    if isinstance(e, OSError) and e.errno in _FULL_ERRNOS:
+        return os.strerror(e.errno or 0).lower()
+    if isinstance(e, RuntimeError):
+        for text in _FULL_TEXTS:
+            if text in str(e):
+                return text[1:-1].lower()
+    return None
+
+
+def rollback(c: sqlite3.Connection) -> None:
+    """End a failed transaction without hiding why it failed: SQLite may have rolled it back
+    itself (SQLITE_FULL does), and then a ROLLBACK raises "no transaction is active"."""
+    if c.in_transaction:
+        try:
+            c.execute("ROLLBACK")
+        except sqlite3.Error as e:
+            log.debug("rollback after a failed transaction: %s", e)
+
+
+@contextlib.contextmanager
+def immediate(c: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``; on any error, or a failed COMMIT, a rollback that
+    never replaces the original error."""
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        yield c
+        c.execute("COMMIT")
+    except BaseException:
+        rollback(c)
+        raise
+
+
 class SQLiteFile:
     """A SQLite file in WAL mode, one connection per thread (all closed together)."""
 
@@ -242,15 +295,8 @@ class Store(SQLiteFile):
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        c = self.conn
-        c.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self.conn) as c:
             yield c
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        else:
-            c.execute("COMMIT")
 
     # -- meta --------------------------------------------------------------------------------
     def meta(self) -> dict[str, str]:
@@ -537,6 +583,9 @@ def database_error(path: Path, e: sqlite3.DatabaseError) -> NewsdeskError:
             f"the database {path} is busy ({text}): another newsdesk process is writing; "
             "try again in a moment"
         )
+    full = disk_full_reason(e)
+    if full is not None:
+        return DiskFullError(str(path), full)
     return IndexCorruptError(
         f"the database {path} is damaged or unreadable ({text}); {DB_ADVICE} "
         "(`newsdesk check` lists what is wrong)"

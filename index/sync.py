@@ -45,9 +45,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urldefrag, urlsplit
 
-from .errors import IndexBusyError, NewsdeskError, SourceError
+from .errors import DiskFullError, IndexBusyError, NewsdeskError, SourceError
 from .models import Document, http_link
-from .store import SQLiteFile
+from .store import SQLiteFile, disk_full_reason, rollback
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -292,11 +292,10 @@ class SubscriptionStore(SQLiteFile):
             raise _db_error(self.path, e) from e
         try:
             yield c
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        else:
             c.execute("COMMIT")
+        except BaseException:
+            rollback(c)  # never hides the original error (e.g. SQLITE_FULL)
+            raise
 
     def statuses(self) -> list[SubscriptionStatus]:
         if not self.exists():
@@ -349,6 +348,9 @@ def _db_error(path: Path, e: sqlite3.DatabaseError) -> NewsdeskError:
     text = str(e) or type(e).__name__
     if isinstance(e, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
         return IndexBusyError(f"{path} is busy ({text}); try again in a moment")
+    full = disk_full_reason(e)
+    if full is not None:
+        return DiskFullError(str(path), full)
     return NewsdeskError(
         f"the subscription database {path} is damaged or unreadable ({text}); move it away to "
         "start the subscriptions afresh (the index itself is not affected)"
