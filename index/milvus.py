@@ -81,6 +81,7 @@ VARCHAR_MAX = 65_535
 BATCH = 1_000  # rows per insert / upsert call
 FLUSH_ROWS = 1_000  # a write adding this many passages seals them into an indexed segment
 QUERY_IDS = 4_000  # ids per "id in [...]" query
+CREATE_WAIT = 30.0  # s: how long another process may take to finish creating a collection
 SETTLE = 0.5  # Fischer's delay (s): longer than any rival's gap between reading and claiming
 RENEW_EVERY = 1 / 3  # of the lease
 DUMMY = [1.0, 0.0]  # Milvus wants a vector field in every collection
@@ -330,28 +331,60 @@ class MilvusBackend:
         return f"{self.prefix}_passages_{int(dimension)}"
 
     def has(self, name: str) -> bool:
+        """Whether the collection exists; it is loaded (waiting for a process that is still
+        creating it) when it does."""
         if name in self._loaded:
             return True
         if not self.call("listing collections", self.client.has_collection, name):
             return False
-        self.call(f"loading {name}", self.client.load_collection, name)
-        self._loaded.add(name)
-        return True
+        return self._settle(name)
 
     def _create(self, name: str, schema: Any, index_params: Any) -> None:
-        if self.has(name):
-            return
-        try:
-            self.client.create_collection(
-                name, schema=schema, index_params=index_params, consistency_level="Strong"
-            )
-        except MilvusException as e:
-            if "exist" not in str(e).lower():  # another process created it meanwhile
-                raise BackendError(
-                    f"{self.where}: creating {name} failed ({_first_line(e)})"
-                ) from e
-        self.call(f"loading {name}", self.client.load_collection, name)
-        self._loaded.add(name)
+        if name not in self._loaded:
+            self._settle(name, schema, index_params)
+
+    def _settle(self, name: str, schema: Any = None, index_params: Any = None) -> bool:
+        """Create (given a schema), index and load ``name``, whatever other processes do to it
+        at the same moment (the bot's shards, a CLI beside the bot): each step is taken only
+        when it is still missing, and a step that loses a race with another process ("already
+        exists", or "no index" / "does not exist" while that process is half-way through) is
+        looked at again after a short wait, for up to ``CREATE_WAIT`` seconds. False when the
+        collection does not exist and no schema was given."""
+        deadline = time.monotonic() + CREATE_WAIT
+        delay = 0.02
+        while True:
+            try:
+                if not self.client.has_collection(name):
+                    if schema is None:
+                        return False
+                    try:
+                        self.client.create_collection(
+                            name, schema=schema, consistency_level="Strong"
+                        )
+                    except MilvusException as e:
+                        if not _lost_race(e):
+                            raise
+                if index_params is not None and not self.client.list_indexes(name):
+                    try:
+                        self.client.create_index(name, index_params)
+                    except MilvusException as e:
+                        if not _lost_race(e):
+                            raise
+                self.client.load_collection(name)
+            except (MilvusException, pymilvus.exceptions.MilvusException) as e:
+                if not _lost_race(e) or time.monotonic() >= deadline:
+                    what = "creating" if schema is not None else "loading"
+                    raise BackendError(
+                        f"{self.where}: {what} {name} failed ({_first_line(e)})"
+                    ) from e
+                log.debug("%s is being created elsewhere (%s); looking again", name, e)
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+                continue
+            except (ConnectionError, OSError) as e:
+                raise BackendError(f"{self.where}: loading {name} failed ({_first_line(e)})") from e
+            self._loaded.add(name)
+            return True
 
     def _dummy_index(self) -> Any:
         ip = self.client.prepare_index_params()
@@ -1394,3 +1427,13 @@ def _b64(text: str) -> bytes:
         return base64.b64decode(text, validate=True)
     except (ValueError, TypeError):
         return b""
+
+
+_RACES = ("exist", "no index", "index not found", "not found", "duplicate", "already")
+
+
+def _lost_race(e: BaseException) -> bool:
+    """A creation step that failed because another process is creating the same collection:
+    it exists already, or it exists but has no index (or is not visible) yet."""
+    text = str(e).lower()
+    return any(r in text for r in _RACES)
