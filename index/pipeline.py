@@ -639,7 +639,7 @@ class Pipeline:
             shutil.rmtree(tmp, ignore_errors=True)
             if final.exists() and self._committed_generation() != new_gen:
                 shutil.rmtree(final, ignore_errors=True)
-            full_reason = disk_full_reason(e)
+            full_reason = disk_full_reason(e, self.data_dir)
             if full_reason is not None:
                 raise DiskFullError(str(self.data_dir), full_reason) from e
             raise

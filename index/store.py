@@ -169,13 +169,17 @@ _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _FULL_TEXTS = ("(No space left on device)", "(Disk quota exceeded)", "(File too large)")
 
 
-def disk_full_reason(e: BaseException) -> str | None:
+def disk_full_reason(e: BaseException, path: Path | None = None) -> str | None:
     """Why ``e`` is an out-of-space error (None: it is not one): SQLite's SQLITE_FULL, an
-    OSError ENOSPC / EDQUOT / EFBIG, or FAISS's write error naming one of them."""
+    OSError ENOSPC / EDQUOT / EFBIG, or FAISS's write error naming one of them. SQLite reports
+    a write that hit a file size limit (EFBIG) as a plain "disk I/O error": that one counts
+    when the file system near ``path`` is (almost) full or a file size limit is set."""
     if isinstance(e, sqlite3.DatabaseError):
         code = getattr(e, "sqlite_errorcode", None)
         if (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or "disk is full" in str(e):
             return "database or disk is full"
+        if code is not None and code & 0xFF == sqlite3.SQLITE_IOERR and path is not None:
+            return _out_of_room(path)
         return None
     if isinstance(e, OSError) and e.errno in _FULL_ERRNOS:
         return os.strerror(e.errno or 0).lower()
@@ -183,6 +187,26 @@ def disk_full_reason(e: BaseException) -> str | None:
         for text in _FULL_TEXTS:
             if text in str(e):
                 return text[1:-1].lower()
+    return None
+
+
+def _out_of_room(path: Path, low: int = 16 << 20) -> str | None:
+    """ "no space left on device" when less than ``low`` bytes are free where ``path`` lives,
+    "file size limit" when the process has one (``ulimit -f``); None otherwise."""
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        if soft != resource.RLIM_INFINITY:
+            return f"disk I/O error under a file size limit of {soft:,} bytes"
+    except (ImportError, OSError, ValueError):
+        pass
+    try:
+        st = os.statvfs(path if path.is_dir() else path.parent)
+    except OSError:
+        return None
+    if st.f_bavail * st.f_frsize < low:
+        return "disk I/O error with no space left on device"
     return None
 
 
@@ -583,7 +607,7 @@ def database_error(path: Path, e: sqlite3.DatabaseError) -> NewsdeskError:
             f"the database {path} is busy ({text}): another newsdesk process is writing; "
             "try again in a moment"
         )
-    full = disk_full_reason(e)
+    full = disk_full_reason(e, path)
     if full is not None:
         return DiskFullError(str(path), full)
     return IndexCorruptError(

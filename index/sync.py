@@ -366,7 +366,7 @@ def _db_error(path: Path, e: sqlite3.DatabaseError) -> NewsdeskError:
     text = str(e) or type(e).__name__
     if isinstance(e, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
         return IndexBusyError(f"{path} is busy ({text}); try again in a moment")
-    full = disk_full_reason(e)
+    full = disk_full_reason(e, path)
     if full is not None:
         return DiskFullError(str(path), full)
     return NewsdeskError(

@@ -137,3 +137,46 @@ def _dump(db: Path) -> list[str]:
         return [line for line in c.iterdump() if '"subscriptions"' not in line]
     finally:
         c.close()
+
+
+_UNDER_LIMIT = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+from index.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("kb", [40, 100, 200])
+def test_a_file_size_limit_in_a_real_process_changes_nothing(
+    nd: Nd, data: Path, tmp_path: Path, hash_config: Path, kb: int
+) -> None:
+    """No patching: `newsdesk index` in a process whose files may not grow past ``kb`` KB
+    (``ulimit -f``), so SQLite, FAISS or the keyword index really fail to write, wherever
+    the limit is reached first."""
+    import os
+    import subprocess
+    import sys
+
+    before = index_state(data)
+    big = tmp_path / "big.txt"
+    big.write_text(article_text(500, paragraphs=300), encoding="utf-8")
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1"}
+    argv = ["--config", str(hash_config), "--data-dir", str(data), "index", "-q", str(big)]
+    r = subprocess.run(
+        [sys.executable, "-c", _UNDER_LIMIT, str(kb * 1024), *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 1, r.stdout + r.stderr
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith(FULL), line
+    assert index_state(data) == before
+    assert nd("check").code == 0
+    r2 = nd("ask", "--json", QUESTION)
+    assert json.loads(r2.out)["answer"]["text"] == ANSWER
