@@ -524,7 +524,20 @@ class MilvusBackend:
                 f"the index state in {self.where} ({self.c_state}) is unreadable ({e}); "
                 "run `newsdesk reindex`"
             ) from None
-        return state if isinstance(state, dict) else {}
+        if not isinstance(state, dict):
+            return {}
+        for key in ("generation", "floor"):
+            value = state.get(key, 0)
+            if isinstance(value, bool) or not isinstance(value, int | str):
+                value = "x"
+            try:
+                state[key] = int(value)
+            except ValueError:
+                raise IndexCorruptError(
+                    f"the index state in {self.where} ({self.c_state}) is damaged: its {key} "
+                    "is not a number; run `newsdesk reindex`"
+                ) from None
+        return state
 
     @staticmethod
     def alive_passages(state: dict[str, Any]) -> str:

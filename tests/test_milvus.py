@@ -244,6 +244,39 @@ def test_check_finds_damage(mpipe: Pipeline) -> None:
     assert mpipe.check() == []
 
 
+def test_damaged_state_and_sentence_vectors_are_one_line_or_skipped(mpipe: Pipeline) -> None:
+    """Milvus too: a garbled sentence-vector field never crashes a question (it is skipped);
+    a non-numeric generation in the state row is one line, not a traceback."""
+    from index.errors import IndexCorruptError
+    from index.milvus import MilvusBackend
+
+    mpipe.add_documents(DOCS)
+    backend = mpipe.backend
+    assert isinstance(backend, MilvusBackend)
+    good = {q: mpipe.ask(q).quote for q in QUESTIONS}
+    name = backend.read_state()["passages_collection"]
+    rows = backend.client.query(name, filter="id >= 0", output_fields=["*"])
+    for i, row in enumerate(rows):
+        row["sentences"] = ["!!not base64!!", "AAAA", "AQAAAAcAAAA="][i % 3]
+    backend.client.upsert(name, rows)
+    fresh = Pipeline(mpipe.settings, HashEmbedder())
+    try:
+        for q in QUESTIONS:
+            ans = fresh.ask(q)  # answered from the passages split anew
+            assert (ans.quote is None) == (good[q] is None)
+        state = backend.read_state()
+        state["generation"] = "abc"
+        backend.client.upsert(
+            backend.c_state, [{"key": "state", "value": json.dumps(state), "v": [0.0, 0.0]}]
+        )
+        fresh.close()
+        fresh = Pipeline(mpipe.settings, HashEmbedder())
+        with pytest.raises(IndexCorruptError, match="generation is not a number"):
+            fresh.ask(QUESTIONS[0])
+    finally:
+        fresh.close()
+
+
 def test_writer_lease_is_kept_in_milvus(milvus_settings: Settings) -> None:
     from index.milvus import MilvusBackend
 
