@@ -320,16 +320,22 @@ class Pipeline:
                 float(os.environ.get("NEWSDESK_LOCK_TIMEOUT", "600")) if wait is None else wait
             )
             try:
-                lock.acquire(timeout=0)
-            except LockTimeout:
-                log.warning("another newsdesk process is updating %s; waiting", self.data_dir)
                 try:
-                    lock.acquire(timeout=timeout)
+                    lock.acquire(timeout=0)
                 except LockTimeout:
-                    raise IndexBusyError(
-                        f"another newsdesk process is updating {self.data_dir}; "
-                        "try again when it finishes"
-                    ) from None
+                    log.warning("another newsdesk process is updating %s; waiting", self.data_dir)
+                    try:
+                        lock.acquire(timeout=timeout)
+                    except LockTimeout:
+                        raise IndexBusyError(
+                            f"another newsdesk process is updating {self.data_dir}; "
+                            "try again when it finishes"
+                        ) from None
+            except OSError as e:  # creating write.lock on a full disk
+                full_reason = disk_full_reason(e, self.data_dir)
+                if full_reason is None:
+                    raise
+                raise DiskFullError(str(self.data_dir / "write.lock"), full_reason) from e
             self.writing = True
             try:
                 self.store.init_schema()

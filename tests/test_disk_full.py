@@ -66,7 +66,21 @@ def _oserror(code: int) -> Callable[..., None]:
     return fail
 
 
+class _FullLock:
+    """The write lock's file cannot be created: the disk is full."""
+
+    def __init__(self, *_: object, **__: object) -> None:
+        pass
+
+    def acquire(self, *_: object, **__: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def release(self) -> None:
+        pass
+
+
 WRITES: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
+    "write.lock (ENOSPC)": lambda mp: mp.setattr(pipeline_mod, "FileLock", _FullLock),
     "newsdesk.db (SQLITE_FULL)": lambda mp: fill_sqlite(mp, Store),
     "vectors.faiss (ENOSPC in FAISS)": lambda mp: mp.setattr(VectorIndex, "save", _faiss_full),
     "keyword index (ENOSPC)": lambda mp: mp.setattr(LexicalIndex, "save", _oserror(errno.ENOSPC)),
