@@ -65,7 +65,15 @@ from .errors import (
 )
 from .lexical import LexicalIndex, Tokens, tokenize
 from .models import Article, Chunk, Document, Hit
-from .store import ArticleRow, SentenceVectors, Store, article_refs, now_iso, usable_sentences
+from .store import (
+    ArticleRow,
+    SentenceVectors,
+    Store,
+    article_refs,
+    now_iso,
+    sentence_problem,
+    usable_sentences,
+)
 from .vectors import IndexPolicy
 
 if TYPE_CHECKING:
@@ -908,7 +916,11 @@ class MilvusBackend:
                 f"the passage collection of {self.where} is missing: run `newsdesk reindex`",
             ]
         rows = list(
-            self.scan(name, self.alive_passages(state), ["id", "article_id", "pstart", "pend"])
+            self.scan(
+                name,
+                self.alive_passages(state),
+                ["id", "article_id", "pstart", "pend", "sentences"],
+            )
         )
         if len(rows) != int(state.get("passages", 0)):
             problems.append(
@@ -935,6 +947,25 @@ class MilvusBackend:
             problems.append(
                 f"{len(bad)} passages have offsets outside their article's text (first: passage "
                 f"{bad[0]['id']}): run `newsdesk reindex`"
+            )
+        try:
+            dim: int | None = int(meta.get("dimension", ""))
+        except ValueError:
+            dim = None
+        damaged = [
+            (r["id"], why)
+            for r in rows
+            if r["sentences"]
+            and (
+                why := sentence_problem(
+                    _b64(r["sentences"]), dim, int(r["pend"]) - int(r["pstart"])
+                )
+            )
+        ]
+        if damaged:
+            problems.append(
+                f"{len(damaged)} passages have damaged sentence vectors (first: passage "
+                f"{damaged[0][0]}, {damaged[0][1]}): run `newsdesk reindex`"
             )
         return problems
 

@@ -264,6 +264,8 @@ def test_damaged_state_and_sentence_vectors_are_one_line_or_skipped(mpipe: Pipel
         for q in QUESTIONS:
             ans = fresh.ask(q)  # answered from the passages split anew
             assert (ans.quote is None) == (good[q] is None)
+        (problem,) = fresh.check()
+        assert f"{len(rows)} passages have damaged sentence vectors" in problem, problem
         state = backend.read_state()
         state["generation"] = "abc"
         backend.client.upsert(
