@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import io
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
 import textwrap
@@ -19,7 +21,7 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from . import __version__
 from .config import Settings, load_settings
@@ -414,6 +416,60 @@ def _positive(v: str) -> int:
 
 # -- output helpers --------------------------------------------------------------------------
 
+# Terminal escape sequences: CSI (ESC [ ... final, or the 8-bit CSI), OSC (ESC ] ... BEL/ST, e.g.
+# OSC 52 writes the clipboard), DCS/SOS/PM/APC strings, and two-character ESC sequences.
+_ESCAPE_SEQUENCE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]?"
+    r"|\x9b[0-?]*[ -/]*[@-~]?"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -~]?"
+)
+# what is left: C0 controls but tab and newline, DEL, C1 controls, and the bidirectional
+# overrides that make a terminal show text in another order than it is
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` without terminal escape sequences and control characters (tab and newline
+    kept): article titles, text and URLs come from anyone who publishes a page or a feed."""
+    return _CONTROL.sub("", _ESCAPE_SEQUENCE.sub("", text))
+
+
+def _json_escape_controls(text: str) -> str:
+    """JSON output: what ``json.dumps(ensure_ascii=False)`` leaves raw (DEL, C1 controls,
+    bidirectional overrides; C0 is escaped already) as ``\\uXXXX`` -- the same JSON value,
+    nothing a terminal acts on. They only occur inside strings, where the escape is valid."""
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+class SafeOutput(io.TextIOBase):
+    """The stream every command prints to: control characters from article data never reach
+    the terminal (stripped from text, escaped in JSON)."""
+
+    def __init__(self, out: TextIO, json_output: bool = False) -> None:
+        self._out = out
+        self._clean = _json_escape_controls if json_output else terminal_safe
+
+    def write(self, s: str) -> int:
+        self._out.write(self._clean(s))
+        return len(s)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def isatty(self) -> bool:
+        return self._out.isatty()
+
+
+def _err(message: str) -> None:
+    """One line to stderr, without control characters (it may quote a title or a URL)."""
+    print(terminal_safe(message), file=sys.stderr)
+
+
+class _SafeFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return terminal_safe(super().format(record))
+
 
 def _wrap(text: str, indent: str = "  ") -> str:
     width = max(40, min(100, _term_width()) - len(indent))
@@ -577,10 +633,10 @@ def cmd_index(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             progress=(lambda msg: log.info("%s", msg)),
         )
         for w in collected.warnings:
-            print(f"newsdesk: skipped {w}", file=sys.stderr)
+            _err(f"newsdesk: skipped {w}")
         if collected.errors:
             for e in collected.errors:
-                print(f"newsdesk: error: {e}", file=sys.stderr)
+                _err(f"newsdesk: error: {e}")
             print("newsdesk: nothing was indexed", file=sys.stderr)
             return 1
         if not collected.documents:
@@ -1063,7 +1119,7 @@ def cmd_sync(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             print(_sync_line(res), file=out)
             if not args.quiet:
                 for note in res.skipped[:5]:
-                    print(f"newsdesk: skipped {note}", file=sys.stderr)
+                    _err(f"newsdesk: skipped {note}")
     return 1 if any(not r.ok for r in results) else 0
 
 
@@ -1185,9 +1241,9 @@ def setup_logging(verbose: int, quiet: bool, settings_level: str = "WARNING") ->
     level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else settings_level
     if quiet and not verbose:
         level = logging.ERROR
-    logging.basicConfig(
-        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     for noisy in ("httpx", "httpcore", "sentence_transformers", "transformers", "faiss", "bm25s"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     # the HTML extractors log their own ERRORs and WARNINGs about pages newsdesk then handles
@@ -1197,12 +1253,23 @@ def setup_logging(verbose: int, quiet: bool, settings_level: str = "WARNING") ->
 
 
 def _crash_log(exc: BaseException) -> str:
-    path = Path(tempfile.gettempdir()) / f"newsdesk-crash-{os.getpid()}.log"
+    """Write the traceback to a new file only this user can read, and return its path.
+
+    ``mkstemp``: an unpredictable name, created with O_CREAT | O_EXCL (an existing file or a
+    symlink planted at that name by another local user is never followed or overwritten) and
+    mode 0600 (a traceback can hold paths, URLs and article text).
+    """
+    text = "".join(traceback.format_exception(exc))
     try:
-        path.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+        fd, name = tempfile.mkstemp(prefix="newsdesk-crash-", suffix=".log")
     except OSError:
         return "(could not write a crash log)"
-    return str(path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError:
+        return "(could not write a crash log)"
+    return name
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -1218,9 +1285,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     try:
         settings = load_settings(args.config, args.data_dir)
         setup_logging(args.verbose, args.quiet, settings.log_level.upper())
-        return COMMANDS[args.command](args, settings, out)
+        safe = SafeOutput(out, json_output=bool(getattr(args, "json", False)))
+        return COMMANDS[args.command](args, settings, cast(TextIO, safe))
     except NewsdeskError as e:
-        print(f"newsdesk: error: {e}", file=sys.stderr)
+        _err(f"newsdesk: error: {e}")
         return e.exit_code
     except KeyboardInterrupt:
         print("newsdesk: interrupted", file=sys.stderr)
@@ -1232,10 +1300,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except Exception as e:
         where = _crash_log(e)
         log.debug("unexpected error", exc_info=True)
-        print(
+        _err(
             f"newsdesk: unexpected error: {type(e).__name__}: {str(e)[:200]} "
-            f"(details in {where}; please report it)",
-            file=sys.stderr,
+            f"(details in {where}; please report it)"
         )
         return 1
 

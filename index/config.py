@@ -254,7 +254,48 @@ class Settings:
 
 
 _SECRET_KEY = re.compile(r"(token|secret|password|api_key)$", re.I)
+# keys whose value is never echoed in an error: secrets, and the names of the variables
+# holding them (a secret pasted there by mistake)
+_HIDE_KEY = re.compile(r"(token|secret|password|api_key|_env)$", re.I)
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_\-]{20,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{20,}$")
+# well-known API key and token shapes (OpenAI, GitHub, Slack, AWS, JWTs, Discord above)
+_KNOWN_SECRET = re.compile(
+    r"^(sk|pk|rk)-[A-Za-z0-9_\-]{16,}"
+    r"|^(ghp|gho|ghu|ghs|ghr|github_pat|glpat|hf)_[A-Za-z0-9_]{16,}"
+    r"|^xox[abprs]-[A-Za-z0-9\-]{10,}"
+    r"|^(AKIA|ASIA)[0-9A-Z]{16}"
+    r"|^eyJ[A-Za-z0-9_\-]{10,}\."
+    r"|://[^/@\s:]+:[^/@\s]+@"  # a URL with user:password in it
+)
+HIDDEN = "the value is not shown: it may be a secret"
+
+
+def looks_like_secret(value: object) -> bool:
+    """True for a value that may be a token, key or password (never echo it).
+
+    Known token shapes, a URL carrying a password, and long random-looking strings: 20 or more
+    characters without spaces that mix upper case, lower case and digits (names such as
+    ``MILVUS_TOKEN`` or paths are not like that).
+    """
+    if isinstance(value, list | tuple):
+        return any(looks_like_secret(v) for v in value)
+    if not isinstance(value, str):
+        return False
+    v = value.strip()
+    if _TOKEN_SHAPE.match(v) or _KNOWN_SECRET.search(v):
+        return True
+    if len(v) < 20 or any(ch.isspace() for ch in v) or "/" in v:
+        return False
+    digits = sum(ch.isdigit() for ch in v)
+    return digits >= 2 and any(ch.islower() for ch in v) and any(ch.isupper() for ch in v)
+
+
+def _got(key: str, value: object) -> str:
+    """`` (got 'x')`` for an error message, or a note that the value is withheld when the key
+    holds a secret or the name of one, or the value looks like a secret."""
+    if _HIDE_KEY.search(key.rsplit(".", 1)[-1]) or looks_like_secret(value):
+        return f" ({HIDDEN})"
+    return f" (got {value!r})"
 
 
 def _describe(tp: Any) -> str:
@@ -283,7 +324,7 @@ def _coerce(name: str, value: Any, tp: Any, where: str) -> Any:
         if value is None:
             return None
         return _coerce(name, value, args[0], where)
-    bad = ConfigError(f"{where}: {name} must be {_describe(tp)} (got {value!r})")
+    bad = ConfigError(f"{where}: {name} must be {_describe(tp)}{_got(name, value)}")
     if origin is Literal:
         if value not in get_args(tp):
             raise bad
@@ -357,7 +398,7 @@ def _apply(obj: Any, data: dict[str, Any], prefix: str, where: str) -> None:
 def _validate(s: Settings, where: str) -> None:
     def need(cond: bool, key: str, what: str, got: Any) -> None:
         if not cond:
-            raise ConfigError(f"{where}: {key} must be {what} (got {got!r})")
+            raise ConfigError(f"{where}: {key} must be {what}{_got(key, got)}")
 
     need(
         s.embedding.batch_size >= 1,
@@ -519,12 +560,7 @@ def _validate_scale_out(s: Settings, need: Any) -> None:
         'a local path ending in ".db" (Milvus Lite) or http://host:19530',
         st.uri,
     )
-    need(
-        bool(_ENV_NAME.match(st.token_env)),
-        "store.token_env",
-        "an environment variable name",
-        st.token_env,
-    )
+    _check_env_name(st.token_env, "store.token_env", '"MILVUS_TOKEN"', need)
     need(
         bool(_COLLECTION.match(st.collection_prefix)),
         "store.collection_prefix",
@@ -620,14 +656,23 @@ def _validate_subscriptions(
         )
 
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+def _check_env_name(value: str, key: str, example: str, need: Any) -> None:
+    """A ``*_env`` key names an environment variable; a value that is no such name, or looks
+    like a token itself, is refused without being echoed (it is probably the secret)."""
+    need(
+        bool(_ENV_NAME.match(value)) and not looks_like_secret(value),
+        key,
+        f"the name of an environment variable holding the secret, e.g. {example} "
+        "(not the secret itself: put that in the environment)",
+        value,
+    )
 
 
 def _validate_llm(llm: LLMSettings, where: str) -> None:
     """``[llm]``: a bad value names its key; the API key's value is never echoed."""
 
     def bad(key: str, what: str, got: Any) -> ConfigError:
-        return ConfigError(f"{where}: llm.{key} must be {what} (got {got!r})")
+        return ConfigError(f"{where}: llm.{key} must be {what}{_got(key, got)}")
 
     url = llm.base_url.strip()
     if url:
@@ -643,12 +688,13 @@ def _validate_llm(llm: LLMSettings, where: str) -> None:
                 f"{where}: llm.model must be set when llm.base_url is (the model name the "
                 'endpoint serves, e.g. "llama3.2" for Ollama; llama.cpp accepts any name)'
             )
-    if llm.api_key_env and not _ENV_NAME.match(llm.api_key_env):
-        # never echo the value: it may be the key itself
-        raise ConfigError(
-            f"{where}: llm.api_key_env must be the name of an environment variable holding "
-            'the key, e.g. "OPENAI_API_KEY" (not the key itself)'
-        )
+    if llm.api_key_env:
+
+        def need(cond: bool, key: str, what: str, got: Any) -> None:
+            if not cond:
+                raise ConfigError(f"{where}: {key} must be {what}{_got(key, got)}")
+
+        _check_env_name(llm.api_key_env, "llm.api_key_env", '"OPENAI_API_KEY"', need)
     if not 16 <= llm.max_tokens <= 32768:
         raise bad("max_tokens", "an integer between 16 and 32768", llm.max_tokens)
     if not 0 < llm.timeout <= 600:
@@ -698,9 +744,12 @@ def load_settings(
         if "data_dir" in data and not settings.data_dir.is_absolute():
             settings.data_dir = (path.parent / settings.data_dir).resolve()
         # and so are the folders it watches
-        for folder in settings.folders:
+        for i, folder in enumerate(settings.folders):
             if folder.path is not None and not folder.path.is_absolute():
-                folder.path = (path.parent / folder.path).resolve()
+                try:
+                    folder.path = (path.parent / folder.path).resolve()
+                except (RuntimeError, OSError):  # a symlink loop
+                    raise ConfigError(f"{where}: folders[{i}].path is a symlink loop") from None
     if overrides:
         _apply(settings, overrides, "", "settings")
     env_dir = os.environ.get("NEWSDESK_DATA_DIR")

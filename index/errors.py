@@ -55,3 +55,13 @@ class InvalidQuestionError(NewsdeskError):
 
 class ArticleNotFoundError(NewsdeskError):
     """No article matches the given id, title or source."""
+
+
+class DiskFullError(NewsdeskError):
+    """A write ran out of disk space (or hit a file size limit); the old state is kept."""
+
+    def __init__(self, where: str, reason: str = "no space left on device") -> None:
+        super().__init__(
+            f"disk full: nothing was changed (writing {where} failed: {reason}); "
+            "free some space and try again"
+        )

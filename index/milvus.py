@@ -65,7 +65,15 @@ from .errors import (
 )
 from .lexical import LexicalIndex, Tokens, tokenize
 from .models import Article, Chunk, Document, Hit
-from .store import ArticleRow, SentenceVectors, Store, article_refs, now_iso, unpack_sentences
+from .store import (
+    ArticleRow,
+    SentenceVectors,
+    Store,
+    article_refs,
+    now_iso,
+    sentence_problem,
+    usable_sentences,
+)
 from .titles import MemoryTitles
 from .vectors import IndexPolicy
 
@@ -82,6 +90,7 @@ VARCHAR_MAX = 65_535
 BATCH = 1_000  # rows per insert / upsert call
 FLUSH_ROWS = 1_000  # a write adding this many passages seals them into an indexed segment
 QUERY_IDS = 4_000  # ids per "id in [...]" query
+CREATE_WAIT = 30.0  # s: how long another process may take to finish creating a collection
 SETTLE = 0.5  # Fischer's delay (s): longer than any rival's gap between reading and claiming
 RENEW_EVERY = 1 / 3  # of the lease
 DUMMY = [1.0, 0.0]  # Milvus wants a vector field in every collection
@@ -331,28 +340,60 @@ class MilvusBackend:
         return f"{self.prefix}_passages_{int(dimension)}"
 
     def has(self, name: str) -> bool:
+        """Whether the collection exists; it is loaded (waiting for a process that is still
+        creating it) when it does."""
         if name in self._loaded:
             return True
         if not self.call("listing collections", self.client.has_collection, name):
             return False
-        self.call(f"loading {name}", self.client.load_collection, name)
-        self._loaded.add(name)
-        return True
+        return self._settle(name)
 
     def _create(self, name: str, schema: Any, index_params: Any) -> None:
-        if self.has(name):
-            return
-        try:
-            self.client.create_collection(
-                name, schema=schema, index_params=index_params, consistency_level="Strong"
-            )
-        except MilvusException as e:
-            if "exist" not in str(e).lower():  # another process created it meanwhile
-                raise BackendError(
-                    f"{self.where}: creating {name} failed ({_first_line(e)})"
-                ) from e
-        self.call(f"loading {name}", self.client.load_collection, name)
-        self._loaded.add(name)
+        if name not in self._loaded:
+            self._settle(name, schema, index_params)
+
+    def _settle(self, name: str, schema: Any = None, index_params: Any = None) -> bool:
+        """Create (given a schema), index and load ``name``, whatever other processes do to it
+        at the same moment (the bot's shards, a CLI beside the bot): each step is taken only
+        when it is still missing, and a step that loses a race with another process ("already
+        exists", or "no index" / "does not exist" while that process is half-way through) is
+        looked at again after a short wait, for up to ``CREATE_WAIT`` seconds. False when the
+        collection does not exist and no schema was given."""
+        deadline = time.monotonic() + CREATE_WAIT
+        delay = 0.02
+        while True:
+            try:
+                if not self.client.has_collection(name):
+                    if schema is None:
+                        return False
+                    try:
+                        self.client.create_collection(
+                            name, schema=schema, consistency_level="Strong"
+                        )
+                    except MilvusException as e:
+                        if not _lost_race(e):
+                            raise
+                if index_params is not None and not self.client.list_indexes(name):
+                    try:
+                        self.client.create_index(name, index_params)
+                    except MilvusException as e:
+                        if not _lost_race(e):
+                            raise
+                self.client.load_collection(name)
+            except (MilvusException, pymilvus.exceptions.MilvusException) as e:
+                if not _lost_race(e) or time.monotonic() >= deadline:
+                    what = "creating" if schema is not None else "loading"
+                    raise BackendError(
+                        f"{self.where}: {what} {name} failed ({_first_line(e)})"
+                    ) from e
+                log.debug("%s is being created elsewhere (%s); looking again", name, e)
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+                continue
+            except (ConnectionError, OSError) as e:
+                raise BackendError(f"{self.where}: loading {name} failed ({_first_line(e)})") from e
+            self._loaded.add(name)
+            return True
 
     def _dummy_index(self) -> Any:
         ip = self.client.prepare_index_params()
@@ -492,7 +533,20 @@ class MilvusBackend:
                 f"the index state in {self.where} ({self.c_state}) is unreadable ({e}); "
                 "run `newsdesk reindex`"
             ) from None
-        return state if isinstance(state, dict) else {}
+        if not isinstance(state, dict):
+            return {}
+        for key in ("generation", "floor"):
+            value = state.get(key, 0)
+            if isinstance(value, bool) or not isinstance(value, int | str):
+                value = "x"
+            try:
+                state[key] = int(value)
+            except ValueError:
+                raise IndexCorruptError(
+                    f"the index state in {self.where} ({self.c_state}) is damaged: its {key} "
+                    "is not a number; run `newsdesk reindex`"
+                ) from None
+        return state
 
     @staticmethod
     def alive_passages(state: dict[str, Any]) -> str:
@@ -863,7 +917,11 @@ class MilvusBackend:
                 f"the passage collection of {self.where} is missing: run `newsdesk reindex`",
             ]
         rows = list(
-            self.scan(name, self.alive_passages(state), ["id", "article_id", "pstart", "pend"])
+            self.scan(
+                name,
+                self.alive_passages(state),
+                ["id", "article_id", "pstart", "pend", "sentences"],
+            )
         )
         if len(rows) != int(state.get("passages", 0)):
             problems.append(
@@ -890,6 +948,25 @@ class MilvusBackend:
             problems.append(
                 f"{len(bad)} passages have offsets outside their article's text (first: passage "
                 f"{bad[0]['id']}): run `newsdesk reindex`"
+            )
+        try:
+            dim: int | None = int(meta.get("dimension", ""))
+        except ValueError:
+            dim = None
+        damaged = [
+            (r["id"], why)
+            for r in rows
+            if r["sentences"]
+            and (
+                why := sentence_problem(
+                    _b64(r["sentences"]), dim, int(r["pend"]) - int(r["pstart"])
+                )
+            )
+        ]
+        if damaged:
+            problems.append(
+                f"{len(damaged)} passages have damaged sentence vectors (first: passage "
+                f"{damaged[0][0]}, {damaged[0][1]}): run `newsdesk reindex`"
             )
         return problems
 
@@ -1378,11 +1455,11 @@ class MilvusStore(Store):
         if not chunk_ids or name is None:
             return {}
         rows = self.backend.passage_rows(name, list(chunk_ids))
-        return {
-            i: unpack_sentences(base64.b64decode(r["sentences"]))
-            for i, r in rows.items()
-            if r["sentences"]
-        }
+        return usable_sentences(
+            [(i, _b64(r["sentences"])) for i, r in rows.items() if r["sentences"]],
+            None,
+            f"Milvus collection {name}",
+        )
 
     def article_sentences(
         self, article_id: str
@@ -1397,11 +1474,13 @@ class MilvusStore(Store):
             self.backend.scan(name, expr, ["id", "pstart", "sentences"]),
             key=lambda r: (int(r["pstart"]), int(r["id"])),
         )
-        return art.text, [
-            (int(r["pstart"]), unpack_sentences(base64.b64decode(r["sentences"])))
-            for r in rows
-            if r["sentences"]
-        ]
+        starts = {int(r["id"]): int(r["pstart"]) for r in rows}
+        usable = usable_sentences(
+            [(int(r["id"]), _b64(r["sentences"])) for r in rows if r["sentences"]],
+            None,
+            f"Milvus collection {name}",
+        )
+        return art.text, [(starts[cid], sv) for cid, sv in usable.items()]
 
     def article_span(self, article_id: str, start: int, end: int) -> str:
         art = self.backend.article(self.state(), article_id)
@@ -1409,3 +1488,21 @@ class MilvusStore(Store):
 
     def integrity_errors(self, full: bool = False) -> list[str]:
         return []
+
+
+def _b64(text: str) -> bytes:
+    """A stored base64 field; damaged base64 reads as an empty (damaged) blob."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (ValueError, TypeError):
+        return b""
+
+
+_RACES = ("exist", "no index", "index not found", "not found", "duplicate", "already")
+
+
+def _lost_race(e: BaseException) -> bool:
+    """A creation step that failed because another process is creating the same collection:
+    it exists already, or it exists but has no index (or is not visible) yet."""
+    text = str(e).lower()
+    return any(r in text for r in _RACES)

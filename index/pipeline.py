@@ -46,6 +46,7 @@ from .embedder import Embedder, make_embedder
 from .errors import (
     ArticleNotFoundError,
     ConfigError,
+    DiskFullError,
     EmptyIndexError,
     IndexBusyError,
     IndexCorruptError,
@@ -64,6 +65,7 @@ from .store import (
     ArticleRow,
     Store,
     database_error,
+    disk_full_reason,
     now_iso,
     pack_sentences,
 )
@@ -345,16 +347,22 @@ class Pipeline:
                 float(os.environ.get("NEWSDESK_LOCK_TIMEOUT", "600")) if wait is None else wait
             )
             try:
-                lock.acquire(timeout=0)
-            except LockTimeout:
-                log.warning("another newsdesk process is updating %s; waiting", self.data_dir)
                 try:
-                    lock.acquire(timeout=timeout)
+                    lock.acquire(timeout=0)
                 except LockTimeout:
-                    raise IndexBusyError(
-                        f"another newsdesk process is updating {self.data_dir}; "
-                        "try again when it finishes"
-                    ) from None
+                    log.warning("another newsdesk process is updating %s; waiting", self.data_dir)
+                    try:
+                        lock.acquire(timeout=timeout)
+                    except LockTimeout:
+                        raise IndexBusyError(
+                            f"another newsdesk process is updating {self.data_dir}; "
+                            "try again when it finishes"
+                        ) from None
+            except OSError as e:  # creating write.lock on a full disk
+                full_reason = disk_full_reason(e, self.data_dir)
+                if full_reason is None:
+                    raise
+                raise DiskFullError(str(self.data_dir / "write.lock"), full_reason) from e
             self.writing = True
             try:
                 self.store.init_schema()
@@ -366,11 +374,33 @@ class Pipeline:
         finally:
             self._write_lock.release()
 
+    def _generation_to_replace(self, full: bool) -> int:
+        """The current generation; for a full re-index of an index whose ``meta.generation``
+        is damaged, the newest generation folder instead (the re-index repairs the meta)."""
+        try:
+            return self.store.generation()
+        except IndexCorruptError:
+            if not full:
+                raise
+            root = self.data_dir / GEN_DIR
+            names = [p.name for p in root.iterdir()] if root.is_dir() else []
+            return max((int(n) for n in names if n.isdigit()), default=0)
+
+    def _committed_generation(self) -> int | None:
+        """``meta.generation`` as committed, read afresh (None when it cannot be read)."""
+        try:
+            return self.store.generation()
+        except (NewsdeskError, sqlite3.Error):
+            return None
+
     def _cleanup_generations(self, keep: int | None = None) -> None:
         root = self.data_dir / GEN_DIR
         if not root.is_dir():
             return
-        current = self.store.generation() if keep is None else keep
+        try:
+            current = self.store.generation() if keep is None else keep
+        except IndexCorruptError:
+            return  # a damaged meta.generation: nothing is removed until a re-index
         for p in root.iterdir():
             name = p.name.split(".")[0]
             if p.name.endswith(".tmp") or not name.isdigit() or int(name) < current - 1:
@@ -568,7 +598,7 @@ class Pipeline:
             )
             return
         store = self.store
-        old_gen = store.generation()
+        old_gen = self._generation_to_replace(full)
         prev = None if full else self.snapshot()
         base = (
             VectorIndex.empty(self.embedder.dimension)
@@ -582,60 +612,70 @@ class Pipeline:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(final, ignore_errors=True)
         when = now_iso()
-        with store.transaction() as c:
-            if full:
-                c.execute("DELETE FROM chunks")
-            elif replace:
-                old_ids = store.chunk_ids_of(c, list(replace))
-                removed = old_ids
-                base.remove(np.asarray(old_ids, dtype=np.int64))
-                c.executemany("DELETE FROM chunks WHERE article_id=?", [(a,) for a in replace])
-                if delete_articles:
-                    c.executemany("DELETE FROM articles WHERE id=?", [(a,) for a in replace])
-            all_chunks: list[Chunk] = []
-            for p in planned:
-                store.upsert_article(c, p.doc, when)
-                all_chunks.extend(p.chunks)
-            ids = store.insert_chunks(c, all_chunks, sentences)
-            if ids:
-                base.add(np.asarray(ids, dtype=np.int64), vectors)
-            # flat / IVF / HNSW by size (retrieval.index_type): a rebuild when a threshold is
-            # crossed, else the same index
-            base = base.adapt(self.index_policy, progress)
-            if progress:
-                progress("keyword index", 0, 1)
-            # BM25: the previous generation's tokens, minus the removed passages, plus the new
-            # ones tokenised (the same index as one built from all the texts, faster)
-            lexical = None
-            if prev is not None:
-                new_texts = [
-                    self.embed_text(p.doc.title, ch.text) for p in planned for ch in p.chunks
-                ]
-                lexical = prev.lexical.updated(removed, ids, new_texts)
-                db_ids = np.fromiter(
-                    (r[0] for r in c.execute("SELECT id FROM chunks ORDER BY id")), np.int64
-                )
-                if lexical is not None and not np.array_equal(lexical.ids, db_ids):
-                    log.warning("keyword index out of step with the database; rebuilding it")
-                    lexical = None
-            if lexical is None:
-                lex_ids, lex_texts = store.passage_texts(c)
-                lexical = LexicalIndex.build(lex_ids, lex_texts)
-            if len(base) != len(lexical):
-                raise IndexCorruptError(
-                    f"internal error: {len(base)} vectors for {len(lexical)} passages; "
-                    "run `newsdesk reindex`"
-                )
-            tmp.mkdir(parents=True)
-            base.save(tmp / "vectors.faiss")
-            lexical.save(tmp / "lexical")
-            write_manifest(tmp)
-            _fsync_tree(tmp)
-            os.replace(tmp, final)
-            _fsync_dir(final.parent)
-            meta = {**self.expected_meta(), "generation": new_gen, "updated_at": when}
-            meta["index_type"] = base.kind
-            store.set_meta(c, meta)
+        try:
+            with store.transaction() as c:
+                if full:
+                    c.execute("DELETE FROM chunks")
+                elif replace:
+                    old_ids = store.chunk_ids_of(c, list(replace))
+                    removed = old_ids
+                    base.remove(np.asarray(old_ids, dtype=np.int64))
+                    c.executemany("DELETE FROM chunks WHERE article_id=?", [(a,) for a in replace])
+                    if delete_articles:
+                        c.executemany("DELETE FROM articles WHERE id=?", [(a,) for a in replace])
+                all_chunks: list[Chunk] = []
+                for p in planned:
+                    store.upsert_article(c, p.doc, when)
+                    all_chunks.extend(p.chunks)
+                ids = store.insert_chunks(c, all_chunks, sentences)
+                if ids:
+                    base.add(np.asarray(ids, dtype=np.int64), vectors)
+                # flat / IVF / HNSW by size (retrieval.index_type): a rebuild when a threshold is
+                # crossed, else the same index
+                base = base.adapt(self.index_policy, progress)
+                if progress:
+                    progress("keyword index", 0, 1)
+                # BM25: the previous generation's tokens, minus the removed passages, plus the new
+                # ones tokenised (the same index as one built from all the texts, faster)
+                lexical = None
+                if prev is not None:
+                    new_texts = [
+                        self.embed_text(p.doc.title, ch.text) for p in planned for ch in p.chunks
+                    ]
+                    lexical = prev.lexical.updated(removed, ids, new_texts)
+                    db_ids = np.fromiter(
+                        (r[0] for r in c.execute("SELECT id FROM chunks ORDER BY id")), np.int64
+                    )
+                    if lexical is not None and not np.array_equal(lexical.ids, db_ids):
+                        log.warning("keyword index out of step with the database; rebuilding it")
+                        lexical = None
+                if lexical is None:
+                    lex_ids, lex_texts = store.passage_texts(c)
+                    lexical = LexicalIndex.build(lex_ids, lex_texts)
+                if len(base) != len(lexical):
+                    raise IndexCorruptError(
+                        f"internal error: {len(base)} vectors for {len(lexical)} passages; "
+                        "run `newsdesk reindex`"
+                    )
+                tmp.mkdir(parents=True)
+                base.save(tmp / "vectors.faiss")
+                lexical.save(tmp / "lexical")
+                write_manifest(tmp)
+                _fsync_tree(tmp)
+                os.replace(tmp, final)
+                _fsync_dir(final.parent)
+                meta = {**self.expected_meta(), "generation": new_gen, "updated_at": when}
+                meta["index_type"] = base.kind
+                store.set_meta(c, meta)
+        except BaseException as e:
+            # nothing was committed: the old generation stays current; drop what was written
+            shutil.rmtree(tmp, ignore_errors=True)
+            if final.exists() and self._committed_generation() != new_gen:
+                shutil.rmtree(final, ignore_errors=True)
+            full_reason = disk_full_reason(e, self.data_dir)
+            if full_reason is not None:
+                raise DiskFullError(str(self.data_dir), full_reason) from e
+            raise
         with self._snap_lock:
             self._prev = weakref.ref(self._snap) if self._snap is not None else None
             self._snap = Snapshot(new_gen, base, lexical)
@@ -919,11 +959,11 @@ class Pipeline:
             articles=articles,
             chunks=chunks,
             model=meta.get("model", self.settings.embedding.model),
-            dimension=int(meta.get("dimension", 0) or 0),
+            dimension=_int(meta.get("dimension")),
             index_type=meta.get("index_type", "flat"),
             bytes_on_disk=size,
             data_dir=str(self.data_dir),
-            schema_version=int(meta.get("schema_version", SCHEMA_VERSION)),
+            schema_version=_int(meta.get("schema_version"), SCHEMA_VERSION),
             last_indexed=meta.get("updated_at"),
         )
 
@@ -976,6 +1016,12 @@ class Pipeline:
                 f"{chunks} passages are stored but no index generation is recorded: "
                 "run `newsdesk reindex`"
             )
+        bad, first, why = store.damaged_sentences()
+        if bad:
+            problems.append(
+                f"{bad} passages have damaged sentence vectors (first: passage {first}, {why}): "
+                "run `newsdesk reindex`"
+            )
         c = store.conn
         bad, first = c.execute(
             "SELECT count(*), min(c.id) FROM chunks c JOIN articles a ON a.id = c.article_id "
@@ -1017,6 +1063,12 @@ class Pipeline:
             problems.append(str(e))
         else:
             problems += _id_problems(f"vector index {path / 'vectors.faiss'}", vectors.ids(), ids)
+            bad, first = vectors.damaged_vectors()
+            if bad:
+                problems.append(
+                    f"the vector index {path / 'vectors.faiss'} holds {bad} damaged vectors "
+                    f"(not finite unit vectors; first: passage {first}): run `newsdesk reindex`"
+                )
         try:
             lexical = LexicalIndex.load(path / "lexical")
         except Exception as e:
@@ -1048,6 +1100,14 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _int(value: str | None, default: int = 0) -> int:
+    """A number from the meta; a damaged value reads as ``default`` (``check`` reports it)."""
+    try:
+        return int(value) if value else default
+    except ValueError:
+        return default
 
 
 def _first_line(e: BaseException) -> str:
@@ -1092,17 +1152,27 @@ def write_manifest(gen_dir: Path) -> None:
 def manifest_problems(gen_dir: Path) -> list[str]:
     """Files of a generation that are missing, truncated or changed since it was written.
 
-    A generation without a manifest (written by an older newsdesk) is not checked.
+    Every write records a manifest, so a generation without one, or with files it does not
+    list, is damaged too (deleting or emptying the manifest must not switch the check off).
     """
     path = gen_dir / MANIFEST
     if not path.exists():
-        return []
+        return [f"{MANIFEST}: missing"]
     try:
         files = json.loads(path.read_text(encoding="utf-8"))["files"]
         expected = [(str(rel), int(size), int(crc)) for rel, (size, crc) in files.items()]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         return [f"{MANIFEST} is unreadable ({_first_line(e)})"]
-    problems = []
+    listed = {rel for rel, _size, _crc in expected}
+    problems = [
+        f"{rel}: not in the manifest"
+        for rel in sorted(
+            p.relative_to(gen_dir).as_posix() for p in gen_dir.rglob("*") if p.is_file()
+        )
+        if rel != MANIFEST and rel not in listed
+    ]
+    if "vectors.faiss" not in listed and "vectors.faiss: not in the manifest" not in problems:
+        problems.append("vectors.faiss: not in the manifest")
     for rel, size, crc in expected:
         f = gen_dir / rel
         try:

@@ -89,6 +89,21 @@ def _strip_fragment(url: str) -> str:
     return urldefrag(url.strip())[0]
 
 
+def resolve_path(path: Path, shown: str | None = None) -> Path:
+    """``path`` made absolute with its symlinks resolved, or a :class:`SourceError` for a
+    person: a symlink loop (``a.txt -> a.txt``, ``a -> b -> a``) makes ``Path.resolve()`` raise
+    RuntimeError on Python 3.11 and OSError (ELOOP) on later ones."""
+    try:
+        return path.resolve()
+    except RuntimeError:
+        raise SourceError(shown or str(path.absolute()), "symlink loop") from None
+    except OSError as e:
+        import errno
+
+        why = "symlink loop" if e.errno == errno.ELOOP else (e.strerror or type(e).__name__)
+        raise SourceError(shown or str(path.absolute()), why) from None
+
+
 def iter_folder(path: Path) -> Iterator[Path]:
     """Supported files under ``path``, recursively, sorted by path; hidden files and folders
     (names starting with ".") are skipped, and so are symlinked folders (no loops)."""
@@ -129,7 +144,7 @@ def _decode_local_html(data: bytes, source: str) -> str:
 
 def read_file(path: Path, settings: FetchSettings) -> Document:
     """One file → Document. Raises SourceError with a reason for a person."""
-    resolved = path.resolve()
+    resolved = resolve_path(path)
     source = str(resolved)
     suffix = resolved.suffix.lower() if resolved.suffix else path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -358,11 +373,14 @@ class _Collector:
     def add_path(self, raw: str) -> None:
         path = Path(raw).expanduser()
         if not path.exists():
+            if path.is_symlink():
+                resolve_path(path, raw)  # a loop says so
+                raise SourceError(raw, "broken symlink (its target does not exist)")
             raise SourceError(raw, "no such file or folder")
         if path.is_dir():
             self.add_folder(path)
             return
-        source = str(path.resolve())
+        source = str(resolve_path(path, raw))
         if source in self.seen:
             return
         self.say(f"reading {path}")
@@ -371,13 +389,18 @@ class _Collector:
         self.result.documents.append(doc)
 
     def add_folder(self, folder: Path) -> None:
-        folder_source = str(folder.resolve())
+        folder_source = str(resolve_path(folder))
         files = list(iter_folder(folder))
         if not files:
             raise SourceError(folder_source, f"no supported files in folder ({supported_list()})")
         read = failed = 0
         for file in files:
-            source = str(file.resolve())
+            try:
+                source = str(resolve_path(file))
+            except SourceError as e:  # a symlink loop: skipped with a note
+                failed += 1
+                self.result.warnings.append(e)
+                continue
             if source in self.seen:
                 continue
             self.say(f"reading {file}")

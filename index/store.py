@@ -9,17 +9,28 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
+import logging
+import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import titles
-from .errors import ArticleNotFoundError, IndexBusyError, IndexCorruptError, NewsdeskError
+from .errors import (
+    ArticleNotFoundError,
+    DiskFullError,
+    IndexBusyError,
+    IndexCorruptError,
+    NewsdeskError,
+)
 from .models import Article, Chunk, Document, Hit
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 DB_NAME = "newsdesk.db"
@@ -67,13 +78,67 @@ def pack_sentences(spans: Sequence[tuple[int, int]], vectors: np.ndarray) -> byt
     return head + sp + q.tobytes()
 
 
+class BadSentences(ValueError):
+    """A stored sentence-vector blob that is not what :func:`pack_sentences` writes."""
+
+
+def sentence_problem(blob: bytes, dim: int | None = None, length: int | None = None) -> str | None:
+    """What is wrong with a sentence-vector blob (None: nothing): its size must match its
+    header, its vectors the index's ``dim``, its spans lie inside a passage of ``length``."""
+    if len(blob) < 8:
+        return f"{len(blob)} bytes, shorter than its header"
+    n, d = (int(x) for x in np.frombuffer(blob[:8], dtype=np.int32))
+    if n < 0 or d < 0 or (n and d == 0):
+        return f"header says {n} sentences of dimension {d}"
+    if len(blob) != 8 + 8 * n + n * d:
+        return f"{len(blob)} bytes for {n} sentences of dimension {d}"
+    if n and dim is not None and d != dim:
+        return f"dimension {d}, expected {dim}"
+    sp = np.frombuffer(blob[8 : 8 + 8 * n], dtype=np.int32).reshape(n, 2)
+    if n and ((sp[:, 0] < 0).any() or (sp[:, 1] <= sp[:, 0]).any()):
+        return "sentence offsets out of order"
+    if n and length is not None and int(sp[:, 1].max()) > length:
+        return "sentence offsets past the end of the passage"
+    return None
+
+
 def unpack_sentences(blob: bytes) -> SentenceVectors:
+    """The spans and unit vectors of :func:`pack_sentences`; :class:`BadSentences` (a
+    ValueError) for a damaged blob, never a reshape error deep in numpy."""
+    bad = sentence_problem(blob)
+    if bad is not None:
+        raise BadSentences(bad)
     n, dim = (int(x) for x in np.frombuffer(blob[:8], dtype=np.int32))
     sp = np.frombuffer(blob[8 : 8 + 8 * n], dtype=np.int32).reshape(n, 2)
     q = np.frombuffer(blob[8 + 8 * n : 8 + 8 * n + n * dim], dtype=np.int8).reshape(n, dim)
     vecs = q.astype(np.float32) / 127.0
     norms = np.linalg.norm(vecs, axis=1, keepdims=True)
     return sp, vecs / np.maximum(norms, 1e-9)
+
+
+def usable_sentences(
+    rows: Iterable[tuple[int, bytes]], dim: int | None, where: str
+) -> dict[int, SentenceVectors]:
+    """Sentence vectors by chunk id; a damaged blob is left out (the answer then splits that
+    passage itself, lexical scores only) and logged: `newsdesk check` reports it."""
+    out: dict[int, SentenceVectors] = {}
+    for cid, blob in rows:
+        bad = (
+            sentence_problem(blob, dim)
+            if isinstance(blob, bytes)
+            else f"a {type(blob).__name__}, not bytes"
+        )
+        if bad is not None:
+            log.warning(
+                "the sentence vectors of passage %s in %s are damaged (%s); skipped them "
+                "(`newsdesk reindex` rebuilds them)",
+                cid,
+                where,
+                bad,
+            )
+            continue
+        out[cid] = unpack_sentences(blob)
+    return out
 
 
 def article_refs(ref: str) -> tuple[str, list[str]]:
@@ -83,7 +148,7 @@ def article_refs(ref: str) -> tuple[str, list[str]]:
     if not ref:
         raise ArticleNotFoundError("give an article id, title, path or URL")
     candidates = [ref]
-    with contextlib.suppress(OSError, ValueError):
+    with contextlib.suppress(OSError, ValueError, RuntimeError):  # RuntimeError: a symlink loop
         candidates.append(str(Path(ref).expanduser().resolve()))
     return ref, candidates
 
@@ -98,6 +163,75 @@ class ArticleRow:
     content_hash: str
     added_at: str
     chunk_count: int
+
+
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+# how FAISS (C++) reports a failed write: strerror in parentheses at the end
+_FULL_TEXTS = ("(No space left on device)", "(Disk quota exceeded)", "(File too large)")
+
+
+def disk_full_reason(e: BaseException, path: Path | None = None) -> str | None:
+    """Why ``e`` is an out-of-space error (None: it is not one): SQLite's SQLITE_FULL, an
+    OSError ENOSPC / EDQUOT / EFBIG, or FAISS's write error naming one of them. SQLite reports
+    a write that hit a file size limit (EFBIG) as a plain "disk I/O error": that one counts
+    when the file system near ``path`` is (almost) full or a file size limit is set."""
+    if isinstance(e, sqlite3.DatabaseError):
+        code = getattr(e, "sqlite_errorcode", None)
+        if (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or "disk is full" in str(e):
+            return "database or disk is full"
+        if code is not None and code & 0xFF == sqlite3.SQLITE_IOERR and path is not None:
+            return _out_of_room(path)
+        return None
+    if isinstance(e, OSError) and e.errno in _FULL_ERRNOS:
+        return os.strerror(e.errno or 0).lower()
+    if isinstance(e, RuntimeError):
+        for text in _FULL_TEXTS:
+            if text in str(e):
+                return text[1:-1].lower()
+    return None
+
+
+def _out_of_room(path: Path, low: int = 16 << 20) -> str | None:
+    """ "no space left on device" when less than ``low`` bytes are free where ``path`` lives,
+    "file size limit" when the process has one (``ulimit -f``); None otherwise."""
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        if soft != resource.RLIM_INFINITY:
+            return f"disk I/O error under a file size limit of {soft:,} bytes"
+    except (ImportError, OSError, ValueError):
+        pass
+    try:
+        st = os.statvfs(path if path.is_dir() else path.parent)
+    except OSError:
+        return None
+    if st.f_bavail * st.f_frsize < low:
+        return "disk I/O error with no space left on device"
+    return None
+
+
+def rollback(c: sqlite3.Connection) -> None:
+    """End a failed transaction without hiding why it failed: SQLite may have rolled it back
+    itself (SQLITE_FULL does), and then a ROLLBACK raises "no transaction is active"."""
+    if c.in_transaction:
+        try:
+            c.execute("ROLLBACK")
+        except sqlite3.Error as e:
+            log.debug("rollback after a failed transaction: %s", e)
+
+
+@contextlib.contextmanager
+def immediate(c: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``; on any error, or a failed COMMIT, a rollback that
+    never replaces the original error."""
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        yield c
+        c.execute("COMMIT")
+    except BaseException:
+        rollback(c)
+        raise
 
 
 class SQLiteFile:
@@ -205,15 +339,8 @@ class Store(SQLiteFile):
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        c = self.conn
-        c.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self.conn) as c:
             yield c
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        else:
-            c.execute("COMMIT")
 
     # -- meta --------------------------------------------------------------------------------
     def meta(self) -> dict[str, str]:
@@ -235,7 +362,15 @@ class Store(SQLiteFile):
             raise database_error(self.path, e) from e
         except sqlite3.DatabaseError as e:
             raise database_error(self.path, e) from e
-        return int(row[0]) if row else 0
+        if not row:
+            return 0
+        try:
+            return int(row[0])
+        except (TypeError, ValueError):
+            raise IndexCorruptError(
+                f"the database {self.path} is damaged: meta.generation is not a number; "
+                "run `newsdesk reindex` to rebuild the index from the stored articles"
+            ) from None
 
     @staticmethod
     def set_meta(c: sqlite3.Connection, values: dict[str, object]) -> None:
@@ -430,7 +565,16 @@ class Store(SQLiteFile):
             return {}
         marks = ",".join("?" * len(chunk_ids))
         q = f"SELECT id, sentences FROM chunks WHERE id IN ({marks}) AND sentences IS NOT NULL"
-        return {cid: unpack_sentences(blob) for cid, blob in self.conn.execute(q, list(chunk_ids))}
+        rows = self.conn.execute(q, list(chunk_ids)).fetchall()
+        return usable_sentences(rows, self.dimension(), str(self.path))
+
+    def dimension(self) -> int | None:
+        """The vectors' dimension recorded in the meta (None: not recorded or not a number)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key='dimension'").fetchone()
+        try:
+            return int(row[0]) if row else None
+        except ValueError:
+            return None
 
     def article_sentences(
         self, article_id: str
@@ -441,11 +585,32 @@ class Store(SQLiteFile):
         if row is None:
             return None
         rows = self.conn.execute(
-            "SELECT start, sentences FROM chunks WHERE article_id=? AND sentences IS NOT NULL "
+            "SELECT id, start, sentences FROM chunks WHERE article_id=? AND sentences IS NOT NULL "
             "ORDER BY ordinal",
             (article_id,),
         ).fetchall()
-        return row[0], [(int(start), unpack_sentences(blob)) for start, blob in rows]
+        starts = {int(cid): int(start) for cid, start, _blob in rows}
+        usable = usable_sentences(
+            [(cid, blob) for cid, _start, blob in rows], self.dimension(), str(self.path)
+        )
+        return row[0], [(starts[cid], sv) for cid, sv in usable.items()]
+
+    def damaged_sentences(self) -> tuple[int, int | None, str]:
+        """Passages whose stored sentence vectors are damaged: (count, first id, first why)."""
+        dim = self.dimension()
+        count, first, why = 0, None, ""
+        for cid, blob, length in self.conn.execute(
+            "SELECT id, sentences, end - start FROM chunks WHERE sentences IS NOT NULL ORDER BY id"
+        ):
+            if not isinstance(blob, bytes):
+                bad: str | None = f"a {type(blob).__name__}, not bytes"
+            else:
+                bad = sentence_problem(blob, dim, int(length))
+            if bad is not None:
+                count += 1
+                if first is None:
+                    first, why = int(cid), bad
+        return count, first, why
 
     def article_span(self, article_id: str, start: int, end: int) -> str:
         r = self.conn.execute(
@@ -477,6 +642,9 @@ def database_error(path: Path, e: sqlite3.DatabaseError) -> NewsdeskError:
             f"the database {path} is busy ({text}): another newsdesk process is writing; "
             "try again in a moment"
         )
+    full = disk_full_reason(e, path)
+    if full is not None:
+        return DiskFullError(str(path), full)
     return IndexCorruptError(
         f"the database {path} is damaged or unreadable ({text}); {DB_ADVICE} "
         "(`newsdesk check` lists what is wrong)"

@@ -45,9 +45,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urldefrag, urlsplit
 
-from .errors import IndexBusyError, NewsdeskError, SourceError
+from .errors import (
+    ArticleNotFoundError,
+    DiskFullError,
+    IndexBusyError,
+    NewsdeskError,
+    SourceError,
+)
 from .models import Document, http_link
-from .store import SQLiteFile
+from .store import SQLiteFile, disk_full_reason, rollback
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -103,6 +109,18 @@ CREATE TABLE IF NOT EXISTS announcements (
     published TEXT,
     created_at TEXT NOT NULL,
     sent_at TEXT,
+    UNIQUE (channel, article_id)
+);
+CREATE TABLE IF NOT EXISTS intents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    subscription_id INTEGER NOT NULL,
+    channel INTEGER NOT NULL,
+    article_id TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    title TEXT NOT NULL,
+    link TEXT,
+    published TEXT,
+    created_at TEXT NOT NULL,
     UNIQUE (channel, article_id)
 );
 """
@@ -250,7 +268,9 @@ def feed_target(url: str) -> str:
 
 
 def folder_target(path: str | os.PathLike[str]) -> str:
-    return str(Path(path).expanduser().resolve())
+    from .sources import resolve_path
+
+    return str(resolve_path(Path(path).expanduser(), str(path)))
 
 
 def visible_from(status: SubscriptionStatus, guild: int | None) -> bool:
@@ -305,11 +325,10 @@ class SubscriptionStore(SQLiteFile):
             raise _db_error(self.path, e) from e
         try:
             yield c
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        else:
             c.execute("COMMIT")
+        except BaseException:
+            rollback(c)  # never hides the original error (e.g. SQLITE_FULL)
+            raise
 
     def statuses(self) -> list[SubscriptionStatus]:
         if not self.exists():
@@ -364,6 +383,9 @@ def _db_error(path: Path, e: sqlite3.DatabaseError) -> NewsdeskError:
     text = str(e) or type(e).__name__
     if isinstance(e, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
         return IndexBusyError(f"{path} is busy ({text}); try again in a moment")
+    full = disk_full_reason(e, path)
+    if full is not None:
+        return DiskFullError(str(path), full)
     return NewsdeskError(
         f"the subscription database {path} is damaged or unreadable ({text}); move it away to "
         "start the subscriptions afresh (the index itself is not affected)"
@@ -581,6 +603,7 @@ class SyncEngine:
                 raise IndexBusyError("subscriptions are being synced; try again when it finishes")
             return []
         try:
+            self._recover_intents()
             now = self.clock()
             results = []
             for status in self.statuses():
@@ -656,7 +679,8 @@ class SyncEngine:
             result.not_modified = True
             return
         result.skipped = [str(w) for w in poll.warnings]
-        new = self._index(list(poll.documents.values()), result)
+        origin = poll.title or status.title
+        new = self._index(list(poll.documents.values()), result, status, origin)
         keep: dict[str, tuple[str, str]] = {}
         for entry in poll.entries:
             doc = poll.documents.get(entry.link)
@@ -684,7 +708,7 @@ class SyncEngine:
 
     # -- folders -----------------------------------------------------------------------------
     def _sync_folder(self, status: SubscriptionStatus, result: SyncResult) -> None:
-        from .sources import iter_folder, read_file
+        from .sources import iter_folder, read_file, resolve_path
 
         sub = status.subscription
         folder = Path(sub.target)
@@ -692,7 +716,12 @@ class SyncEngine:
             raise SourceError(sub.target, "folder not found (nothing was removed from the index)")
         items = self.store.items(status.id)
         indexed = {r.id: r.source for r in self.pipeline.list_articles()}
-        listing = {str(f.resolve()): f for f in iter_folder(folder)}
+        listing: dict[str, Path] = {}
+        for f in iter_folder(folder):
+            try:
+                listing[str(resolve_path(f))] = f
+            except SourceError as e:  # a symlink loop: skipped with a note, every round
+                result.skipped.append(str(e))
         keep: dict[str, tuple[str, str]] = {}
         docs: list[Document] = []
         for source, file in listing.items():
@@ -720,13 +749,13 @@ class SyncEngine:
             keep[source] = (fingerprint, doc.article_id)
         # deleted files: tracked ones no longer listed, and articles under the folder whose
         # file is gone (indexed before the subscription)
-        prefix = str(folder.resolve()).rstrip(os.sep) + os.sep
+        prefix = str(resolve_path(folder)).rstrip(os.sep) + os.sep
         gone = {a for src, (_fp, a) in items.items() if src not in listing}
         for article_id, source in indexed.items():
             if source.startswith(prefix) and source not in listing and not Path(source).exists():
                 gone.add(article_id)
         gone -= {a for _fp, a in keep.values()}
-        new = self._index(docs, result)
+        new = self._index(docs, result, status, folder.name)
         if gone:
             removed = self.pipeline.remove_articles(sorted(gone))
             result.removed = len(removed)
@@ -741,22 +770,50 @@ class SyncEngine:
             result.announced = self._announce(c, status, folder.name, new)
 
     # -- shared ------------------------------------------------------------------------------
-    def _index(self, docs: Sequence[Document], result: SyncResult) -> list[Document]:
-        """Index ``docs`` (unchanged content is skipped by hash); the documents new to the index."""
+    def _index(
+        self, docs: Sequence[Document], result: SyncResult, status: SubscriptionStatus, origin: str
+    ) -> list[Document]:
+        """Index ``docs`` (unchanged content is skipped by hash); the documents new to the index.
+
+        When they will be announced, the announcements are written down *before* the index
+        commits them (the ``intents`` outbox, committed first): a process killed between the
+        index's commit and the announcement queue's loses nothing; the next round or the next
+        look at the queue finds the intents whose articles made it into the index and queues
+        them (:meth:`_recover_intents`).
+        """
         if not docs:
             return []
         before = {r.id for r in self.pipeline.list_articles()}
-        report = self.pipeline.add_documents(docs)
-        result.added += report.added
-        result.updated += report.updated
-        result.unchanged += report.unchanged
-        result.chunks_embedded += report.chunks_embedded
         seen: set[str] = set()
         new = []
         for d in docs:
             if d.article_id not in before and d.article_id not in seen:
                 seen.add(d.article_id)
                 new.append(d)
+        if new and status.subscription.channel and status.rounds > 0:
+            with self._db(), self.store.transaction() as c:
+                c.executemany(
+                    "INSERT OR IGNORE INTO intents(subscription_id, channel, article_id, origin, "
+                    "title, link, published, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            status.id,
+                            status.subscription.channel,
+                            d.article_id,
+                            origin or status.subscription.label,
+                            " ".join(d.title.split())[:300] or "Untitled",
+                            http_link(d.url, d.source),
+                            d.published,
+                            _iso(self.clock()),
+                        )
+                        for d in new
+                    ],
+                )
+        report = self.pipeline.add_documents(docs)
+        result.added += report.added
+        result.updated += report.updated
+        result.unchanged += report.unchanged
+        result.chunks_embedded += report.chunks_embedded
         result.new_articles = [d.article_id for d in new]
         return new
 
@@ -772,38 +829,81 @@ class SyncEngine:
         if not channel or not new or status.rounds == 0:
             return 0
         queued = 0
-        from .summary import central_sentence
-
-        when = _iso(self.clock())
         for d in new:
-            summary: str | None = None
-            try:
-                summary = central_sentence(self.pipeline.store, d.article_id)
-            except Exception:  # a summary is a nicety: announce without one
-                log.warning("no summary for %s", d.source, exc_info=True)
-            c.execute(
-                "INSERT OR IGNORE INTO announcements(channel, article_id, origin, title, link, "
-                "summary, published, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    channel,
-                    d.article_id,
-                    origin or status.subscription.label,
-                    " ".join(d.title.split())[:300] or "Untitled",
-                    http_link(d.url, d.source),
-                    summary,
-                    d.published,
-                    when,
-                ),
+            queued += self._queue(
+                c,
+                channel,
+                d.article_id,
+                origin or status.subscription.label,
+                " ".join(d.title.split())[:300] or "Untitled",
+                http_link(d.url, d.source),
+                d.published,
             )
-            queued += c.execute("SELECT changes()").fetchone()[0]
+            c.execute(
+                "DELETE FROM intents WHERE channel=? AND article_id=?", (channel, d.article_id)
+            )
         cutoff = _iso(self.clock() - PENDING_DAYS * 86400)
         old = _iso(self.clock() - SENT_DAYS * 86400)
         c.execute("DELETE FROM announcements WHERE sent_at IS NULL AND created_at < ?", (cutoff,))
         c.execute("DELETE FROM announcements WHERE sent_at IS NOT NULL AND sent_at < ?", (old,))
         return queued
 
+    def _queue(
+        self,
+        c: sqlite3.Connection,
+        channel: int,
+        article_id: str,
+        origin: str,
+        title: str,
+        link: str | None,
+        published: str | None,
+    ) -> int:
+        """Queue one announcement (at most once per channel); 1 if it was new."""
+        from .summary import central_sentence
+
+        summary: str | None = None
+        try:
+            summary = central_sentence(self.pipeline.store, article_id)
+        except Exception:  # a summary is a nicety: announce without one
+            log.warning("no summary for %s", article_id, exc_info=True)
+        c.execute(
+            "INSERT OR IGNORE INTO announcements(channel, article_id, origin, title, link, "
+            "summary, published, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (channel, article_id, origin, title, link, summary, published, _iso(self.clock())),
+        )
+        return int(c.execute("SELECT changes()").fetchone()[0])
+
+    def _recover_intents(self) -> int:
+        """Queue the announcements a killed round wrote down but never queued: those whose
+        article is in the index. An intent whose article is not (yet) there stays until a
+        round indexes it, or for ``PENDING_DAYS`` at most."""
+        if not self.store.exists():
+            return 0
+        with self._db():
+            rows = self.store.conn.execute(
+                "SELECT id, channel, article_id, origin, title, link, published, created_at "
+                "FROM intents ORDER BY id"
+            ).fetchall()
+        if not rows:
+            return 0
+        stale = _iso(self.clock() - PENDING_DAYS * 86400)
+        queued = 0
+        with self._db(), self.store.transaction() as c:
+            for iid, channel, article_id, origin, title, link, published, created in rows:
+                try:
+                    self.pipeline.store.get_article(article_id)
+                except ArticleNotFoundError:
+                    if created >= stale:
+                        continue  # a round (here or elsewhere) may still be indexing it
+                else:
+                    queued += self._queue(c, channel, article_id, origin, title, link, published)
+                    log.info("queued the announcement of %s left by an interrupted round", title)
+                c.execute("DELETE FROM intents WHERE id=?", (iid,))
+        return queued
+
     # -- announcements -----------------------------------------------------------------------
     def pending_announcements(self, limit: int = 200) -> list[Announcement]:
+        self._recover_intents()
         with self._db():
             return self.store.pending(limit)
 

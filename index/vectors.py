@@ -345,6 +345,33 @@ class VectorIndex:
         ids = self.ids()
         return ids, np.ascontiguousarray(self.index.reconstruct_batch(ids), dtype=np.float32)
 
+    def damaged_vectors(self, batch: int = 16_384) -> tuple[int, int | None]:
+        """Stored vectors that are not finite unit vectors, as (count, lowest id): what garbled
+        bytes inside the file look like when every id is still right. Every embedder stores
+        L2-normalised vectors; 8-bit ones decode to norms within a few percent of 1."""
+        n = len(self)
+        if n == 0:
+            return 0, None
+        tol = 0.5 if self.quantized else 0.1
+        ids = self.ids()
+        flat = isinstance(self.index, faiss.IndexIDMap2)
+        inner: Any = _inner(self.index)
+        count, first = 0, None
+        for i in range(0, n, batch):
+            m = min(batch, n - i)
+            vecs = (
+                inner.reconstruct_n(i, m) if flat else self.index.reconstruct_batch(ids[i : i + m])
+            )
+            vecs = np.asarray(vecs, dtype=np.float64)
+            with np.errstate(all="ignore"):
+                norms = np.linalg.norm(vecs, axis=1)
+            bad = ~np.isfinite(norms) | (np.abs(norms - 1.0) > tol)
+            if bad.any():
+                count += int(bad.sum())
+                lowest = int(ids[i : i + m][bad].min())
+                first = lowest if first is None else min(first, lowest)
+        return count, first
+
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         if len(self) == 0:
             return []

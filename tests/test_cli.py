@@ -205,3 +205,128 @@ def test_chat_help_and_thanks_never_quote(nd, corpus_dir: Path) -> None:  # type
     j = nd("ask", "--json", "thanks")
     o = json.loads(j.out)
     assert o["answer"] is None and o["smalltalk"] == "thanks" and o["passages"] == []
+
+
+def test_crash_log_is_private_unpredictable_and_follows_no_symlink(
+    nd: Nd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A local user who plants a symlink at the old crash log name (or any name) gets nothing:
+    the log is a new 0600 file with an unpredictable name, created with O_EXCL."""
+    import os
+    import stat
+    import tempfile
+
+    from index import cli
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (tmp / f"newsdesk-crash-{os.getpid()}.log").symlink_to(victim)
+
+    def boom(*_: object) -> int:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(cli.COMMANDS, "stats", boom)
+    r = nd("stats")
+    assert r.code == 1 and "unexpected error: RuntimeError: a bug" in r.err
+    assert victim.read_text() == "precious\n"
+    logs = [p for p in tmp.iterdir() if not p.is_symlink()]
+    assert len(logs) == 1 and str(logs[0]) in r.err
+    assert logs[0].name != f"newsdesk-crash-{os.getpid()}.log"
+    assert stat.S_IMODE(logs[0].stat().st_mode) == 0o600
+    assert "RuntimeError: a bug" in logs[0].read_text()
+
+
+OSC52 = "\x1b]52;c;cm0gLXJmIH4K\x07"  # writes "rm -rf ~" to the clipboard
+ESCAPES = [OSC52, "\x1b[2J", "\x1b[31m", "\x9b2J", "\x9d0;pwned\x9c", "\x1bP1$r\x1b\\", "\x08"]
+
+
+def _hostile_corpus(tmp_path: Path) -> Path:
+    d = tmp_path / "hostile"
+    d.mkdir()
+    title = "Evil " + "".join(ESCAPES) + "title"
+    (d / "evil.md").write_text(
+        f"---\ntitle: {title}\nurl: https://example.com/evil\n---\n"
+        f"The lighthouse keeper {OSC52}counted ninety ships\x1b[8m hidden\x1b[0m\r in the "
+        f"storm.\x9b1;31m Red.\x07 Bell.\n\nShe \u202eredro\u202c wrote it all down.\n",
+        encoding="utf-8",
+    )
+    return d
+
+
+def _no_controls(text: str, sequences: bool = True) -> None:
+    bad = [c for c in text if (ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F]
+    assert not bad, (bad, text)
+    assert "\u202e" not in text
+    if sequences:  # text output drops the whole sequence, not just its ESC
+        assert "52;c;" not in text and "[2J" not in text and "[31m" not in text
+
+
+def test_terminal_escapes_in_article_data_never_reach_the_terminal(nd: Nd, tmp_path: Path) -> None:
+    """A page or feed whose title and text carry terminal escape sequences (an OSC 52
+    clipboard write, screen clears, colours, 8-bit CSI/OSC, carriage returns): every text
+    output of the CLI strips them, JSON output escapes them."""
+    d = _hostile_corpus(tmp_path)
+    r = nd("index", str(d))
+    assert r.code == 0, r.err
+    _no_controls(r.out + r.err)
+    q = "How many ships did the lighthouse keeper count?"
+    runs = [
+        nd("ask", q),
+        nd("ask", stdin=q + "\n"),
+        nd("search", "lighthouse ships"),
+        nd("articles"),
+        nd("article", str(d / "evil.md")),
+        nd("chat", stdin=q + "\n"),
+        nd("subscribe", str(d)),
+        nd("subscriptions"),
+        nd("sync"),
+    ]
+    for r in runs:
+        assert r.code == 0, r.err
+        _no_controls(r.out + r.err)
+    assert "ninety ships" in runs[0].out and "Evil title" in runs[0].out
+    assert "Evil title" in runs[3].out
+    for args in (
+        ("ask", "--json", q),
+        ("articles", "--json"),
+        ("article", "--json", str(d / "evil.md")),
+    ):
+        r = nd(*args)
+        _no_controls(r.out, sequences=False)
+        json.loads(r.out)
+        assert "\\u001b]52;c;" in r.out  # the data itself is kept, escaped
+        assert "\\u009b2J" in r.out or args[0] == "ask"  # C1 too (the title)
+
+
+def _symlink_loops(folder: Path) -> None:
+    """``a.txt -> a.txt``, ``b.md -> c.md -> b.md``, a folder loop and a loop in a subfolder."""
+    (folder / "a.txt").symlink_to("a.txt")
+    (folder / "b.md").symlink_to("c.md")
+    (folder / "c.md").symlink_to("b.md")
+    (folder / "loopdir").symlink_to("loopdir")
+    sub = folder / "sub"
+    sub.mkdir(exist_ok=True)
+    (sub / "d.html").symlink_to("../sub/d.html")
+
+
+def test_symlink_loops_in_a_folder_are_skipped_with_a_note(nd: Nd, corpus_dir: Path) -> None:
+    """A symlink loop never aborts indexing a folder (Python 3.11's Path.resolve() raises
+    RuntimeError on one): the loops are skipped with a note, the other files are indexed."""
+    _symlink_loops(corpus_dir)
+    r = nd("index", str(corpus_dir))
+    assert r.code == 0, r.err
+    assert "3 added" in r.out
+    notes = [line for line in r.err.splitlines() if "symlink loop" in line]
+    assert len(notes) == 4, r.err
+    assert all(line.startswith("newsdesk: skipped ") for line in notes)
+    # named directly: one line, no traceback
+    for name in ("a.txt", "b.md"):
+        r = nd("index", str(corpus_dir / name))
+        assert r.code == 1 and r.err.startswith("newsdesk: error: ") and "symlink loop" in r.err
+        r = nd("remove", str(corpus_dir / name))
+        assert "no article matches" in r.one_error_line()
+    r = nd("subscribe", str(corpus_dir / "loopdir"))
+    assert "symlink loop" in r.one_error_line()

@@ -93,3 +93,61 @@ def test_token_in_config_file_warns(tmp_path: Path, caplog: pytest.LogCaptureFix
         load_settings(p)
     assert "DISCORD_TOKEN" in caplog.text
     assert token not in caplog.text
+
+
+SECRETS = [
+    "MTA" + "x" * 21 + ".Gabcde." + "y" * 27,  # Discord token shape
+    "sk-proj-" + "Ab3" * 12,  # OpenAI key
+    "ghp_" + "aB1" * 12,  # GitHub token: a valid environment variable name
+    "root:Milvus-S3cret-passw0rd",  # Milvus "user:password"
+    "q8Ld2Zx7Kp0Vn4Rt6Wy1Hs9J",  # 24 random characters: also a valid variable name
+]
+
+
+@pytest.mark.parametrize("secret", SECRETS)
+@pytest.mark.parametrize(
+    "table, key",
+    [("store", "token_env"), ("llm", "api_key_env")],
+)
+def test_a_secret_in_an_env_key_is_refused_and_never_echoed(
+    tmp_path: Path, secret: str, table: str, key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A token pasted into ``store.token_env`` / ``llm.api_key_env`` (instead of the name of
+    the variable holding it) is refused, naming the key and never the value."""
+    p = write(tmp_path, f'[{table}]\n{key} = "{secret}"\n')
+    with caplog.at_level(logging.DEBUG), pytest.raises(ConfigError) as err:
+        load_settings(p)
+    assert f"{table}.{key}" in str(err.value)
+    assert "name of an environment variable" in str(err.value)
+    assert secret not in str(err.value)
+    assert secret[:12] not in str(err.value)
+    assert secret not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("[store]\ntoken_env = 12345\n", "store.token_env"),  # wrong type
+        ('[store]\nuri = "http://root:S3cretPassw0rd@milvus:19530/x"\n', "store.uri"),
+        ('[embedding]\nmodel = ["sk-' + "Ab3" * 12 + '"]\n', "embedding.model"),
+        ('[llm]\nbase_url = "ghp_' + "aB1" * 12 + '"\n', "llm.base_url"),
+    ],
+)
+def test_a_bad_value_that_looks_like_a_secret_is_not_echoed(
+    tmp_path: Path, text: str, key: str
+) -> None:
+    p = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(p)
+    msg = str(err.value)
+    assert key in msg
+    assert "not shown" in msg
+    for secret in ("12345", "S3cretPassw0rd", "Ab3Ab3", "aB1aB1"):
+        assert secret not in msg
+
+
+def test_ordinary_env_names_and_values_still_load_and_echo(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, '[store]\ntoken_env = "MY_MILVUS_TOKEN_2"\n'))
+    assert s.store.token_env == "MY_MILVUS_TOKEN_2"
+    with pytest.raises(ConfigError, match=r"got 'ten'"):
+        load_settings(write(tmp_path, '[retrieval]\nk = "ten"\n'))

@@ -18,11 +18,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from index.cli import main
 from index.errors import IndexCorruptError
-from index.pipeline import GEN_DIR, MANIFEST, Pipeline, manifest_problems
+from index.pipeline import GEN_DIR, MANIFEST, Pipeline, manifest_problems, write_manifest
+from index.store import pack_sentences
+from index.summary import central_sentence
 from tests.conftest import Nd
 from tests.reliability_helpers import open_pipeline, write_corpus
 
@@ -67,6 +70,11 @@ def _bm25_file(g: Path, name: str) -> Path:
     return found
 
 
+def _both(*steps: Callable[[], object]) -> None:
+    for step in steps:
+        step()
+
+
 DAMAGE: dict[str, Callable[[Path], None]] = {
     "faiss truncated": lambda g: truncate(g / "vectors.faiss"),
     "faiss header garbled": lambda g: garble(g / "vectors.faiss", 0.0, 16),
@@ -81,6 +89,14 @@ DAMAGE: dict[str, Callable[[Path], None]] = {
     "bm25 document frequencies missing": lambda g: (g / "lexical" / "lexical.json").unlink(),
     "lexical folder missing": lambda g: shutil.rmtree(g / "lexical"),
     "manifest garbled": lambda g: (g / MANIFEST).write_text("not json"),
+    "manifest missing": lambda g: (g / MANIFEST).unlink(),
+    "manifest missing, faiss vectors garbled": lambda g: _both(
+        lambda: (g / MANIFEST).unlink(), lambda: garble(g / "vectors.faiss", 0.5)
+    ),
+    "manifest emptied, faiss vectors garbled": lambda g: _both(
+        lambda: (g / MANIFEST).write_text('{"format": 1, "files": {}}'),
+        lambda: garble(g / "vectors.faiss", 0.5),
+    ),
     "generation folder missing": lambda g: shutil.rmtree(g),
 }
 
@@ -234,3 +250,106 @@ async def test_a_corrupt_index_stops_the_bot_at_start(data: Path, discord_world:
         pytest.raises(IndexCorruptError, match="newsdesk reindex"),
     ):
         await asyncio.wait_for(serve(p.settings, "fake-token", p), 10)
+
+
+def test_check_finds_garbled_vectors_behind_a_rewritten_manifest(data: Path, nd: Nd) -> None:
+    """Vectors garbled and the manifest written again to match (or deleted): every id is
+    still right, so only the vectors themselves can tell. `check` reads them all: finite unit
+    vectors, as every embedder stores them."""
+    g = gen_dir(data)
+    garble(g / "vectors.faiss", 0.5, 256)
+    write_manifest(g)
+    r = nd("check")
+    assert r.code == 1, r.out
+    (line,) = r.out.strip().splitlines()
+    assert "damaged vectors" in line and "newsdesk reindex" in line, line
+    assert nd("reindex", "-q").code == 0
+    assert nd("check").code == 0
+
+
+def _set_blob(data: Path, blob: object) -> int:
+    with open_pipeline(data) as p:
+        cid = min(p.store.chunk_ids())
+        p.store.conn.execute("UPDATE chunks SET sentences=? WHERE id=?", (blob, cid))
+        return cid
+
+
+def _blob(data: Path) -> bytes:
+    with open_pipeline(data) as p:
+        row = p.store.conn.execute(
+            "SELECT sentences FROM chunks WHERE id=?", (min(p.store.chunk_ids()),)
+        ).fetchone()
+        return bytes(row[0])
+
+
+SENTENCE_DAMAGE: dict[str, Callable[[bytes], object]] = {
+    "truncated": lambda b: b[: len(b) // 2],
+    "longer": lambda b: b + b"\x01" * 40,
+    "header count garbled": lambda b: np.asarray([10**6, 384], np.int32).tobytes() + b[8:],
+    "negative count": lambda b: np.asarray([-3, 384], np.int32).tobytes() + b[8:],
+    "other dimension": lambda b: pack_sentences([(0, 5)], np.ones((1, 7), np.float32) / 7**0.5),
+    "offsets past the passage": lambda b: pack_sentences(
+        [(0, 10**6)], np.ones((1, 384), np.float32) / 384**0.5
+    ),
+    "empty": lambda b: b"",
+    "text instead of bytes": lambda b: "garbage",
+}
+
+
+@pytest.mark.parametrize("damage", list(SENTENCE_DAMAGE))
+def test_a_garbled_sentence_vector_blob_never_crashes_and_check_reports_it(
+    data: Path, nd: Nd, damage: str
+) -> None:
+    """A damaged sentence-vector blob: `ask` skips it (logged) and still answers; the
+    announcement summary too; `check` reports the passage; `reindex` repairs it."""
+    cid = _set_blob(data, SENTENCE_DAMAGE[damage](_blob(data)))
+    for _ in range(2):
+        r = nd("ask", "--json", QUESTION)
+        assert r.code == 0, r.err
+        assert json.loads(r.out)["answer"]["text"] == ANSWER
+    with open_pipeline(data) as p:
+        for a in p.list_articles():
+            central_sentence(p.store, a.id)
+    r = nd("check")
+    assert r.code == 1
+    (line,) = r.out.strip().splitlines()
+    assert "damaged sentence vectors" in line and f"passage {cid}" in line, line
+    assert nd("reindex", "-q").code == 0
+    assert nd("check").code == 0
+
+
+@pytest.mark.parametrize("value", ["abc", "", "1.5", "9" * 5000 + "x"])
+def test_a_non_numeric_generation_is_one_line_and_reindex_repairs_it(
+    data: Path, nd: Nd, value: str
+) -> None:
+    with open_pipeline(data) as p:
+        p.store.conn.execute("UPDATE meta SET value=? WHERE key='generation'", (value,))
+    for args in (("ask", QUESTION), ("search", "chess"), ("remove", "Bakery wins bread prize")):
+        line = nd(*args).one_error_line()
+        assert "meta.generation" in line and "newsdesk reindex" in line, line
+    r = nd("check")
+    assert r.code == 1 and "meta.generation" in r.out
+    assert nd("stats").code == 0
+    r = nd("reindex", "-q")
+    assert r.code == 0, r.err
+    assert json.loads(nd("ask", "--json", QUESTION).out)["answer"]["text"] == ANSWER
+    assert nd("check").code == 0
+
+
+@pytest.mark.parametrize("family", ["flat", "ivf", "hnsw"])
+@pytest.mark.parametrize("sq8", [False, True])
+def test_damaged_vector_check_passes_every_healthy_index_type(family: str, sq8: bool) -> None:
+    from index.vectors import VectorIndex
+
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(1200, 32)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    ids = np.arange(10, 1210, dtype=np.int64)
+    index = VectorIndex.build(family, sq8, ids, vecs)  # type: ignore[arg-type]
+    assert index.damaged_vectors(batch=500) == (0, None)
+    bad = np.stack([vecs[0] * 40.0, np.zeros(32, np.float32)])
+    index.add(np.asarray([5000, 5001], np.int64), bad)
+    assert index.damaged_vectors(batch=500) == (2, 5000)
+    if family == "flat" and not sq8:
+        index.add(np.asarray([6000], np.int64), np.full((1, 32), np.nan, np.float32))
+        assert index.damaged_vectors(batch=500) == (3, 5000)

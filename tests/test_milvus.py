@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -243,6 +244,41 @@ def test_check_finds_damage(mpipe: Pipeline) -> None:
     assert mpipe.check() == []
 
 
+def test_damaged_state_and_sentence_vectors_are_one_line_or_skipped(mpipe: Pipeline) -> None:
+    """Milvus too: a garbled sentence-vector field never crashes a question (it is skipped);
+    a non-numeric generation in the state row is one line, not a traceback."""
+    from index.errors import IndexCorruptError
+    from index.milvus import MilvusBackend
+
+    mpipe.add_documents(DOCS)
+    backend = mpipe.backend
+    assert isinstance(backend, MilvusBackend)
+    good = {q: mpipe.ask(q).quote for q in QUESTIONS}
+    name = backend.read_state()["passages_collection"]
+    rows = backend.client.query(name, filter="id >= 0", output_fields=["*"])
+    for i, row in enumerate(rows):
+        row["sentences"] = ["!!not base64!!", "AAAA", "AQAAAAcAAAA="][i % 3]
+    backend.client.upsert(name, rows)
+    fresh = Pipeline(mpipe.settings, HashEmbedder())
+    try:
+        for q in QUESTIONS:
+            ans = fresh.ask(q)  # answered from the passages split anew
+            assert (ans.quote is None) == (good[q] is None)
+        (problem,) = fresh.check()
+        assert f"{len(rows)} passages have damaged sentence vectors" in problem, problem
+        state = backend.read_state()
+        state["generation"] = "abc"
+        backend.client.upsert(
+            backend.c_state, [{"key": "state", "value": json.dumps(state), "v": [0.0, 0.0]}]
+        )
+        fresh.close()
+        fresh = Pipeline(mpipe.settings, HashEmbedder())
+        with pytest.raises(IndexCorruptError, match="generation is not a number"):
+            fresh.ask(QUESTIONS[0])
+    finally:
+        fresh.close()
+
+
 def test_writer_lease_is_kept_in_milvus(milvus_settings: Settings) -> None:
     from index.milvus import MilvusBackend
 
@@ -309,6 +345,119 @@ def test_lease_admits_one_writer_at_a_time(milvus_settings: Settings) -> None:
         b.close()
     assert not errors, errors[0]
     assert (most, done) == (1, 6)
+
+
+def test_collections_are_created_safely_by_several_processes_at_once(
+    milvus_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several writers (the bot's shards, a CLI beside the bot) and readers open a fresh
+    store at once, while creating an index takes a while: the collection exists for a moment
+    without its index (and, on Milvus Lite, "does not exist" for a moment after it does).
+    Every one of them ends with the collections created, indexed and loaded; none fails."""
+    from pymilvus import MilvusClient
+
+    from index.milvus import MilvusBackend
+
+    create_index = MilvusClient.create_index
+
+    def slow_index(self: MilvusClient, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.4)  # the window in which the collection has no index yet
+        return create_index(self, *args, **kwargs)
+
+    monkeypatch.setattr(MilvusClient, "create_index", slow_index)
+    backends = [MilvusBackend(milvus_settings) for _ in range(6)]
+    errors: list[BaseException] = []
+    seen: list[bool] = []
+
+    def writer(i: int, b: MilvusBackend) -> None:
+        try:
+            time.sleep(0.05 * i)
+            b.ensure_state()
+            b.ensure_articles()
+            b.ensure_passages(8)
+        except BaseException as e:
+            errors.append(e)
+
+    def reader(b: MilvusBackend) -> None:
+        try:
+            for _ in range(150):
+                seen.append(b.has(b.c_state))
+                time.sleep(0.01)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(i, b)) for i, b in enumerate(backends[:3])]
+    threads += [threading.Thread(target=reader, args=(b,)) for b in backends[3:]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    try:
+        assert not errors, errors[0]
+        assert seen and seen[-1] is True
+        for b in backends:
+            assert b.has(b.c_state) and b.has(b.c_articles) and b.has(b.c_passages(8))
+    finally:
+        for b in backends:
+            b.close()
+
+
+def test_collection_creation_rides_out_every_answer_a_racing_process_causes(
+    milvus_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answers Milvus gives while another process creates the same collection, each
+    forced once per step: "already exists" from create_collection and create_index (it won),
+    "does not exist" and "no index" from load_collection (it is half-way through). Opening
+    the store waits them out; a writer and a reader both end with the collections loaded."""
+    from pymilvus import MilvusClient, MilvusException
+
+    from index.milvus import MilvusBackend
+
+    failed: set[tuple[str, str, str]] = set()
+
+    def once(step: str, message: str, real: Any, before: bool) -> Any:
+        def call(self: MilvusClient, name: str, *args: Any, **kwargs: Any) -> Any:
+            key = (step, name, message)
+            if key not in failed:
+                failed.add(key)
+                if not before:
+                    real(self, name, *args, **kwargs)  # it did happen, by the other process
+                raise MilvusException(code=65535, message=message.format(name=name))
+            return real(self, name, *args, **kwargs)
+
+        return call
+
+    load = MilvusClient.load_collection
+    monkeypatch.setattr(
+        MilvusClient,
+        "create_collection",
+        once("create", "collection {name} already exists", MilvusClient.create_collection, False),
+    )
+    monkeypatch.setattr(
+        MilvusClient,
+        "create_index",
+        once("index", "index already exist on field v", MilvusClient.create_index, False),
+    )
+
+    def flaky_load(self: MilvusClient, name: str, *args: Any, **kwargs: Any) -> Any:
+        for message in ("collection '{name}' does not exist", "no index on collection '{name}'"):
+            key = ("load", name, message)
+            if key not in failed:
+                failed.add(key)
+                raise MilvusException(code=100, message=message.format(name=name))
+        return load(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(MilvusClient, "load_collection", flaky_load)
+    writer, reader = MilvusBackend(milvus_settings), MilvusBackend(milvus_settings)
+    try:
+        writer.ensure_state()
+        writer.ensure_articles()
+        writer.ensure_passages(8)
+        assert reader.has(reader.c_state) and reader.has(reader.c_articles)
+        assert {k[0] for k in failed} == {"create", "index", "load"}
+    finally:
+        writer.close()
+        reader.close()
 
 
 def test_migrate_copies_without_reembedding(

@@ -506,3 +506,24 @@ def test_a_shorter_interval_in_the_config_takes_effect_at_once(
     assert status.next_due == clock.now + 300 and status.subscription.channel == 9
     assert status.rounds == 1 and status.articles == 1  # the same subscription, state kept
     engine.close()
+
+
+def test_symlink_loops_in_a_watched_folder_are_skipped_every_round(
+    engine: SyncEngine, pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """A watched folder with symlink loops keeps syncing its other files, round after round,
+    with a note for each loop."""
+    from tests.test_cli import _symlink_loops
+
+    folder = tmp_path / "watched"
+    write(folder, "bridge.txt", "Bridge vote passes\n\n" + BRIDGE)
+    _symlink_loops(folder)
+    _status, res = engine.subscribe("folder", str(folder))
+    assert res.ok, res.error
+    assert res.added == 1
+    assert sum("symlink loop" in note for note in res.skipped) == 4
+    write(folder, "market.txt", "Market opens on Sundays\n\n" + MARKET)
+    (res,) = engine.run_all()
+    assert res.ok and res.added == 1, res.error
+    assert sum("symlink loop" in note for note in res.skipped) == 4
+    assert len(pipeline.list_articles()) == 2

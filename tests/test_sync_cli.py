@@ -181,3 +181,69 @@ def test_help_teaches_the_sync_commands(capsys: pytest.CaptureFixture[str]) -> N
     text = capsys.readouterr().out
     assert "newsdesk subscribe https://example.com/feed.xml --interval 15" in text
     assert "[[feeds]]" in text
+
+
+_KILL_BEFORE_ANNOUNCING = """
+import os, signal, sys
+from index import sync
+from index.cli import main
+
+def killed(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)  # the index has committed; the queue has not
+
+sync.SyncEngine.{point} = killed
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("point", ["_announce", "_queue"])
+def test_sigkill_between_indexing_and_announcing_loses_no_announcement(
+    tmp_path: Path, nd: Nd, point: str
+) -> None:
+    """`newsdesk sync` killed (SIGKILL) after the index committed a new article and before
+    its announcement was queued: the next round, or the bot's next look at the queue, still
+    announces it, once."""
+    import os
+    import subprocess
+    import sys
+
+    from index.embedder import HashEmbedder
+    from index.pipeline import Pipeline
+    from index.sync import SyncEngine
+    from tests.reliability_helpers import hash_settings
+
+    folder = tmp_path / "watched"
+    folder.mkdir()
+    (folder / "ferry.txt").write_text("Second ferry\n\n" + FERRY, encoding="utf-8")
+    config = tmp_path / "announce.toml"
+    config.write_text(
+        HASH_CONFIG + '[[folders]]\npath = "watched"\ninterval = 1\nchannel = 4242\n',
+        encoding="utf-8",
+    )
+    data = tmp_path / "data"
+    assert nd("sync", config=config).code == 0  # the first sync announces nothing
+    (folder / "market.txt").write_text("Market opens on Sundays\n\n" + MARKET, encoding="utf-8")
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1"}
+    argv = ["--config", str(config), "--data-dir", str(data), "sync"]
+    code = _KILL_BEFORE_ANNOUNCING.replace("{point}", point)
+    r = subprocess.run(
+        [sys.executable, "-c", code, *argv], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == -9, r.stderr[-2000:]
+    titles = [a["title"] for a in json.loads(nd("articles", "--json", config=config).out)]
+    assert "Market opens on Sundays" in titles  # killed after the index's commit
+
+    settings = hash_settings(data, config)
+    with Pipeline(settings, HashEmbedder()) as p:
+        engine = SyncEngine(p)
+        try:
+            pending = engine.pending_announcements()
+            assert [(a.channel, a.title) for a in pending] == [(4242, "Market opens on Sundays")]
+            assert pending[0].summary  # with its one-sentence summary
+            engine.mark_announced([a.id for a in pending])
+            (res,) = engine.run_all()
+            assert res.ok and engine.pending_announcements() == []  # once
+        finally:
+            engine.close()
