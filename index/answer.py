@@ -16,10 +16,11 @@ passages + 0.6 * the best cosine between the question and those passages``; cali
 
 With the learned reranker (``answer.reranker``, the default; :mod:`index.rerank`) the cheap
 score above only shortlists ``rerank_candidates`` sentences; a cross-encoder then reads each
-(question, title | sentence | previous sentence) and its logit decides. The confidence is then
-the sigmoid of the best logit: a probability that depends on the question and the sentence
-only, not on what else is indexed (no idf, no corpus statistics), so an article gets the same
-verdict alone or among thousands. Two or three word captions and bylines ("Jack Ma.") are not
+(question, title | sentence | previous sentence), and a logistic :class:`Combiner` of its logit
+with five cheap features (sentence and passage cosines, shares of question terms, passage rank)
+decides. The confidence is the combiner's probability for the best sentence: it depends on the
+question, the sentence and its passage only, not on what else is indexed (no idf, no corpus
+statistics), so an article gets the same verdict alone or among thousands. Two or three word captions and bylines ("Jack Ma.") are not
 quoted while a longer sentence is a candidate.
 """
 
@@ -62,6 +63,7 @@ class Candidate:
     lexical: float = 0.0
     score: float = 0.0
     terms: set[str] = field(default_factory=set)
+    features: list[float] = field(default_factory=list)
 
 
 def coverage(q_terms: Sequence[str], s_terms: set[str], idf: IdfFn) -> float:
@@ -228,6 +230,36 @@ def _context(cands: Sequence[Candidate], i: int, hits: Sequence[Hit]) -> str:
     return "" if _para_break(hits[c.hit_index], prev, c) else prev.text
 
 
+# what the combiner reads for each shortlisted sentence; none depends on corpus statistics
+FEATURES = ("logit", "sentence_cos", "sentence_terms", "passage_terms", "passage_cos", "rank")
+
+
+@dataclass(frozen=True)
+class Combiner:
+    """A logistic regression over :data:`FEATURES`: P(the sentence contains the answer). It ranks
+    the shortlisted sentences and its probability decides abstention. Fitted by
+    ``newsdesk train-reranker`` on questions of articles the cross-encoder never saw."""
+
+    weights: tuple[float, ...]
+    bias: float
+
+    def __call__(self, features: Sequence[float]) -> float:
+        return float(np.dot(self.weights, features) + self.bias)
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, object]) -> Combiner | None:
+        c = meta.get("combiner")
+        if not isinstance(c, dict) or list(c.get("features", [])) != list(FEATURES):
+            return None
+        return cls(tuple(float(x) for x in c["weights"]), float(c["bias"]))
+
+
+def term_share(q_terms: Sequence[str], terms: set[str]) -> float:
+    """Share of the question's distinct terms found in ``terms`` (no idf: corpus-independent)."""
+    uniq = set(q_terms)
+    return len(uniq & terms) / len(uniq) if uniq else 0.0
+
+
 def rerank_select(
     question: str,
     hits: Sequence[Hit],
@@ -239,8 +271,14 @@ def rerank_select(
     max_chars: int = 400,
     weights: AnswerWeights | None = None,
     k: int = 10,
+    passage_cos: Sequence[float] | None = None,
+    combiner: Combiner | None = None,
 ) -> Reranked:
-    """The best sentence of the top passages by the learned scorer (one sentence, verbatim)."""
+    """The best sentence of the top passages by the learned scorer (one sentence, verbatim).
+
+    ``passage_cos[i]``: cosine between the question and hit ``i``'s passage vector. With a
+    ``combiner`` the cross-encoder's logit is one of its features; without, the logit alone
+    decides."""
     w = weights or AnswerWeights()
     cands = candidates(hits, w.passages, lookup, q_vec)
     if not cands:
@@ -257,10 +295,32 @@ def rerank_select(
         for i in picked
     ]
     logits = scorer.score(question, texts)
+    hit_terms = {
+        h: set(t)
+        for h, t in zip(
+            sorted({cands[i].hit_index for i in picked}),
+            tokenize(
+                [
+                    f"{hits[h].title}\n{hits[h].text}"
+                    for h in sorted({cands[i].hit_index for i in picked})
+                ]
+            ),
+            strict=True,
+        )
+    }
     scored = []
     for i, logit in zip(picked, logits.tolist(), strict=True):
-        cands[i].score = float(logit)
-        scored.append(cands[i])
+        c = cands[i]
+        c.features = [
+            float(logit),
+            c.dense,
+            term_share(q_terms, c.terms),
+            term_share(q_terms, hit_terms[c.hit_index]),
+            float(passage_cos[c.hit_index]) if passage_cos is not None else 0.0,
+            1.0 / (1 + c.hit_index),
+        ]
+        c.score = combiner(c.features) if combiner is not None else float(logit)
+        scored.append(c)
     best = max(scored, key=lambda c: c.score)
     per_hit: dict[int, float] = {}
     for c in scored:

@@ -220,8 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--calibrate",
         action="store_true",
-        help="with --leave-out: print the abstention threshold that balances answered and "
-        "abstained (and write it to the --reranker folder's reranker.json)",
+        help="with --leave-out: print the highest abstention threshold at which 96%% of the "
+        "answerable questions are still answered (and write it to the --reranker folder's "
+        "reranker.json)",
     )
     p.add_argument(
         "--typos",
@@ -262,6 +263,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit the training schedule into this many minutes (default: one epoch)",
     )
     p.add_argument("--seed", type=int, default=13, help="random seed (default 13)")
+    p.add_argument(
+        "--no-combiner",
+        action="store_true",
+        help="skip fitting the combiner (cross-encoder logit + sentence and passage features) "
+        "on the held-out articles",
+    )
+    p.add_argument(
+        "--combiner-only",
+        action="store_true",
+        help="only (re)fit the combiner of the model already in --out",
+    )
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
     p = cmd(
@@ -936,7 +948,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 
 def cmd_train_reranker(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    from .train_reranker import TrainOptions, train
+    from .train_reranker import TrainOptions, fit_combiner, train
 
     if not args.data.is_dir():
         raise SourceError(str(args.data), "no such folder")
@@ -950,7 +962,13 @@ def cmd_train_reranker(args: argparse.Namespace, settings: Settings, out: TextIO
         seed=args.seed,
     )
     say = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    if args.combiner_only:
+        comb = fit_combiner(args.out, args.data, settings, args.seed, progress=say)
+        print(json.dumps(comb) if args.json else f"combiner: {comb}", file=out)
+        return 0
     figures = train(opts, progress=say)
+    if not args.no_combiner:
+        figures["combiner"] = fit_combiner(args.out, args.data, settings, args.seed, progress=say)
     if args.json:
         print(json.dumps(figures), file=out)
     else:

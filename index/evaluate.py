@@ -445,21 +445,25 @@ def markdown_table(results: Sequence[EvalResult]) -> str:
     return "\n".join(lines)
 
 
-def calibrate(res: EvalResult, steps: int = 100) -> tuple[float, list[tuple[float, float, float]]]:
-    """The abstention threshold that maximises answered (answerable) + abstained (left out),
-    from a ``leave_out`` run; and (threshold, answered, abstained) rows around it."""
+def calibrate(
+    res: EvalResult, answered: float = 0.96, step: float = 0.005
+) -> tuple[float, list[tuple[float, float, float]]]:
+    """The abstention threshold from a ``leave_out`` run: the highest at which at least
+    ``answered`` of the answerable questions still get a quote (so as many unanswerable ones
+    as possible abstain); and (threshold, answered, abstained) rows around it."""
     if not res.confidences or not res.lo_confidences:
         raise SourceError("eval", "--calibrate needs --leave-out")
-    ans = sorted(res.confidences)
-    lo = sorted(res.lo_confidences)
     import bisect
 
+    ans = sorted(res.confidences)
+    lo = sorted(res.lo_confidences)
     rows = []
-    for i in range(1, steps):
-        t = i / steps
-        answered = 1 - bisect.bisect_left(ans, t) / len(ans)
-        abstained = bisect.bisect_left(lo, t) / len(lo)
-        rows.append((t, answered, abstained))
-    best = max(rows, key=lambda r: (r[1] + r[2], -abs(r[0] - 0.5)))
-    near = [r for r in rows if abs(r[0] - best[0]) <= 0.1 + 1e-9]
+    for i in range(1, int(1 / step)):
+        t = round(i * step, 4)
+        rows.append(
+            (t, 1 - bisect.bisect_left(ans, t) / len(ans), bisect.bisect_left(lo, t) / len(lo))
+        )
+    ok = [r for r in rows if r[1] >= answered]
+    best = max(ok, key=lambda r: r[0]) if ok else rows[0]
+    near = [r for r in rows if abs(r[0] - best[0]) <= 0.05 + 1e-9]
     return best[0], near

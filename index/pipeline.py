@@ -145,6 +145,9 @@ class Pipeline:
         self.store = self.backend.store if self.backend is not None else Store(self.data_dir)
         self._embedder = embedder
         self._reranker: Scorer | None = None
+        self._combiner: answer_mod.Combiner | None = None
+        # the last question's scored sentences (features), for `train-reranker`'s combiner fit
+        self.last_reranked: answer_mod.Reranked | None = None
         self._snap: Snapshot | None = None
         # the generation before, while readers that started on it still hold it
         self._prev: weakref.ref[Snapshot] | None = None
@@ -167,6 +170,8 @@ class Pipeline:
             if name.lower() == "none":
                 return None
             self._reranker = rerank_mod.load(None if name.lower() == "bundled" else name)
+            info = getattr(self._reranker, "info", None)
+            self._combiner = answer_mod.Combiner.from_meta(info.extra) if info else None
         return self._reranker
 
     @property
@@ -847,6 +852,8 @@ class Pipeline:
         also: list[Quote] = []
         scorer = self.reranker
         if scorer is not None:
+            top = hits[: w.passages]
+            cos = snap.vectors.scores_for(q_vec, [h.chunk_id for h in top]).tolist()
             r = answer_mod.rerank_select(
                 q,
                 hits,
@@ -857,7 +864,10 @@ class Pipeline:
                 max_chars=self.settings.answer.max_chars,
                 weights=w,
                 k=self.settings.answer.rerank_candidates,
+                passage_cos=cos,
+                combiner=self._combiner,
             )
+            self.last_reranked = r
             quote, confidence = r.quote, r.confidence
             if quote is not None and confidence >= self.min_confidence:
                 more = answer_mod.second_part(q, hits, r, scorer, self.settings.answer.max_chars)

@@ -113,7 +113,13 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 HASH_MIN_CONFIDENCE = 0.15
-HASH_CONFIG = f'[embedding]\nmodel = "hash"\n[answer]\nmin_confidence = {HASH_MIN_CONFIDENCE}\n'
+# unit tests: the hash embedder with the older sentence score (deterministic, model-free); the
+# learned reranker has its own tests (tests/test_rerank.py) and runs in the real-model ones
+HASH_RERANKER = "none"
+HASH_CONFIG = (
+    f'[embedding]\nmodel = "hash"\n[answer]\nmin_confidence = {HASH_MIN_CONFIDENCE}\n'
+    f'reranker = "{HASH_RERANKER}"\n'
+)
 
 
 @pytest.fixture(autouse=True)
@@ -131,6 +137,7 @@ def settings(tmp_path: Path, backend: str) -> Settings:
     s = load_settings(data_dir=tmp_path / "data")
     # answer.min_confidence is calibrated for the real model; the hash embedder scores lower
     s.answer.min_confidence = HASH_MIN_CONFIDENCE
+    s.answer.reranker = HASH_RERANKER
     s.store.backend = backend  # type: ignore[assignment]
     return s
 

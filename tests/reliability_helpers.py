@@ -14,7 +14,7 @@ from index.embedder import HashEmbedder
 from index.lexical import LexicalIndex
 from index.pipeline import GEN_DIR, Pipeline
 from index.vectors import VectorIndex
-from tests.conftest import HASH_MIN_CONFIDENCE
+from tests.conftest import HASH_MIN_CONFIDENCE, HASH_RERANKER
 
 WORDS = [
     *("market", "council", "river", "school", "energy", "price", "storm", "festival"),
@@ -50,6 +50,7 @@ def hash_settings(data_dir: Path, config: Path | None = None) -> Settings:
     s = load_settings(config, data_dir=data_dir)
     s.embedding.model = "hash"
     s.answer.min_confidence = HASH_MIN_CONFIDENCE
+    s.answer.reranker = HASH_RERANKER
     return s
 
 

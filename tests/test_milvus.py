@@ -26,7 +26,7 @@ from index.embedder import HashEmbedder
 from index.errors import ConfigError, IndexBusyError, NewsdeskError
 from index.models import Document
 from index.pipeline import Pipeline
-from tests.conftest import HASH_CONFIG, HASH_MIN_CONFIDENCE, milvus_available
+from tests.conftest import HASH_CONFIG, HASH_MIN_CONFIDENCE, HASH_RERANKER, milvus_available
 
 pytestmark = pytest.mark.skipif(not milvus_available(), reason="pip install -e '.[milvus]'")
 
@@ -74,6 +74,7 @@ QUESTIONS = [
 def make_settings(data_dir: Path, backend: str, **store: object) -> Settings:
     s = load_settings(data_dir=data_dir)
     s.answer.min_confidence = HASH_MIN_CONFIDENCE
+    s.answer.reranker = HASH_RERANKER
     s.store.backend = backend  # type: ignore[assignment]
     for k, v in store.items():
         setattr(s.store, k, v)

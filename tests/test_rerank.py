@@ -285,4 +285,25 @@ def test_verdicts_unchanged_when_unrelated_articles_are_added(
             p.add([str(x) for x in sources])
             verdicts.append([p.ask(q).quote is None for q in questions])
     assert verdicts[0] == verdicts[1]
-    assert verdicts[0][-2:] == [True, True]
+    assert verdicts[0][0] is False  # the baker is named: answered in both
+
+
+def test_combiner_ranks_by_its_features_and_round_trips_through_the_meta() -> None:
+    from index.answer import FEATURES, Combiner
+
+    meta = {"combiner": {"features": list(FEATURES), "weights": [0, 0, 5, 0, 0, 0], "bias": -1}}
+    comb = Combiner.from_meta(meta)
+    assert comb is not None and comb([0, 0, 1, 0, 0, 0]) == pytest.approx(4.0)
+    assert (
+        Combiner.from_meta({"combiner": {"features": ["other"], "weights": [1], "bias": 0}}) is None
+    )
+    assert Combiner.from_meta({}) is None
+    # the fake scorer prefers "mayor"; a combiner on term share prefers the cost sentence
+    h = make_hit(TEXT)
+    q = "How much did the bridge cost?"
+    plain = ask(q, [h], KeywordScorer({q: "mayor"}))
+    assert plain.quote is not None and "mayor" in plain.quote.text
+    mixed = ask(q, [h], KeywordScorer({q: "mayor"}), combiner=comb, passage_cos=[0.5])
+    assert mixed.quote is not None and mixed.quote.text == "The bridge cost four million euros."
+    assert len(mixed.scored[0].features) == len(FEATURES)
+    assert mixed.scored[0].features[4] == 0.5

@@ -69,14 +69,14 @@ def test_train_reranker_command_writes_a_working_model(nd, tmp_path: Path) -> No
     out = tmp_path / "model"
     r = nd(
         "train-reranker", "--data", str(data), "--out", str(out), "--questions", "8",
-        "--layers", "1", "--max-len", "48", "--json",
+        "--layers", "1", "--max-len", "48", "--no-combiner", "--json",
     )  # fmt: skip
     assert r.code == 0, r.err
     figures = json.loads(r.out)
     assert figures["questions"] >= 6 and figures["pairs"] > figures["questions"]
     assert {p.name for p in out.iterdir()} >= {"model.onnx", "tokenizer.json", "reranker.json"}
     meta = json.loads((out / "reranker.json").read_text())
-    assert meta["layers"] == 1 and meta["max_len"] == 48
+    assert meta["layers"] == 1 and meta["train_max_len"] == 48 and meta["max_len"] == 96
     scorer = OnnxReranker(out)
     logits = scorer.score("Who is the baker?", [pair_text("Lyon", "The baker is Paul Martin.")] * 2)
     assert logits.shape == (2,) and np.all(np.isfinite(logits))
