@@ -20,8 +20,8 @@ score above only shortlists ``rerank_candidates`` sentences; a cross-encoder the
 with five cheap features (sentence and passage cosines, shares of question terms, passage rank)
 decides. The confidence is the combiner's probability for the best sentence: it depends on the
 question, the sentence and its passage only, not on what else is indexed (no idf, no corpus
-statistics), so an article gets the same verdict alone or among thousands. Two or three word captions and bylines ("Jack Ma.") are not
-quoted while a longer sentence is a candidate.
+statistics), so an article gets the same verdict alone or among thousands. Two or three word
+captions and bylines ("Jack Ma.") are not quoted while a longer sentence is a candidate.
 """
 
 from __future__ import annotations
@@ -105,6 +105,20 @@ def candidates(
     return out
 
 
+def cheap_scores(
+    question: str, cands: Sequence[Candidate], idf: IdfFn, w: AnswerWeights
+) -> list[str]:
+    """Score ``cands`` in place by ``dense * cos + lexical * coverage + rank prior``; returns
+    the question's terms."""
+    q_terms = tokenize([question])[0]
+    toks = tokenize([c.text for c in cands])
+    for c, t in zip(cands, toks, strict=True):
+        c.terms = set(t)
+        c.lexical = coverage(q_terms, c.terms, idf)
+        c.score = w.dense * c.dense + w.lexical * c.lexical + w.rank_prior / (1 + c.hit_index)
+    return q_terms
+
+
 def select(
     question: str,
     hits: Sequence[Hit],
@@ -120,12 +134,7 @@ def select(
     cands = candidates(hits, w.passages, lookup, q_vec)
     if not cands:
         return None, None
-    q_terms = tokenize([question])[0]
-    toks = tokenize([c.text for c in cands])
-    for c, t in zip(cands, toks, strict=True):
-        c.terms = set(t)
-        c.lexical = coverage(q_terms, c.terms, idf)
-        c.score = w.dense * c.dense + w.lexical * c.lexical + w.rank_prior / (1 + c.hit_index)
+    q_terms = cheap_scores(question, cands, idf, w)
     best_i = max(range(len(cands)), key=lambda i: cands[i].score)
     best = cands[best_i]
     start, end, score = best.start, best.end, best.score
@@ -283,12 +292,7 @@ def rerank_select(
     cands = candidates(hits, w.passages, lookup, q_vec)
     if not cands:
         return Reranked(None, 0.0, list(range(len(hits))))
-    q_terms = tokenize([question])[0]
-    toks = tokenize([c.text for c in cands])
-    for c, t in zip(cands, toks, strict=True):
-        c.terms = set(t)
-        c.lexical = coverage(q_terms, c.terms, idf)
-        c.score = w.dense * c.dense + w.lexical * c.lexical + w.rank_prior / (1 + c.hit_index)
+    q_terms = cheap_scores(question, cands, idf, w)
     picked = shortlist(cands, k)
     texts = [
         pair_text(hits[cands[i].hit_index].title, cands[i].text, _context(cands, i, hits))

@@ -260,7 +260,8 @@ def settings_toml(settings: Settings) -> str:
         lines.append(f"\n[{section}]")
         obj = getattr(settings, section)
         for f in dataclasses.fields(obj):
-            lines.append(f"{f.name} = {_toml_value(getattr(obj, f.name))}")
+            if getattr(obj, f.name) is not None:  # TOML has no null: unset stays the default
+                lines.append(f"{f.name} = {_toml_value(getattr(obj, f.name))}")
     return "\n".join(lines) + "\n"
 
 

@@ -51,6 +51,8 @@ def normalise(text: str) -> str:
 
 def classify(text: str) -> Kind | None:
     """The kind of small talk ``text`` is, or None for a real question."""
+    if len(text or "") > 200:  # a long message is a question (or too long: said elsewhere)
+        return None
     t = normalise(text)
     if not t:
         return "noise"

@@ -3,46 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from index.answer import AnswerWeights, confidence, select
-from index.chunking import all_sentences
 from index.embedder import HashEmbedder
 from index.evaluate import run_eval
-from index.models import Document, Hit
+from index.models import Document
 from index.pipeline import Pipeline
+from tests.answer_helpers import EMB, idf, lookup_for, make_hit
 
 pytestmark = pytest.mark.backends  # every test here runs on FAISS and on Milvus Lite
-
-EMB = HashEmbedder()
-
-
-def idf(term: str) -> float:
-    return 1.0
-
-
-def make_hit(text: str, start: int = 0, cid: int = 1, title: str = "T") -> Hit:
-    return Hit(cid, "art", title, "/src.txt", None, text, start, start + len(text), 1.0,
-               parts=[(cid, start, start + len(text))])  # fmt: skip
-
-
-def lookup_for(hits: Sequence[Hit]):  # type: ignore[no-untyped-def]
-    """Stored sentence spans/vectors as the indexer would write them (hash embedder)."""
-
-    def lookup(ids: Sequence[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        out = {}
-        for h in hits:
-            if h.chunk_id in ids:
-                spans = all_sentences(h.text)
-                vecs = EMB.embed([h.text[a:b] for a, b in spans])
-                out[h.chunk_id] = (np.asarray(spans, dtype=np.int32), vecs)
-        return out
-
-    return lookup
 
 
 TEXT = (

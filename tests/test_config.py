@@ -151,3 +151,16 @@ def test_ordinary_env_names_and_values_still_load_and_echo(tmp_path: Path) -> No
     assert s.store.token_env == "MY_MILVUS_TOKEN_2"
     with pytest.raises(ConfigError, match=r"got 'ten'"):
         load_settings(write(tmp_path, '[retrieval]\nk = "ten"\n'))
+
+
+def test_bench_settings_toml_round_trips_with_unset_values(tmp_path: Path) -> None:
+    """bench hands its settings to the processes it starts as TOML: an unset value (TOML has
+    no null) is left out, not written as a string the loader refuses."""
+    from index.bench import settings_toml
+
+    s = load_settings(data_dir=tmp_path / "d")
+    assert s.answer.min_confidence is None
+    cfg = tmp_path / "bench.toml"
+    cfg.write_text(settings_toml(s), encoding="utf-8")
+    again = load_settings(cfg, data_dir=tmp_path / "d")
+    assert again.answer == s.answer and again.retrieval == s.retrieval
