@@ -252,10 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, type=Path, metavar="DIR", help="SQuAD-format folder")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="model folder to write")
     p.add_argument(
-        "--questions", type=_positive, default=12000, help="training questions (default 12000)"
+        "--questions", type=_size, default=12000, help="training questions (default 12000)"
     )
-    p.add_argument("--layers", type=_positive, default=4, help="transformer layers (default 4)")
-    p.add_argument("--max-len", type=_positive, default=64, help="tokens per pair (default 64)")
+    p.add_argument("--layers", type=_size, default=4, help="transformer layers (default 4)")
+    p.add_argument("--max-len", type=_size, default=64, help="tokens per pair (default 64)")
     p.add_argument(
         "--max-minutes",
         type=float,
@@ -416,14 +416,24 @@ def _minutes(v: str) -> float:
     return n
 
 
-def _positive(v: str) -> int:
+def _whole(v: str, hi: int) -> int:
     try:
         n = int(v)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {v!r}") from None
-    if not 1 <= n <= 50:
-        raise argparse.ArgumentTypeError("must be between 1 and 50")
+    if not 1 <= n <= hi:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {hi:,}")
     return n
+
+
+def _positive(v: str) -> int:
+    """A passage count (``--k``): 1 to 50."""
+    return _whole(v, 50)
+
+
+def _size(v: str) -> int:
+    """A training size (questions, layers, tokens): any positive whole number."""
+    return _whole(v, 10_000_000)
 
 
 # -- output helpers --------------------------------------------------------------------------

@@ -86,3 +86,14 @@ def test_train_reranker_command_writes_a_working_model(nd, tmp_path: Path) -> No
 def test_train_reranker_refuses_a_missing_folder(nd, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     r = nd("train-reranker", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "m"))
     assert "no such folder" in r.one_error_line()
+
+
+def test_the_documented_recipe_parses() -> None:
+    """The model card's command line (12,000 questions, 64 tokens) is accepted as written."""
+    from index.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["train-reranker", "--data", "d", "--out", "o", "--questions", "12000", "--layers", "4",
+         "--max-len", "64", "--max-minutes", "35"]
+    )  # fmt: skip
+    assert (args.questions, args.layers, args.max_len) == (12000, 4, 64)
