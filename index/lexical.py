@@ -54,6 +54,27 @@ def _stopwords() -> frozenset[str]:
     return _STOPWORDS
 
 
+_KNOWN: frozenset[str] | None = None
+
+
+def known_words() -> frozenset[str]:
+    """English words spelt right: the whole lower-case words of the bundled WordPiece vocabulary
+    (about 22,000, from the tokenizer shipped with the answer reranker). A question word the
+    index has never seen but that is in this list is a real word the articles do not use, not a
+    typo: it is never "corrected" into a look-alike ("year" is not turned into "yeast" because a
+    tiny corpus lacks it). Empty when the file is missing (then every unknown word may be
+    corrected)."""
+    global _KNOWN
+    if _KNOWN is None:
+        path = Path(__file__).parent / "data" / "reranker" / "tokenizer.json"
+        try:
+            vocab = json.loads(path.read_text(encoding="utf-8"))["model"]["vocab"]
+            _KNOWN = frozenset(w for w in vocab if w.isalpha() and w.islower())
+        except (OSError, ValueError, KeyError, TypeError):
+            _KNOWN = frozenset()
+    return _KNOWN
+
+
 def _bm25s() -> Any:
     import bm25s
 
@@ -214,15 +235,55 @@ class LexicalIndex:
         """The query's terms in the vocabulary; a misspelt one ("mooon", "Apolo") is replaced
         by the closest indexed term (see :meth:`correct`)."""
         vocab = getattr(self.retriever, "vocab_dict", None) or {}
+        terms = tokenize([query])[0]
+        if all(t in vocab for t in terms):
+            return tuple(terms)
+        stop = _stopwords()
+        words = [w for w in _TOKEN.findall(query.lower()) if w not in stop]
+        known = known_words()
         out = []
-        for t in tokenize([query])[0]:
+        for w, t in zip(words, _stemmer().stemWords(words), strict=True):
             if t in vocab:
                 out.append(t)
-            else:
+            elif w not in known:  # a real word the articles lack stays unmatched
                 fixed = self.correct(t)
                 if fixed is not None:
                     out.append(fixed)
         return tuple(out)
+
+    def spell(self, text: str) -> str:
+        """``text`` with each misspelt word replaced by its correction, for the readers of the
+        question that see words rather than terms (the embedder, the answer reranker):
+        "When did Apolo 11 land on the mooon" -> "When did Apollo 11 land on the moon".
+
+        A word is misspelt when it is not an English word (:func:`known_words`), its stemmed
+        term is not indexed and :meth:`correct` finds one that is; the new word is the
+        corrected stem plus what the stemmer cut off the old one ("atmosferic" -> "atmospher" +
+        "ic"), capitalised like the old one. Stopwords, short and numeric words are never
+        touched, and a text with no misspelt word comes back as is.
+        """
+        vocab = getattr(self.retriever, "vocab_dict", None) or {}
+        if not vocab:
+            return text
+        stop = _stopwords()
+        stemmer = _stemmer()
+        known = known_words()
+
+        def fix(m: re.Match[str]) -> str:
+            word = m.group(0)
+            low = word.lower()
+            if low in stop or len(low) < 4 or not low.isalpha() or low in known:
+                return word
+            stem = stemmer.stemWord(low)
+            if stem in vocab:
+                return word
+            fixed = self.correct(stem)
+            if fixed is None:
+                return word
+            new = fixed + (low[len(stem) :] if low.startswith(stem) else "")
+            return new[:1].upper() + new[1:] if word[:1].isupper() else new
+
+        return _TOKEN.sub(fix, text)
 
     def correct(self, term: str) -> str | None:
         """The indexed term closest to an unknown ``term`` by edit distance (1 for terms of 4-5

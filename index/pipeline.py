@@ -133,6 +133,10 @@ def _sanitize(doc: Document) -> Document:
 
 # abstention threshold of the older scorer (answer.reranker = "none"), calibrated on squad-dev
 LEGACY_MIN_CONFIDENCE = 0.42
+# passages whose sentences the answer reranker considers (their best one each at least): more
+# than the 5 of the older score, so a right passage ranked 6th-8th can still be quoted and
+# move up (hit@5 0.981 -> see docs/quality.md)
+RERANK_PASSAGES = 8
 
 
 class Pipeline:
@@ -777,6 +781,7 @@ class Pipeline:
         with self.reading() as snap:
             self._require_content(snap)
             mode = mode or self.settings.retrieval.mode
+            q = snap.lexical.spell(q)  # "mooon" -> "moon" for the embedder too
             q_vec = self.embedder.embed_query(q) if mode != "bm25" else None
             return self._hits(self._fused(q, q_vec, snap, mode), k or self.settings.retrieval.k)
 
@@ -786,8 +791,9 @@ class Pipeline:
         q = self.validate_question(question)
         with self.reading() as snap:
             self._require_content(snap)
-            q_vec = self.embedder.embed_query(q)
-            return self._answer(q, q_vec, snap, k, mode, t0)
+            spelt = snap.lexical.spell(q)
+            q_vec = self.embedder.embed_query(spelt)
+            return self._answer(spelt, q_vec, snap, k, mode, t0, asked=q)
 
     @_db_errors
     def ask_many(
@@ -818,13 +824,14 @@ class Pipeline:
             for b in range(0, len(valid), batch):
                 part = valid[b : b + batch]
                 t0 = time.perf_counter()
-                vecs = self.embedder.embed([q for _, q in part])
+                spelt = [snap.lexical.spell(q) for _, q in part]
+                vecs = self.embedder.embed(spelt)
                 per = (time.perf_counter() - t0) / len(part)
-                for (i, q), v in zip(part, vecs, strict=True):
+                for (i, q), qs, v in zip(part, spelt, vecs, strict=True):
                     t1 = time.perf_counter() - per
                     try:
                         ex = exclude[i] if exclude else frozenset()
-                        out[i] = self._answer(q, v, snap, k, mode, t1, ex)
+                        out[i] = self._answer(qs, v, snap, k, mode, t1, ex, asked=q)
                     except NewsdeskError as e:
                         out[i] = e
         return out
@@ -838,19 +845,25 @@ class Pipeline:
         mode: str | None,
         t0: float,
         exclude: frozenset[str] = frozenset(),
+        asked: str | None = None,
     ) -> Answer:
-        kind = smalltalk.classify(q)
+        """The answer to ``q`` (misspellings already corrected); ``asked``: the question as
+        the user wrote it, which the answer carries."""
+        asked = asked or q
+        kind = smalltalk.classify(asked)
         if kind is not None:  # "help", "thanks", "42": never a random quote
-            ans = Answer(q, None, [], smalltalk=kind)
+            ans = Answer(asked, None, [], smalltalk=kind)
             ans.elapsed_ms = (time.perf_counter() - t0) * 1000
             return ans
         mode = mode or self.settings.retrieval.mode
         k = k or self.settings.retrieval.k
         extra = self.store.chunk_count(exclude) if exclude else 0
+        scorer = self.reranker
         w = answer_mod.AnswerWeights()
+        if scorer is not None:  # the reranker reads the best sentences of more passages
+            w = dataclasses.replace(w, passages=RERANK_PASSAGES)
         hits = self._hits(self._fused(q, q_vec, snap, mode, extra), max(k, w.passages), exclude)
         also: list[Quote] = []
-        scorer = self.reranker
         if scorer is not None:
             top = hits[: w.passages]
             cos = snap.vectors.scores_for(q_vec, [h.chunk_id for h in top]).tolist()
@@ -893,7 +906,9 @@ class Pipeline:
                 if h.title not in suggestions:
                     suggestions.append(h.title)
             suggestions = suggestions[:3]
-        ans = Answer(q, quote, hits[:k], suggestions=suggestions, confidence=confidence, also=also)
+        ans = Answer(
+            asked, quote, hits[:k], suggestions=suggestions, confidence=confidence, also=also
+        )
         ans.elapsed_ms = (time.perf_counter() - t0) * 1000
         return ans
 

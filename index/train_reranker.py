@@ -283,7 +283,8 @@ def train(opts: TrainOptions, progress: Callable[[str], None] | None = None) -> 
     if opts.layers and opts.layers < len(model.bert.encoder.layer):
         model.bert.encoder.layer = model.bert.encoder.layer[: opts.layers]
         model.config.num_hidden_layers = opts.layers
-    plan = {"steps": max(1, int(len(examples) * opts.epochs / opts.batch))}
+    full_steps = max(1, int(len(examples) * opts.epochs / opts.batch))
+    plan = {"steps": full_steps}
     listwise = opts.listwise
     # the fresh head learns at a higher rate than the pre-trained body: with one rate for both
     # the loss sat at the label prior for hundreds of steps
@@ -333,9 +334,13 @@ def train(opts: TrainOptions, progress: Callable[[str], None] | None = None) -> 
             optim.zero_grad()
             losses.append(float(loss.detach()))
             step += 1
-            if step == 20 and opts.max_minutes:  # fit the schedule into the time budget
-                per_step = (time.perf_counter() - t0) / step
-                plan["steps"] = max(21, min(plan["steps"], int(opts.max_minutes * 60 / per_step)))
+            if opts.max_minutes and (step == 20 or step % 50 == 0):
+                # fit the schedule into the time budget, and again as the pace changes (a
+                # shared machine gets slower or faster): the decay always ends at the deadline
+                el = time.perf_counter() - t0
+                per_step = el / step
+                left = max(0.0, opts.max_minutes * 60 - el)
+                plan["steps"] = max(step + 1, min(full_steps, step + int(left / per_step)))
             steps = plan["steps"]
             if step % opts.log_every == 0 or step == steps:
                 el = time.perf_counter() - t0

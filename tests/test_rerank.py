@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from index.answer import question_parts, rerank_select, second_part, select, shortlist
+from index.config import Settings
 from index.lexical import LexicalIndex
 from index.models import Hit
 from index.rerank import DEFAULT_DIR, OnnxReranker, pair_text, read_info
@@ -281,3 +282,56 @@ def test_combiner_ranks_by_its_features_and_round_trips_through_the_meta() -> No
     assert mixed.quote is not None and mixed.quote.text == "The bridge cost four million euros."
     assert len(mixed.scored[0].features) == len(FEATURES)
     assert mixed.scored[0].features[4] == 0.5
+
+
+def test_spell_rewrites_misspelt_words_for_the_embedder_and_reranker() -> None:
+    lex = LexicalIndex.build(
+        [1, 2], ["Apollo 11 landed on the Moon in July 1969.", "The atmospheric engine ran."]
+    )
+    assert lex.spell("When did Apolo 11 land on the mooon?") == (
+        "When did Apollo 11 land on the moon?"
+    )
+    assert lex.spell("Who built the atmosferic engine?") == "Who built the atmospheric engine?"
+    # known words, stopwords, numbers and far-off words are left as typed
+    for text in ("When did Apollo land?", "What is the 1969 zzzzzz?", "Who is Trump?", "the"):
+        assert lex.spell(text) == text
+    assert LexicalIndex.build([], []).spell("mooon") == "mooon"  # empty index
+
+
+def test_real_words_the_articles_lack_are_not_corrected_into_look_alikes() -> None:
+    """A tiny corpus: "year" and "mayor" are English words it lacks, not typos of "yeast" and
+    "major"; the verdict must not depend on which near-spellings happen to be indexed."""
+    lex = LexicalIndex.build([1], ["The yeast rose. The major road closed."])
+    assert lex.spell("What year did the mayor say?") == "What year did the mayor say?"
+    assert lex.search("What year did the mayor say?", 1) == []
+    assert lex.spell("How did the yeest rise?") == "How did the yeast rise?"
+
+
+def test_ask_embeds_the_corrected_question_and_answers_the_one_asked(
+    settings: Settings, corpus_dir: Path
+) -> None:
+    from index.embedder import HashEmbedder
+    from index.pipeline import Pipeline
+
+    class Recording(HashEmbedder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.queries: list[str] = []
+
+        def embed_query(self, text: str) -> np.ndarray:
+            self.queries.append(text)
+            return super().embed_query(text)
+
+    emb = Recording()
+    p = Pipeline(settings, emb)
+    try:
+        p.add([str(corpus_dir)])
+        right = p.ask("Who is the baker in Lyon?")
+        typo = p.ask("Who is the bakker in Lyonn?")
+        assert emb.queries[-1] == "Who is the baker in Lyon?"
+        assert typo.question == "Who is the bakker in Lyonn?"
+        assert right.quote is not None and typo.quote is not None
+        assert typo.quote.text == right.quote.text
+        assert [h.chunk_id for h in typo.passages] == [h.chunk_id for h in right.passages]
+    finally:
+        p.close()
