@@ -105,10 +105,25 @@ def build_parser() -> argparse.ArgumentParser:
         "add or update articles from files, folders, web pages and feeds",
         "Add articles to the index. Unchanged articles are skipped (content hash); changed ones\n"
         "are re-embedded. Supported: .txt, .md (front matter title/url/date), .html files,\n"
-        "folders (recursively), http(s) pages, and RSS/Atom feeds (each entry is fetched).",
-        "examples:\n  newsdesk index samples/\n  newsdesk index notes.md https://example.com/a.html",
+        "folders (recursively), http(s) pages, and RSS/Atom feeds (each entry is fetched).\n\n"
+        "Private and loopback addresses (a server on this machine or the intranet) are refused\n"
+        "unless allowed: --allow-host HOST[:PORT] for this run, $NEWSDESK_ALLOW_HOSTS (comma-\n"
+        "separated) or fetch.allow_hosts in the config. Without :PORT only ports 80 and 443 are\n"
+        "allowed; HOST:* allows every port.",
+        "examples:\n  newsdesk index samples/\n  newsdesk index notes.md https://example.com/a.html\n"
+        "  newsdesk index --allow-host 127.0.0.1:8000 http://127.0.0.1:8000/feed.xml\n"
+        "  NEWSDESK_ALLOW_HOSTS=intranet.example.org newsdesk index https://intranet.example.org/",
     )
     p.add_argument("inputs", nargs="+", metavar="PATH_OR_URL")
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        type=_allow_host,
+        default=[],
+        metavar="HOST[:PORT]",
+        help="also fetch from this private or loopback host (port 80/443, or :PORT, or :*); "
+        "repeatable",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
     p = cmd(
@@ -426,6 +441,15 @@ def _whole(v: str, hi: int) -> int:
     return n
 
 
+def _allow_host(v: str) -> str:
+    """``--allow-host``: one ``fetch.allow_hosts`` entry."""
+    from .config import ALLOW_ENTRY_FORM, allow_entry_ok
+
+    if not allow_entry_ok(v):
+        raise argparse.ArgumentTypeError(f"{ALLOW_ENTRY_FORM.replace('each entry', 'it')}")
+    return v.strip()
+
+
 def _positive(v: str) -> int:
     """A passage count (``--k``): 1 to 50."""
     return _whole(v, 50)
@@ -648,10 +672,13 @@ def cmd_index(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from .sources import collect
 
     quiet = args.quiet or args.json
+    fetch = settings.fetch
+    if args.allow_host:
+        fetch = dataclasses.replace(fetch, allow_hosts=[*fetch.allow_hosts, *args.allow_host])
     with progress_bars(not quiet) as progress:
         collected = collect(
             args.inputs,
-            settings.fetch,
+            fetch,
             progress=(lambda msg: log.info("%s", msg)),
         )
         for w in collected.warnings:

@@ -697,7 +697,8 @@ def test_loopback_refused_without_allowlist(srv: LoopbackServer) -> None:
     res = run(srv.url("/a"), fetch=FetchSettings(timeout=2))
     (err,) = res.errors
     assert err.reason == (
-        "refused: 127.0.0.1 is a loopback address (add it to fetch.allow_hosts to allow)"
+        "refused: 127.0.0.1 is a loopback address (to allow it: `newsdesk index --allow-host "
+        f"127.0.0.1:{srv.port}`, NEWSDESK_ALLOW_HOSTS or fetch.allow_hosts)"
     )
     assert srv.requests == []
 
