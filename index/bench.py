@@ -603,7 +603,7 @@ class Bench:
             "first_run_seconds": round(runs[0], 3),
             "model_loaded": loaded,
             "unchanged": report.get("unchanged"),
-            "embedded": report.get("chunks_embedded"),
+            "embedded": report.get("passages_embedded"),
             "exit_code": proc.returncode,
         }
 

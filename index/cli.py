@@ -152,10 +152,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="also a written answer from the [llm] endpoint, its quotes and citations verified",
     )
 
-    p = cmd("search", "list the passages that best match a query", "List top passages.")
+    p = cmd(
+        "search",
+        "list the passages that best match a query",
+        "List the top passages, each with its article and score (the start of each passage;\n"
+        "--full prints them whole).",
+        'examples:\n  newsdesk search "Apple Pay"\n  newsdesk search --full --k 2 "Apple Pay"',
+    )
     p.add_argument("query")
     p.add_argument("--k", type=_positive, default=None, help="passages to return (default 5)")
     p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], help="retrieval mode")
+    p.add_argument("--full", action="store_true", help="print whole passages, not their start")
     p.add_argument("--json", action="store_true", help="JSON output")
 
     p = cmd(
@@ -169,13 +176,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = cmd("remove", "remove articles by id, title, path or URL")
     p.add_argument("articles", nargs="+", metavar="ARTICLE")
+    p.add_argument("--json", action="store_true", help="print the removed articles as JSON")
 
-    cmd(
+    p = cmd(
         "reindex",
         "rebuild every passage and vector from the stored article text",
         "Re-chunk and re-embed all stored articles with the current settings (model, chunking).\n"
         "Needs no network: article text is kept in the database.",
     )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
 
     p = cmd("stats", "show what is indexed")
     p.add_argument("--json", action="store_true", help="JSON output")
@@ -194,8 +203,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = cmd("articles", "list indexed articles")
     p.add_argument("--json", action="store_true", help="JSON output")
 
-    p = cmd("article", "show one article: title, source, date, passages, opening")
+    p = cmd(
+        "article",
+        "show one article: title, source, date, passages, opening",
+        "Show one article: title, id, source, date, number of passages and its opening\n"
+        "paragraph. --text prints the whole text as indexed (what quotes are taken from).",
+        "examples:\n  newsdesk article 66c91ff9ca06\n  newsdesk article --text 66c91ff9ca06 | less",
+    )
     p.add_argument("ref", metavar="ARTICLE", help="id, title, path or URL")
+    p.add_argument("--text", action="store_true", help="print the whole extracted text")
     p.add_argument("--json", action="store_true", help="JSON output")
 
     p = cmd(
@@ -401,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="Discord channel id where the bot announces new articles",
     )
+    p.add_argument("--json", action="store_true", help="print the subscription as JSON")
 
     p = cmd(
         "unsubscribe",
@@ -410,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
         "config file are removed by deleting them there.",
     )
     p.add_argument("target", metavar="URL_OR_FOLDER", help="address, folder or title")
+    p.add_argument("--json", action="store_true", help="print the subscription as JSON")
 
     cmd(
         "run",
@@ -540,7 +558,7 @@ def _dated(published: str | None) -> str:
     return f", published {published[:10]}" if published else ""
 
 
-def format_answer(ans: Answer, show_passages: bool = True) -> str:
+def format_answer(ans: Answer, show_passages: bool = True, full: bool = False) -> str:
     lines = []
     if ans.smalltalk:
         from .smalltalk import REPLIES
@@ -561,10 +579,13 @@ def format_answer(ans: Answer, show_passages: bool = True) -> str:
         lines.append("")
         lines.append("Top passages:")
         for i, h in enumerate(ans.passages, 1):
+            lines.append(f"{i:>2}. {h.title}{_dated(h.published)} [{h.score:.3f}]")
+            if full:  # the whole passage, its paragraphs kept
+                lines += [_wrap(para, "    ") for para in h.text.split("\n\n") if para.strip()]
+                continue
             snippet = " ".join(h.text.split())
             if len(snippet) > 160:
                 snippet = snippet[:157].rsplit(" ", 1)[0] + "…"
-            lines.append(f"{i:>2}. {h.title}{_dated(h.published)} [{h.score:.3f}]")
             lines.append(_wrap(snippet, "    "))
     return "\n".join(lines)
 
@@ -701,12 +722,28 @@ def cmd_index(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     return 0
 
 
+def _question_error(args: argparse.Namespace, e: NewsdeskError, out: TextIO) -> int:
+    """A question that cannot be answered (empty, too long, nothing indexed...): with --json
+    the same ``{"question", "error"}`` object as a bad line in batch mode, on stdout (exit 1);
+    else one line on stderr."""
+    if not args.json:
+        raise e
+    question = getattr(args, "question", None)
+    if question is None:
+        question = args.query
+    print(json.dumps({"question": question, "error": str(e)}, ensure_ascii=False), file=out)
+    return e.exit_code
+
+
 def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     if args.generate:
         return _ask_generated(args, settings, out)
     with _pipeline(settings) as pipe:
         if args.question is not None:
-            ans = pipe.ask(args.question, k=args.k, mode=args.mode)
+            try:
+                ans = pipe.ask(args.question, k=args.k, mode=args.mode)
+            except NewsdeskError as e:
+                return _question_error(args, e, out)
             if args.json:
                 print(json.dumps(ans.to_json(), ensure_ascii=False), file=out)
             else:
@@ -750,7 +787,10 @@ def _ask_generated(args: argparse.Namespace, settings: Settings, out: TextIO) ->
     with _pipeline(settings) as pipe:
         if args.question is not None:
             with writing_status(not (args.quiet or args.json)) as status:
-                gen = pipe.generate(args.question, k=args.k, mode=args.mode, on_update=status)
+                try:
+                    gen = pipe.generate(args.question, k=args.k, mode=args.mode, on_update=status)
+                except NewsdeskError as e:
+                    return _question_error(args, e, out)
             print(show(gen), file=out)
             return 0
         if sys.stdin.isatty():
@@ -776,11 +816,16 @@ def _ask_generated(args: argparse.Namespace, settings: Settings, out: TextIO) ->
 
 def cmd_search(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     with _pipeline(settings) as pipe:
-        hits = pipe.search(args.query, k=args.k, mode=args.mode)
-    if args.json:
-        print(json.dumps([h.to_json() for h in hits], ensure_ascii=False), file=out)
+        try:
+            hits = pipe.search(args.query, k=args.k, mode=args.mode)
+        except NewsdeskError as e:
+            return _question_error(args, e, out)
+    if args.json:  # the shape of `ask --json`, without an answer
+        data = {"question": args.query, "passages": [h.to_json() for h in hits]}
+        print(json.dumps(data, ensure_ascii=False), file=out)
     else:
-        print(format_answer(Answer(args.query, None, hits)).split("\n", 2)[-1], file=out)
+        text = format_answer(Answer(args.query, None, hits), full=args.full)
+        print(text.split("\n", 2)[-1], file=out)
     return 0
 
 
@@ -831,15 +876,23 @@ def cmd_chat(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 def cmd_remove(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     with _pipeline(settings) as pipe:
+        removed = []
         for ref in args.articles:
             art = pipe.remove(ref)
-            print(f"Removed: {art.title} ({art.id})", file=out)
+            removed.append({"id": art.id, "title": art.title, "source": art.source})
+            if not args.json:
+                print(f"Removed: {art.title} ({art.id})", file=out)
+    if args.json:
+        print(json.dumps({"removed": removed}, ensure_ascii=False), file=out)
     return 0
 
 
 def cmd_reindex(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    with progress_bars(not args.quiet) as progress, _pipeline(settings) as pipe:
+    with progress_bars(not (args.quiet or args.json)) as progress, _pipeline(settings) as pipe:
         report = pipe.reindex(progress=progress)
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False), file=out)
+        return 0
     print(
         f"Re-indexed {report.updated} articles ({report.chunks_embedded} passages, "
         f"{report.seconds:.1f}s)",
@@ -896,7 +949,10 @@ def cmd_articles(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
     with _pipeline(settings) as pipe:
         rows = pipe.list_articles()
     if args.json:
-        print(json.dumps([r.__dict__ for r in rows], ensure_ascii=False), file=out)
+        data = [{**r.__dict__, "passages": r.chunk_count} for r in rows]
+        for d in data:
+            del d["chunk_count"]  # "passages" in all JSON
+        print(json.dumps(data, ensure_ascii=False), file=out)
         return 0
     if not rows:
         print("No articles yet: run `newsdesk index PATH_OR_URL`.", file=out)
@@ -920,7 +976,12 @@ def cmd_article(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
             "passages": a.chunk_count,
             "opening": opening,
         }
+        if args.text:
+            data["text"] = a.text
         print(json.dumps(data, ensure_ascii=False), file=out)
+        return 0
+    if args.text:  # exactly the stored text: quotes' offsets point into it
+        print(a.text, file=out)
         return 0
     print(f"{a.title}\n  id        {a.id}\n  source    {a.url or a.source}", file=out)
     print(f"  date      {a.published or 'unknown'}\n  passages  {a.chunk_count}\n", file=out)
@@ -1227,7 +1288,7 @@ def cmd_subscribe(args: argparse.Namespace, settings: Settings, out: TextIO) -> 
     kind = "feed" if "://" in target else "folder"
     if kind == "feed" and not target.lower().startswith(("http://", "https://")):
         raise SourceError(target, "not an http(s) URL (give a feed address or a folder)")
-    if args.channel is not None and args.channel < 1:
+    if args.channel is not None and not 1 <= args.channel < 2**63:
         raise SourceError(str(args.channel), "not a Discord channel id")
     with _pipeline(settings) as pipe:
         engine = _engine(pipe)
@@ -1238,6 +1299,10 @@ def cmd_subscribe(args: argparse.Namespace, settings: Settings, out: TextIO) -> 
         finally:
             engine.close()
     sub = status.subscription
+    if args.json:
+        data = {"subscribed": status.to_json(), "sync": res.to_json()}
+        print(json.dumps(data, ensure_ascii=False), file=out)
+        return 0
     print(
         f"Subscribed to {status.name} ({sub.target}), every {sub.interval:g} min: {res.summary()}",
         file=out,
@@ -1252,6 +1317,9 @@ def cmd_unsubscribe(args: argparse.Namespace, settings: Settings, out: TextIO) -
             status = engine.unsubscribe(args.target)
         finally:
             engine.close()
+    if args.json:
+        print(json.dumps({"unsubscribed": status.to_json()}, ensure_ascii=False), file=out)
+        return 0
     print(
         f"Unsubscribed from {status.name} ({status.subscription.target}); its articles stay "
         f"in the index ({_count(status.articles, 'article')})",

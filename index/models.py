@@ -206,7 +206,10 @@ class IndexReport:
     titles: list[str] = field(default_factory=list)  # titles of added/updated articles
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON says "passages" everywhere (``chunks_embedded`` is ``passages_embedded``)."""
+        data = asdict(self)
+        data["passages_embedded"] = data.pop("chunks_embedded")
+        return data
 
     def summary(self) -> str:
         parts = [
@@ -236,4 +239,7 @@ class Stats:
     last_indexed: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON says "passages" everywhere (``chunks`` is ``passages``)."""
+        data = asdict(self)
+        data["passages"] = data.pop("chunks")
+        return data

@@ -122,13 +122,16 @@ def _db_errors(
 
 
 def _sanitize(doc: Document) -> Document:
-    """Drop what SQLite or a terminal cannot hold: NULs and lone surrogates."""
+    """Drop what SQLite or a terminal cannot hold: NULs and lone surrogates. The date is
+    stored as ISO 8601 (or not at all), whoever built the Document: JSON output has one form."""
+    from .extract import normalise_date
 
     def clean(s: str) -> str:
         return s.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
     title = " ".join(clean(doc.title).split())[:300] or "Untitled"
-    return dataclasses.replace(doc, title=title, text=clean(doc.text))
+    published = normalise_date(doc.published)
+    return dataclasses.replace(doc, title=title, text=clean(doc.text), published=published)
 
 
 # abstention threshold of the older scorer (answer.reranker = "none"), calibrated on squad-dev

@@ -42,7 +42,7 @@ def test_index_ask_json_and_stats(nd, corpus_dir: Path) -> None:  # type: ignore
     assert r.code == 0 and "move 61" in r.out and "Chess champion keeps her title" in r.out
     r = nd("stats", "--json")
     s = json.loads(r.out)
-    assert s["articles"] == 3 and s["chunks"] >= 3 and s["model"] == "hash-embedder"
+    assert s["articles"] == 3 and s["passages"] >= 3 and s["model"] == "hash-embedder"
     assert s["bytes_on_disk"] > 0
 
 

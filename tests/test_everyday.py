@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from index.cli import build_parser
@@ -53,3 +56,126 @@ def test_allow_host_option_is_checked_and_in_help(
     assert "--allow-host" in capsys.readouterr().err
     index_help = build_parser()._subparsers._group_actions[0].choices["index"].format_help()  # type: ignore[union-attr]
     assert "--allow-host" in index_help and "NEWSDESK_ALLOW_HOSTS" in index_help
+
+
+# --------------------------------------------------------------------------- 10: --text, --full
+
+
+def test_article_text_prints_the_whole_stored_text(nd: Nd, corpus_dir: Path) -> None:
+    nd("index", str(corpus_dir))
+    r = nd("article", "--text", "Volcano erupts on remote island")
+    assert r.code == 0
+    body = ARTICLES["volcano.txt"].split("\n\n", 1)[1]
+    assert r.out == body + "\n"
+    r = nd("article", "--json", "--text", "Volcano erupts on remote island")
+    data = json.loads(r.out)
+    assert data["text"] == body
+    # every quote's offsets point into exactly this text
+    ans = json.loads(nd("ask", "--json", "When did the eruption reach the sea?").out)["answer"]
+    assert data["text"][ans["start"] : ans["end"]] == ans["text"]
+    # without --text: the opening only, no "text" in JSON
+    assert "text" not in json.loads(nd("article", "--json", data["id"]).out)
+
+
+def test_search_full_shows_whole_passages(nd: Nd, tmp_path: Path) -> None:
+    folder = tmp_path / "long"
+    folder.mkdir()
+    tail = "The committee finally agreed on the harbour budget after midnight."
+    words = " ".join(f"Sentence number {i} talks about the harbour plans." for i in range(12))
+    (folder / "harbour.txt").write_text(f"Harbour plans\n\n{words} {tail}\n", encoding="utf-8")
+    nd("index", str(folder))
+    short = nd("search", "harbour budget").out
+    full = nd("search", "--full", "harbour budget").out
+    assert "…" in short and "after midnight" not in short
+    assert "after midnight" in full and "…" not in full
+    hits = json.loads(nd("search", "--json", "harbour budget").out)["passages"]
+    assert any(tail in h["text"] for h in hits)
+
+
+# --------------------------------------------------------------------------- 15: one JSON shape
+
+
+def test_single_question_errors_are_json_objects_with_json(nd: Nd, corpus_dir: Path) -> None:
+    r = nd("ask", "--json", "Anything indexed?")  # nothing indexed yet
+    assert r.code == 1 and json.loads(r.out)["question"] == "Anything indexed?"
+    assert "error" in json.loads(r.out)
+    nd("index", str(corpus_dir))
+    for cmd in ("ask", "search"):
+        r = nd(cmd, "--json", "   ")
+        assert r.code == 1, cmd
+        data = json.loads(r.out)
+        assert set(data) == {"question", "error"} and data["question"] == "   "
+        assert "empty" in data["error"]
+    # without --json: one line on stderr, as before
+    assert "empty" in nd("ask", "   ").one_error_line()
+
+
+def test_passages_not_chunks_in_every_json(nd: Nd, corpus_dir: Path) -> None:
+    report = json.loads(nd("index", "--json", str(corpus_dir)).out)
+    assert report["passages_embedded"] >= 3 and "chunks_embedded" not in report
+    stats = json.loads(nd("stats", "--json").out)
+    assert stats["passages"] >= 3 and "chunks" not in stats
+    rows = json.loads(nd("articles", "--json").out)
+    assert all(r["passages"] >= 1 and "chunk_count" not in r for r in rows)
+    found = json.loads(nd("search", "--json", "--k", "2", "chess champion").out)
+    assert found["question"] == "chess champion" and len(found["passages"]) == 2
+    again = json.loads(nd("reindex", "--json").out)
+    assert again["updated"] == 3 and again["passages_embedded"] == stats["passages"]
+    for payload in (report, stats, rows, found, again):
+        assert not [k for k in _keys(payload) if "chunk" in k and k != "chunk_id"]
+
+
+def _keys(value: object) -> list[str]:
+    """Every key of a JSON value, at any depth."""
+    if isinstance(value, dict):
+        return [k for k, v in value.items() for k in (k, *_keys(v))]
+    if isinstance(value, list):
+        return [k for v in value for k in _keys(v)]
+    return []
+
+
+def test_published_is_iso_8601_whoever_built_the_document(
+    nd: Nd,
+    settings,
+    fake_embedder,  # type: ignore[no-untyped-def]
+) -> None:
+    from index.models import Document
+    from index.pipeline import Pipeline
+
+    with Pipeline(settings, fake_embedder) as pipe:
+        pipe.add_documents(
+            [
+                Document(
+                    "/x/a.txt",
+                    "Tide tables",
+                    "High tide came at noon on the pier.",
+                    None,
+                    "Tue, 5 Mar 2024 10:00:00 GMT",
+                ),
+                Document(
+                    "/x/b.txt",
+                    "Moon report",
+                    "The moon was full over the pier.",
+                    None,
+                    "sometime last spring",
+                ),
+            ]
+        )
+        rows = {r.title: r.published for r in pipe.list_articles()}
+    assert rows == {"Tide tables": "2024-03-05T10:00:00+00:00", "Moon report": None}
+
+
+def test_remove_and_subscriptions_json(nd: Nd, corpus_dir: Path, tmp_path: Path) -> None:
+    nd("index", str(corpus_dir))
+    r = nd("remove", "--json", "Bakery wins bread prize", "Chess champion keeps her title")
+    removed = json.loads(r.out)["removed"]
+    assert [a["title"] for a in removed] == [
+        "Bakery wins bread prize",
+        "Chess champion keeps her title",
+    ]
+    r = nd("subscribe", "--json", str(corpus_dir), "--channel", "1234567890123456789")
+    data = json.loads(r.out)
+    assert data["subscribed"]["channel"] == "1234567890123456789"
+    assert data["sync"]["passages_embedded"] >= 0
+    r = nd("unsubscribe", "--json", str(corpus_dir))
+    assert json.loads(r.out)["unsubscribed"]["target"] == str(corpus_dir)
