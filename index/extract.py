@@ -3,7 +3,8 @@
 The text produced is what gets stored and quoted with character offsets, so it is kept verbatim:
 the only changes are line endings (``\\r\\n`` and lone ``\\r`` become ``\\n``), a leading byte-order
 mark, and blank lines around the text. HTML is the exception: its text is whatever the extractor
-(trafilatura) renders, with blocks separated by blank lines.
+(trafilatura) renders, with blocks separated by blank lines; and so is Markdown, stored as the
+plain text a reader sees (index/markdown.py).
 
 Every function raises :class:`~index.errors.SourceError` (never anything else) when there is no
 usable text. ``source`` names the input in that error; callers pass the path or URL.
@@ -22,6 +23,7 @@ from copy import deepcopy
 from typing import Any
 
 from .errors import SourceError
+from .markdown import inline_text, markdown_to_text
 
 log = logging.getLogger(__name__)
 
@@ -342,7 +344,8 @@ def _leading_heading(body: str) -> tuple[str, str] | None:
 def from_markdown(
     raw: str, fallback_title: str, *, source: str = "<markdown>"
 ) -> tuple[str, str, str | None, str | None]:
-    """Markdown: ``(title, text, url, date)``; the body is kept verbatim (markup included).
+    """Markdown: ``(title, text, url, date)``; the body as plain text (index/markdown.py:
+    no ``**``, link targets or table pipes in quotes).
 
     Front matter between ``---`` lines may give ``title``, ``url``/``link`` and
     ``date``/``published``. Without a title there, a leading ``# Heading`` is the title and is
@@ -358,9 +361,9 @@ def from_markdown(
         head_title, rest = heading
         rest = _strip_blank_lines(rest)
         if rest and (title is None or _clean_title(head_title) == title):
-            title = title or _clean_title(head_title)
+            title = title or _clean_title(inline_text(head_title))
             body = rest
-    body = _strip_blank_lines(body)
+    body = _strip_blank_lines(markdown_to_text(body))
     if not body:
         raise _no_text(source)
     return title or fallback_title, body, url, date

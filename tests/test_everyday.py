@@ -179,3 +179,58 @@ def test_remove_and_subscriptions_json(nd: Nd, corpus_dir: Path, tmp_path: Path)
     assert data["sync"]["passages_embedded"] >= 0
     r = nd("unsubscribe", "--json", str(corpus_dir))
     assert json.loads(r.out)["unsubscribed"]["target"] == str(corpus_dir)
+
+
+# --------------------------------------------------------------------------- 13: Markdown as text
+
+MARKDOWN = """---
+title: Harbour news
+---
+# Harbour news
+
+The **new ferry** to *Tern Island* leaves at [seven o'clock](https://ferries.example/t) daily.
+Tickets cost __twelve euros__ and the `crossing` takes _forty minutes_.
+
+| Route | Departure |
+|-------|----------:|
+| Tern  | 07:00     |
+
+> The harbour master said the **pier** was rebuilt in 2019.
+"""
+
+
+def test_markdown_is_indexed_as_plain_text(nd: Nd, tmp_path: Path) -> None:
+    folder = tmp_path / "md"
+    folder.mkdir()
+    (folder / "harbour.md").write_text(MARKDOWN, encoding="utf-8")
+    assert nd("index", str(folder)).code == 0
+    text = nd("article", "--text", "Harbour news").out
+    assert text == (
+        "The new ferry to Tern Island leaves at seven o'clock daily.\n"
+        "Tickets cost twelve euros and the crossing takes forty minutes.\n\n"
+        "Route · Departure\nTern · 07:00\n\n"
+        "The harbour master said the pier was rebuilt in 2019.\n"
+    )
+    ans = json.loads(nd("ask", "--json", "When does the ferry to Tern Island leave?").out)
+    quote = ans["answer"]
+    assert quote["text"] == "The new ferry to Tern Island leaves at seven o'clock daily."
+    stored = json.loads(nd("article", "--json", "--text", "Harbour news").out)["text"]
+    assert stored[quote["start"] : quote["end"]] == quote["text"]
+    for p in ans["passages"]:
+        assert stored[p["start"] : p["end"]] == p["text"]
+        for markup in ("**", "__", "](", "|", "---", "`"):
+            assert markup not in p["text"]
+
+
+def test_markdown_to_text_keeps_every_word() -> None:
+    from index.markdown import markdown_to_text
+
+    src = (
+        "Snake_case_name and 2*3*4 stay; \\*escaped\\* too; `a **b**` is code.\n"
+        "![a chart](c.png) <https://a.example/c> [ref][1] &amp; <b>bold</b>\n\n"
+        "* one\n+ two\n\n```\nx = **y**\n```\n\n[1]: https://example.com\n"
+    )
+    assert markdown_to_text(src) == (
+        "Snake_case_name and 2*3*4 stay; *escaped* too; a **b** is code.\n"
+        "a chart https://a.example/c ref & bold\n\n- one\n- two\n\nx = **y**"
+    )
