@@ -105,12 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
         "add or update articles from files, folders, web pages and feeds",
         "Add articles to the index. Unchanged articles are skipped (content hash); changed ones\n"
         "are re-embedded. Supported: .txt, .md (front matter title/url/date), .html files,\n"
-        "folders (recursively), http(s) pages, and RSS/Atom feeds (each entry is fetched).\n\n"
+        "folders (recursively), http(s) pages, and RSS/Atom feeds (each entry is fetched).\n"
+        "The same text under another path or URL is one article (reported as a duplicate);\n"
+        "URLs are compared without #fragment and utm_* parameters. --prune also removes the\n"
+        "articles whose files were deleted from the given folders.\n\n"
         "Private and loopback addresses (a server on this machine or the intranet) are refused\n"
         "unless allowed: --allow-host HOST[:PORT] for this run, $NEWSDESK_ALLOW_HOSTS (comma-\n"
         "separated) or fetch.allow_hosts in the config. Without :PORT only ports 80 and 443 are\n"
         "allowed; HOST:* allows every port.",
         "examples:\n  newsdesk index samples/\n  newsdesk index notes.md https://example.com/a.html\n"
+        "  newsdesk index --prune ~/articles          also drop articles whose files are gone\n"
         "  newsdesk index --allow-host 127.0.0.1:8000 http://127.0.0.1:8000/feed.xml\n"
         "  NEWSDESK_ALLOW_HOSTS=intranet.example.org newsdesk index https://intranet.example.org/",
     )
@@ -123,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST[:PORT]",
         help="also fetch from this private or loopback host (port 80/443, or :PORT, or :*); "
         "repeatable",
+    )
+    p.add_argument(
+        "--prune",
+        action="store_true",
+        help="also remove the articles of files under the given folders that no longer exist",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -693,6 +702,9 @@ def cmd_index(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from .sources import collect
 
     quiet = args.quiet or args.json
+    folders = [i for i in args.inputs if "://" not in i and Path(i).expanduser().is_dir()]
+    if args.prune and not folders:
+        raise SourceError(" ".join(args.inputs), "--prune needs a folder to prune")
     fetch = settings.fetch
     if args.allow_host:
         fetch = dataclasses.replace(fetch, allow_hosts=[*fetch.allow_hosts, *args.allow_host])
@@ -713,8 +725,15 @@ def cmd_index(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             print("newsdesk: error: no articles found in the given inputs", file=sys.stderr)
             return 1
         with _pipeline(settings) as pipe:
+            pruned = pipe.prune(folders) if args.prune else []
             report = pipe.add_documents(collected.documents, progress=progress)
     report.skipped = [str(w) for w in collected.warnings]
+    report.removed = len(pruned)
+    if not quiet:
+        for dup in report.duplicates:
+            _err(f"newsdesk: duplicate, not indexed again: {dup}")
+        for art in pruned:
+            _err(f"newsdesk: removed (file gone): {art.title} ({art.source})")
     if args.json:
         print(json.dumps(report.to_json()), file=out)
     else:

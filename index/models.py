@@ -16,6 +16,12 @@ def content_hash(title: str, text: str) -> str:
     return h.hexdigest()
 
 
+def text_hash(text: str) -> str:
+    """Hash of an article's text alone: the same text under two paths or URLs (another title
+    from another file name) is one article (duplicates are not indexed twice)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def article_id_for(source: str) -> str:
     """A stable id derived from the canonical source (absolute path or URL)."""
     return hashlib.sha256(source.encode("utf-8")).hexdigest()[:12]
@@ -204,6 +210,8 @@ class IndexReport:
     skipped: list[str] = field(default_factory=list)  # "source: reason" for skipped inputs
     seconds: float = 0.0
     titles: list[str] = field(default_factory=list)  # titles of added/updated articles
+    # "source: same text as "Title" (id)" for new articles whose text is indexed already
+    duplicates: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """JSON says "passages" everywhere (``chunks_embedded`` is ``passages_embedded``)."""
@@ -219,6 +227,9 @@ class IndexReport:
         ]
         if self.removed:
             parts.append(f"{self.removed} removed")
+        if self.duplicates:
+            n = len(self.duplicates)
+            parts.append(f"{n} duplicate{'' if n == 1 else 's'}")
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped")
         return (

@@ -5,7 +5,8 @@ an *error* (the caller exits non-zero and writes nothing), an item inside a fold
 is skipped is a *warning* (the caller reports it and goes on).
 
 Canonical sources: the absolute resolved path of a file, or the URL as given without its
-fragment. Inputs resolving to the same source are collected once.
+fragment and tracking parameters (``utm_*``). Inputs resolving to the same source are collected
+once.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import unquote, urldefrag, urlsplit
+from urllib.parse import unquote, urldefrag, urlsplit, urlunsplit
 
 from .config import FetchSettings
 from .errors import FetchError, SourceError
@@ -85,8 +86,20 @@ def title_from_url(url: str) -> str:
     return title_from_name(stem) if stem.strip("-_ ") else (parts.hostname or url)
 
 
+# query parameters that only say where a reader came from: the same article with or without them
+_TRACKING_PARAM = re.compile(r"^(utm_[a-z0-9_]*|fbclid|gclid|mc_eid)$", re.I)
+
+
 def _strip_fragment(url: str) -> str:
-    return urldefrag(url.strip())[0]
+    """The canonical form of an article URL: without its fragment and without tracking
+    parameters (``utm_*``, ``fbclid``, ``gclid``), so ``…/a?utm_source=rss#top`` and ``…/a``
+    are one article."""
+    url = urldefrag(url.strip())[0]
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    kept = [p for p in parts.query.split("&") if not _TRACKING_PARAM.match(p.split("=", 1)[0])]
+    return urlunsplit(parts._replace(query="&".join(kept)))
 
 
 def resolve_path(path: Path, shown: str | None = None) -> Path:

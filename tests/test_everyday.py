@@ -234,3 +234,64 @@ def test_markdown_to_text_keeps_every_word() -> None:
         "Snake_case_name and 2*3*4 stay; *escaped* too; a **b** is code.\n"
         "a chart https://a.example/c ref & bold\n\n- one\n- two\n\nx = **y**"
     )
+
+
+# --------------------------------------------------------------------------- 11: duplicates, prune
+
+
+def test_same_text_under_two_paths_is_one_article(nd: Nd, tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    text = "A quiet harbour town voted to ban cars from its old centre on Sunday.\n"
+    (a / "harbour-vote.txt").write_text(text, encoding="utf-8")
+    (a / "copy-of-harbour-vote.txt").write_text(text, encoding="utf-8")  # another title
+    r = nd("index", str(a))
+    assert r.code == 0 and "1 added" in r.out and "1 duplicate" in r.out
+    assert "duplicate, not indexed again" in r.err
+    (b / "again.txt").write_text(text, encoding="utf-8")
+    report = json.loads(nd("index", "--json", str(b)).out)
+    assert report["added"] == 0 and len(report["duplicates"]) == 1
+    assert "same text as" in report["duplicates"][0]
+    assert len(json.loads(nd("articles", "--json").out)) == 1
+
+
+def test_url_with_tracking_noise_is_one_article(nd: Nd) -> None:
+    with LoopbackServer() as srv:
+        srv.route("/story", body=ARTICLES["bakery.html"], content_type="text/html")
+        base, allow = srv.url("/story"), f"--allow-host=127.0.0.1:{srv.port}"
+        assert nd("index", allow, base).code == 0
+        r = nd("index", allow, "--json", f"{base}?utm_source=rss&utm_medium=feed#comments")
+        assert json.loads(r.out)["unchanged"] == 1
+        assert [q.path for q in srv.requests] == ["/story", "/story"]
+    rows = json.loads(nd("articles", "--json").out)
+    assert [row["source"] for row in rows] == [base]
+
+
+def test_prune_removes_articles_whose_files_are_gone(nd: Nd, corpus_dir: Path) -> None:
+    elsewhere = corpus_dir.parent / "elsewhere.txt"
+    elsewhere.write_text("Elsewhere\n\nA lighthouse keeper retired after forty years.\n")
+    nd("index", str(corpus_dir), str(elsewhere))
+    (corpus_dir / "chess.md").unlink()
+    r = nd("index", str(corpus_dir))  # without --prune: kept
+    assert len(json.loads(nd("articles", "--json").out)) == 4
+    r = nd("index", "--prune", str(corpus_dir))
+    assert r.code == 0 and "1 removed" in r.out
+    titles = sorted(a["title"] for a in json.loads(nd("articles", "--json").out))
+    assert titles == ["Bakery wins bread prize", "Elsewhere", "Volcano erupts on remote island"]
+    r = nd("index", "--prune", str(elsewhere))
+    assert r.code == 1 and "--prune needs a folder" in r.err
+
+
+@pytest.mark.backends
+def test_duplicates_on_every_backend(pipeline) -> None:  # type: ignore[no-untyped-def]
+    from index.models import Document
+
+    text = "The ferry to Tern Island was cancelled because of the storm."
+    r = pipeline.add_documents(
+        [Document("/x/a.txt", "Ferry", text), Document("/x/b.txt", "Ferry copy", text)]
+    )
+    assert (r.added, len(r.duplicates)) == (1, 1)
+    r = pipeline.add_documents([Document("https://news.example/ferry", "Ferry", text)])
+    assert (r.added, len(r.duplicates)) == (0, 1)  # same title and text as a stored article
+    assert [a.source for a in pipeline.list_articles()] == ["/x/a.txt"]
