@@ -104,8 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
         "index",
         "add or update articles from files, folders, web pages and feeds",
         "Add articles to the index. Unchanged articles are skipped (content hash); changed ones\n"
-        "are re-embedded. Supported: .txt, .md (front matter title/url/date), .html files,\n"
-        "folders (recursively), http(s) pages, and RSS/Atom feeds (each entry is fetched).\n"
+        "are re-embedded. Supported: .txt, .md (front matter title/url/date; indexed as plain\n"
+        "text), .html, .pdf and .docx files, folders (recursively), http(s) pages, and RSS/Atom\n"
+        "feeds (each entry is fetched). Text files need not be UTF-8: another encoding is\n"
+        "detected (named in the report).\n"
         "The same text under another path or URL is one article (reported as a duplicate);\n"
         "URLs are compared without #fragment and utm_* parameters. --prune also removes the\n"
         "articles whose files were deleted from the given folders.\n\n"
@@ -729,11 +731,18 @@ def cmd_index(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             report = pipe.add_documents(collected.documents, progress=progress)
     report.skipped = [str(w) for w in collected.warnings]
     report.removed = len(pruned)
+    report.encodings = {
+        d.source: d.encoding
+        for d in collected.documents
+        if d.encoding and d.encoding not in ("utf-8", "ascii")
+    }
     if not quiet:
         for dup in report.duplicates:
             _err(f"newsdesk: duplicate, not indexed again: {dup}")
         for art in pruned:
             _err(f"newsdesk: removed (file gone): {art.title} ({art.source})")
+        for source, encoding in report.encodings.items():
+            _err(f"newsdesk: read as {encoding} (not UTF-8): {source}")
     if args.json:
         print(json.dumps(report.to_json()), file=out)
     else:
@@ -1376,7 +1385,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, TextIO], int]] = {
 }
 
 
-EXTRACTOR_LOGGERS = ("trafilatura", "htmldate", "courlan", "justext", "readability")
+EXTRACTOR_LOGGERS = ("trafilatura", "htmldate", "courlan", "justext", "readability", "pypdf")
 
 
 def setup_logging(verbose: int, quiet: bool, settings_level: str = "WARNING") -> None:

@@ -13,6 +13,7 @@ usable text. ``source`` names the input in that error; callers pass the path or 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import datetime as dt
 import email.utils
 import logging
@@ -96,6 +97,45 @@ def decode_file(data: bytes, source: str) -> str:
     except UnicodeDecodeError as e:
         raise SourceError(source, f"not UTF-8 text (invalid byte at offset {e.start})") from None
     return normalise_newlines(text)
+
+
+# among encodings that read a file about equally well, the one Western text most likely is
+# (charset-normalizer tells cp1252 from cp1257 or cp1250 badly on French or German text)
+_PREFERRED_ENCODINGS = ("cp1252", "iso8859_15", "latin_1")
+_DETECTION_MARGIN = 0.05
+
+
+def decode_detected(data: bytes, source: str) -> tuple[str, str]:
+    """Decode a local text file: ``(text, encoding)``. UTF-8 (a BOM is fine) and UTF-16 with
+    a BOM are read as such; anything else in the encoding charset-normalizer detects (legacy
+    Windows and ISO code pages, KOI8-R, Shift-JIS, ...). Binary files are refused, and so is a
+    file no encoding reads ("not text in any known encoding")."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return normalise_newlines(data.decode("utf-16")), "utf-16"
+        except UnicodeDecodeError:
+            raise SourceError(source, "not UTF-16 text, though it starts like it") from None
+    if looks_binary(data):
+        raise SourceError(source, "looks like a binary file")
+    try:
+        return normalise_newlines(data.decode("utf-8-sig")), "utf-8"
+    except UnicodeDecodeError as e:
+        bad = e.start
+    from charset_normalizer import from_bytes
+
+    matches = from_bytes(data)
+    best = matches.best()
+    if best is None:
+        raise SourceError(
+            source, f"not text in any known encoding (not UTF-8: invalid byte at offset {bad})"
+        )
+    near = {m.encoding: m for m in matches if m.chaos <= best.chaos + _DETECTION_MARGIN}
+    chosen = next((near[e] for e in _PREFERRED_ENCODINGS if e in near), best)
+    text, encoding = str(chosen), codecs.lookup(chosen.encoding).name
+    with contextlib.suppress(UnicodeDecodeError):  # the same text: name the common encoding
+        if encoding != "cp1252" and data.decode("cp1252") == text:
+            encoding = "cp1252"
+    return normalise_newlines(text), encoding
 
 
 def sniff_charset(data: bytes) -> str | None:

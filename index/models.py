@@ -48,6 +48,8 @@ class Document:
     text: str
     url: str | None = None
     published: str | None = None  # ISO 8601 date or datetime, as given by the source
+    # the encoding a text file was read in ("utf-8", or the one detected); None for the others
+    encoding: str | None = None
 
     @property
     def article_id(self) -> str:
@@ -212,6 +214,8 @@ class IndexReport:
     titles: list[str] = field(default_factory=list)  # titles of added/updated articles
     # "source: same text as "Title" (id)" for new articles whose text is indexed already
     duplicates: list[str] = field(default_factory=list)
+    # source -> encoding, for the text files that were not UTF-8 (detected, see index/extract.py)
+    encodings: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """JSON says "passages" everywhere (``chunks_embedded`` is ``passages_embedded``)."""

@@ -25,8 +25,10 @@ from typing import Any
 from urllib.parse import unquote, urldefrag, urlsplit, urlunsplit
 
 from .config import FetchSettings
+from .documents import DOCX_SUFFIXES, PDF_SUFFIXES, from_docx, from_pdf
 from .errors import FetchError, SourceError
 from .extract import (
+    decode_detected,
     decode_file,
     decode_http,
     from_html,
@@ -45,7 +47,9 @@ log = logging.getLogger(__name__)
 TEXT_SUFFIXES = (".txt",)
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 HTML_SUFFIXES = (".html", ".htm")
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES
+SUPPORTED_SUFFIXES = (
+    TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES + PDF_SUFFIXES + DOCX_SUFFIXES
+)
 FEED_WORKERS = 4
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -142,17 +146,20 @@ def iter_folder(path: Path) -> Iterator[Path]:
 
 
 def _decode_local_html(data: bytes, source: str) -> str:
-    """UTF-8, or the charset the page itself declares (saved web pages)."""
+    """UTF-8, or the charset the page itself declares (saved web pages), else the one
+    detected."""
     try:
         return decode_file(data, source)
     except SourceError as e:
         declared = sniff_charset(data)
-        if "binary" in e.reason or not declared or declared in ("utf-8", "utf8"):
+        if "binary" in e.reason:
             raise
+        if not declared or declared in ("utf-8", "utf8") or unusable_charset(declared):
+            return decode_detected(data, source)[0]
         try:
             return decode_http(data, declared)
         except LookupError:
-            raise e from None
+            return decode_detected(data, source)[0]
 
 
 def read_file(path: Path, settings: FetchSettings) -> Document:
@@ -182,16 +189,22 @@ def read_file(path: Path, settings: FetchSettings) -> Document:
     if not data:
         raise SourceError(source, "file is empty")
     fallback = title_from_name(path.stem)
+    if suffix in PDF_SUFFIXES + DOCX_SUFFIXES:
+        read = from_pdf if suffix in PDF_SUFFIXES else from_docx
+        title, text, date = read(data, fallback, source=source)
+        return Document(source=source, title=title, text=text, published=date)
     if suffix in HTML_SUFFIXES:
         html = _decode_local_html(data, source)
         title, text, url, date = from_html(html, None, fallback, source=source)
         return Document(source=source, title=title, text=text, url=url, published=date)
-    raw = decode_file(data, source)
+    raw, encoding = decode_detected(data, source)  # UTF-8, else the encoding detected
     if suffix in MARKDOWN_SUFFIXES:
         title, text, url, date = from_markdown(raw, fallback, source=source)
-        return Document(source=source, title=title, text=text, url=url, published=date)
+        return Document(
+            source=source, title=title, text=text, url=url, published=date, encoding=encoding
+        )
     title, text = from_text(raw, fallback, source=source)
-    return Document(source=source, title=title, text=text)
+    return Document(source=source, title=title, text=text, encoding=encoding)
 
 
 # --------------------------------------------------------------------------- web

@@ -295,3 +295,120 @@ def test_duplicates_on_every_backend(pipeline) -> None:  # type: ignore[no-untyp
     r = pipeline.add_documents([Document("https://news.example/ferry", "Ferry", text)])
     assert (r.added, len(r.duplicates)) == (0, 1)  # same title and text as a stored article
     assert [a.source for a in pipeline.list_articles()] == ["/x/a.txt"]
+
+
+# ------------------------------------------------------------------- 12: PDF, DOCX, charsets
+
+
+def make_pdf(pages: list[list[str]], title: str | None = None) -> bytes:
+    """A minimal text PDF (Helvetica, one text line per entry), written by hand: no PDF
+    writer is needed to test reading."""
+    objects: list[bytes] = []
+    kids = []
+    font = 3 + 2 * len(pages)
+    for i, lines in enumerate(pages):
+        page, content = 3 + 2 * i, 4 + 2 * i
+        kids.append(f"{page} 0 R")
+        ops = ["BT", "/F1 12 Tf", "72 720 Td", "14 TL"]
+        for line in lines:
+            ops.append(
+                "(" + line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ") '"
+            )
+        ops.append("ET")
+        stream = "\n".join(ops).encode("latin-1")
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content} 0 R "
+            f"/Resources << /Font << /F1 {font} 0 R >> >> >>".encode()
+        )
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    objects.insert(0, f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(pages)} >>".encode())
+    objects.insert(0, b"<< /Type /Catalog /Pages 2 0 R >>")
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    info = None
+    if title:
+        objects.append(f"<< /Title ({title}) /CreationDate (D:20240305100000Z) >>".encode())
+        info = len(objects)
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for n, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    trailer = f"<< /Size {len(objects) + 1} /Root 1 0 R" + (f" /Info {info} 0 R" if info else "")
+    out += f"trailer\n{trailer} >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def test_pdf_files_are_indexed(nd: Nd, tmp_path: Path) -> None:
+    folder = tmp_path / "pdf"
+    folder.mkdir()
+    (folder / "lighthouse-report.pdf").write_bytes(
+        make_pdf(
+            [
+                ["The lighthouse on Tern Island was repainted in May."],
+                ["The keeper counted forty ships in the storm."],
+            ],
+            title="Lighthouse report",
+        )
+    )
+    r = nd("index", "--json", str(folder))
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["added"] == 1
+    art = json.loads(nd("article", "--json", "--text", "Lighthouse report").out)
+    assert art["published"] == "2024-03-05T10:00:00+00:00"
+    assert art["text"] == (
+        "The lighthouse on Tern Island was repainted in May.\n\n"
+        "The keeper counted forty ships in the storm."
+    )
+    ans = json.loads(nd("ask", "--json", "How many ships did the keeper count?").out)
+    assert ans["answer"]["text"] == "The keeper counted forty ships in the storm."
+
+
+def test_docx_files_are_indexed(nd: Nd, tmp_path: Path) -> None:
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("Harbour budget agreed", style="Title")
+    document.add_paragraph("The council agreed the harbour budget after midnight.")
+    table = document.add_table(rows=2, cols=2)
+    for r, row in enumerate([("Item", "Cost"), ("Pier", "2 million euros")]):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    document.add_paragraph("Work on the pier starts in June.")
+    folder = tmp_path / "docx"
+    folder.mkdir()
+    document.save(str(folder / "council.docx"))
+    assert nd("index", str(folder)).code == 0
+    text = nd("article", "--text", "Harbour budget agreed").out
+    assert text == (
+        "The council agreed the harbour budget after midnight.\n\n"
+        "Item · Cost\nPier · 2 million euros\n\n"
+        "Work on the pier starts in June.\n"
+    )
+
+
+def test_non_utf8_text_is_decoded_and_its_encoding_reported(nd: Nd, tmp_path: Path) -> None:
+    folder = tmp_path / "legacy"
+    folder.mkdir()
+    french = (
+        "Le café du port\n\n"
+        "Le café du village a rouvert ses portes à Noël. Les habitants, déjà nombreux dès "
+        "l'aube, ont salué la façade rénovée. Les élèves de l'école voisine ont chanté devant "
+        "la fenêtre où l'on servait autrefois le chocolat chaud.\n"
+    )
+    russian = (
+        "Новый мост\n\n"
+        "В субботу в городе открылся новый мост через реку. Жители собрались на набережной, "
+        "чтобы посмотреть на церемонию. Мэр сказал, что строительство заняло три года.\n"
+    )
+    (folder / "cafe.txt").write_bytes(french.encode("cp1252"))
+    (folder / "bridge.txt").write_bytes(russian.encode("koi8-r"))
+    (folder / "utf16.txt").write_bytes("Tides\n\nHigh tide is at noon.".encode("utf-16"))
+    r = nd("index", "--json", str(folder))
+    assert r.code == 0, r.err
+    encodings = {Path(k).name: v for k, v in json.loads(r.out)["encodings"].items()}
+    assert encodings == {"cafe.txt": "cp1252", "bridge.txt": "koi8-r", "utf16.txt": "utf-16"}
+    assert nd("article", "--text", "Le café du port").out == french.split("\n\n", 1)[1]
+    assert nd("article", "--text", "Новый мост").out == russian.split("\n\n", 1)[1]

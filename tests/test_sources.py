@@ -31,7 +31,7 @@ except ImportError:  # tests/ itself on sys.path
     from httpserver import LoopbackServer, closed_port, repeat  # type: ignore[no-redef]
 
 ALLOW = FetchSettings(allow_hosts=["127.0.0.1:*"], timeout=2)
-SUPPORTED = ".txt, .md, .markdown, .html, .htm"
+SUPPORTED = ".txt, .md, .markdown, .html, .htm, .pdf, .docx"
 
 ARTICLE_HTML = """<!doctype html>
 <html><head><title>{title} | The Daily Site</title>
@@ -382,7 +382,7 @@ def test_folder_recursive_sorted_and_skipping(tmp_path: Path) -> None:
     write(tmp_path / ".hidden.txt", "Hidden\n\nno.")
     write(tmp_path / ".git" / "x.txt", "Hidden dir\n\nno.")
     write(tmp_path / "image.png", b"\x89PNG\r\n\x1a\n\0\0")
-    write(tmp_path / "notes.pdf", b"%PDF-1.4")
+    write(tmp_path / "notes.odt", b"PK\x03\x04")
     expected = ["a.md", "b.txt", "sub/c.html", "sub/deeper/d.markdown", "sub/e.HTM"]
     found = [p.relative_to(tmp_path).as_posix() for p in iter_folder(tmp_path)]
     assert found == expected
@@ -401,8 +401,8 @@ def test_folder_recursive_sorted_and_skipping(tmp_path: Path) -> None:
         ("blank.html", b"<html><body> </body></html>", "no text"),
         ("binary.txt", b"GIF89a\x00\x01\x02\x03 some text", "looks like a binary file"),
         ("controls.md", bytes(range(1, 32)) * 4, "looks like a binary file"),
-        ("latin1.txt", "Café crème\n\nDéjà vu".encode("latin-1"), "not UTF-8 text"),
-        ("utf16.txt", "Hello".encode("utf-16"), "not UTF-8 text"),
+        ("broken.pdf", b"%PDF-1.4 then nothing of a PDF", "not a readable PDF"),
+        ("broken.docx", b"PK\x03\x04 then nothing of a zip", "not a readable DOCX file"),
     ],
 )
 def test_bad_files(tmp_path: Path, name: str, data: bytes, reason: str) -> None:
@@ -438,7 +438,7 @@ def test_missing_path(tmp_path: Path) -> None:
     assert res.errors[0].source == str(tmp_path / "nope.txt")
 
 
-@pytest.mark.parametrize("name", ["report.pdf", "data.csv", "README"])
+@pytest.mark.parametrize("name", ["report.odt", "data.csv", "README"])
 def test_unsupported_extension_named_explicitly(tmp_path: Path, name: str) -> None:
     f = write(tmp_path / name, "Some text")
     (err,) = run(f).errors
@@ -447,7 +447,7 @@ def test_unsupported_extension_named_explicitly(tmp_path: Path, name: str) -> No
 
 
 def test_folder_without_supported_files(tmp_path: Path) -> None:
-    write(tmp_path / "a.pdf", b"%PDF")
+    write(tmp_path / "a.odt", b"PK")
     (err,) = run(tmp_path).errors
     assert err.reason == f"no supported files in folder ({SUPPORTED})"
 
