@@ -857,18 +857,77 @@ def cmd_search(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
     return 0
 
 
+CHAT_COMMANDS = """\
+  :sources N   show passage N of the last answer in full (:sources alone lists them)
+  help         this text
+  quit         leave (or Ctrl-D); arrow keys edit the line and recall earlier questions"""
+
+
+def _history_file() -> Path:
+    """Where chat keeps its question history: $XDG_STATE_HOME/newsdesk/chat_history."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "newsdesk" / "chat_history"
+
+
+@contextlib.contextmanager
+def _line_editing(enabled: bool) -> Iterator[Any]:
+    """On a terminal: line editing and history (readline; Up recalls earlier questions, also
+    from earlier sessions): yields the readline module, or None (not a terminal, or a platform
+    without readline: plain input)."""
+    readline: Any = None
+    if enabled:
+        try:
+            import readline
+        except ImportError:  # pragma: no cover - Windows without pyreadline
+            readline = None
+    path = _history_file()
+    if readline is not None:
+        with contextlib.suppress(OSError):
+            readline.read_history_file(path)
+        readline.set_history_length(1000)
+    try:
+        yield readline
+    finally:
+        if readline is not None:
+            with contextlib.suppress(OSError):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                readline.write_history_file(path)
+
+
+def _show_source(passages: Sequence[Hit], arg: str) -> str:
+    """``:sources N``: passage N of the last answer in full; ``:sources``: the list."""
+    if not passages:
+        return "No passages yet: ask a question first."
+    if not arg:
+        return "\n".join(
+            f"{i:>2}. {h.title}{_dated(h.published)} ({_where(h)})"
+            for i, h in enumerate(passages, 1)
+        )
+    if not arg.isdigit() or not 1 <= int(arg) <= len(passages):
+        return f"Give a passage number from 1 to {len(passages)}, e.g. :sources 1"
+    h = passages[int(arg) - 1]
+    lines = [
+        f"[{arg}] {h.title}{_dated(h.published)}",
+        f"    {_where(h)}, characters {h.start}-{h.end}",
+        "",
+    ]
+    lines += [_wrap(para, "    ") for para in h.text.split("\n\n") if para.strip()]
+    return "\n".join(lines)
+
+
 def cmd_chat(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     interactive = sys.stdin.isatty()
     if args.generate and not settings.llm.enabled:
         from .generate import LLM_OFF
 
         raise ConfigError(LLM_OFF)
-    with _pipeline(settings) as pipe:
+    last: list[Hit] = []  # the passages of the last answer, for :sources
+    with _pipeline(settings) as pipe, _line_editing(interactive) as readline:
         stats = pipe.stats()
         if interactive:
             print(
                 f"newsdesk chat — {stats.articles} articles indexed. "
-                "Ask a question; 'quit' or Ctrl-D to leave.",
+                "Ask a question; 'help' for commands, 'quit' or Ctrl-D to leave.",
                 file=out,
             )
         while True:
@@ -883,20 +942,33 @@ def cmd_chat(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
                 if not raw:
                     break
                 line = raw.rstrip("\n")
-            if line.strip().lower() in ("quit", "exit", ":q"):
+            command = line.strip().lower()
+            if command in ("quit", "exit", ":q"):
+                if readline is not None and readline.get_current_history_length():
+                    # Up in the next session recalls the last question, not "quit"
+                    readline.remove_history_item(readline.get_current_history_length() - 1)
                 break
-            if not line.strip():
+            if not command:
                 continue
-            try:
-                if args.generate:
-                    with writing_status(interactive) as status:
-                        gen = pipe.generate(line, on_update=status)
-                    print(format_generated(gen, show_passages=False), file=out)
-                else:
-                    ans = pipe.ask(line)
-                    print(format_answer(ans, show_passages=False), file=out)
-            except NewsdeskError as e:
-                print(f"error: {e}", file=out)
+            if command in ("help", ":help", "?", ":h"):
+                from .smalltalk import HELP_TEXT
+
+                print(_wrap(HELP_TEXT, "") + "\n" + CHAT_COMMANDS, file=out)
+            elif command.split()[0] in (":sources", ":source", ":s"):
+                print(_show_source(last, command.partition(" ")[2].strip()), file=out)
+            else:
+                try:  # the same card as `ask` (and `ask --generate`)
+                    if args.generate:
+                        with writing_status(interactive) as status:
+                            gen = pipe.generate(line, on_update=status)
+                        last = list(gen.answer.passages)
+                        print(format_generated(gen), file=out)
+                    else:
+                        ans = pipe.ask(line)
+                        last = list(ans.passages)
+                        print(format_answer(ans), file=out)
+                except NewsdeskError as e:
+                    print(f"error: {e}", file=out)
             print(file=out)
             out.flush()
     return 0

@@ -412,3 +412,91 @@ def test_non_utf8_text_is_decoded_and_its_encoding_reported(nd: Nd, tmp_path: Pa
     assert encodings == {"cafe.txt": "cp1252", "bridge.txt": "koi8-r", "utf16.txt": "utf-16"}
     assert nd("article", "--text", "Le café du port").out == french.split("\n\n", 1)[1]
     assert nd("article", "--text", "Новый мост").out == russian.split("\n\n", 1)[1]
+
+
+# --------------------------------------------------------------------------- 14: chat
+
+RESIGN_Q = "Which move did the opponent resign on?"
+
+
+def test_chat_prints_the_card_of_ask_and_shows_sources(nd: Nd, corpus_dir: Path) -> None:
+    nd("index", str(corpus_dir))
+    card = nd("ask", RESIGN_Q).out
+    r = nd("chat", stdin=f"{RESIGN_Q}\n:sources 1\n:sources\n:sources 9\nhelp\n")
+    assert r.code == 0
+    assert r.out.startswith(card), r.out  # the same answer card, passages included
+    rest = r.out[len(card) :]
+    ask = json.loads(nd("ask", "--json", RESIGN_Q).out)
+    top = ask["passages"][0]
+    # :sources 1 shows the first passage whole (its text, not a 160-character start)
+    assert f"[1] {top['title']}" in rest
+    assert " ".join(top["text"].split()) in " ".join(rest.split())
+    assert f" 2. {ask['passages'][1]['title']}" in rest  # :sources lists them
+    assert f"from 1 to {len(ask['passages'])}" in rest  # :sources 9: out of range
+    assert ":sources N" in rest and "Ask me a question" in rest  # help
+
+
+def _pty_chat(tmp_path: Path, config: Path, keys: list[bytes]) -> str:
+    """Run `newsdesk chat` on a pseudo-terminal, send each key sequence once the prompt is
+    shown, and return everything it printed."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(root),
+        "XDG_STATE_HOME": str(tmp_path / "xdg-state"),
+        "TERM": "xterm",
+    }
+    master, slave = pty.openpty()
+    argv = [sys.executable, "-m", "index.cli", "--config", str(config)]
+    argv += ["--data-dir", str(tmp_path / "data"), "chat"]
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    seen = b""
+
+    def read_until_prompt(count: int) -> None:
+        nonlocal seen
+        while seen.count(b"? ") < count:
+            ready, _, _ = select.select([master], [], [], 120)
+            assert ready, seen.decode(errors="replace")
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+
+    try:
+        for n, key in enumerate(keys, 1):
+            read_until_prompt(n)
+            os.write(master, key)
+        proc.wait(timeout=120)
+        read_until_prompt(10**6)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    return seen.decode(errors="replace")
+
+
+def test_chat_has_line_editing_and_history(nd: Nd, corpus_dir: Path, tmp_path: Path) -> None:
+    nd("index", str(corpus_dir))
+    config = tmp_path / "hash.toml"
+    left = b"\x1b[D"
+    up = b"\x1b[A"
+    # "Which move ... resign n?" with the cursor moved back to insert the missing "o"
+    typed = RESIGN_Q.replace("on?", "n?").encode()
+    out = _pty_chat(tmp_path, config, [typed + left * 2 + b"o\r", up + b"\r", b"quit\r"])
+    assert out.count("move 61") >= 2, out  # the edited question, then recalled with Up
+    assert "^[[" not in out
+    history = (tmp_path / "xdg-state" / "newsdesk" / "chat_history").read_text()
+    assert RESIGN_Q in history
+    # the next session recalls the last question of this one
+    out = _pty_chat(tmp_path, config, [up + b"\r", b"quit\r"])
+    assert "move 61" in out
