@@ -691,7 +691,7 @@ class Bench:
         syn = SyntheticEmbedder(self.embedder, self.lookup, self.rng)
         t0 = time.perf_counter()
         with self._pipeline(syn) as pipe:
-            pipe.add_documents(docs, progress=self.progress)
+            pipe.add_documents(docs, progress=self.progress, keep_duplicates=True)
         self.results.setdefault("growth", []).append(
             {
                 "size": size,

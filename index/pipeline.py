@@ -473,9 +473,15 @@ class Pipeline:
 
     @_db_errors
     def add_documents(
-        self, docs: Sequence[Document], progress: Progress | None = None
+        self,
+        docs: Sequence[Document],
+        progress: Progress | None = None,
+        *,
+        keep_duplicates: bool = False,
     ) -> IndexReport:
-        """Add new articles, re-embed changed ones, skip unchanged ones (by content hash)."""
+        """Add new articles, re-embed changed ones, skip unchanged ones (by content hash) and
+        duplicates (a text indexed already under another source; ``keep_duplicates``: added
+        anyway, for the benchmarks that grow an index by replicating articles)."""
         t0 = time.perf_counter()
         report = IndexReport()
         unique: dict[str, Document] = {}
@@ -486,7 +492,8 @@ class Pipeline:
             meta = self.store.meta()
             self._check_meta(meta)
             hashes = self.store.hashes()
-            self._drop_duplicates(unique, hashes, report)
+            if not keep_duplicates:
+                self._drop_duplicates(unique, hashes, report)
             todo: list[Document] = []
             for d in unique.values():
                 old = hashes.get(d.article_id)
