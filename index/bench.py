@@ -603,7 +603,7 @@ class Bench:
             "first_run_seconds": round(runs[0], 3),
             "model_loaded": loaded,
             "unchanged": report.get("unchanged"),
-            "embedded": report.get("chunks_embedded"),
+            "embedded": report.get("passages_embedded"),
             "exit_code": proc.returncode,
         }
 
@@ -691,7 +691,7 @@ class Bench:
         syn = SyntheticEmbedder(self.embedder, self.lookup, self.rng)
         t0 = time.perf_counter()
         with self._pipeline(syn) as pipe:
-            pipe.add_documents(docs, progress=self.progress)
+            pipe.add_documents(docs, progress=self.progress, keep_duplicates=True)
         self.results.setdefault("growth", []).append(
             {
                 "size": size,

@@ -88,7 +88,7 @@ def bench_backend(
     with Pipeline(settings, HashEmbedder(DIMENSION)) as pipe:
         t0 = time.perf_counter()
         for i in range(0, len(docs), 1000):
-            pipe.add_documents(docs[i : i + 1000])
+            pipe.add_documents(docs[i : i + 1000], keep_duplicates=True)
             if progress:
                 progress(
                     f"indexing ({settings.store.backend})", min(i + 1000, len(docs)), len(docs)
@@ -107,7 +107,7 @@ def bench_backend(
             extra = corpus(PASSAGES_PER_ARTICLE, seed=99)[0]
             extra = Document("/bench/extra.txt", "Extra", extra.text)
             t0 = time.perf_counter()
-            writer.add_documents([extra])
+            writer.add_documents([extra], keep_duplicates=True)
             out["add_one_article_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         reader.ask(questions[1])

@@ -104,11 +104,37 @@ def build_parser() -> argparse.ArgumentParser:
         "index",
         "add or update articles from files, folders, web pages and feeds",
         "Add articles to the index. Unchanged articles are skipped (content hash); changed ones\n"
-        "are re-embedded. Supported: .txt, .md (front matter title/url/date), .html files,\n"
-        "folders (recursively), http(s) pages, and RSS/Atom feeds (each entry is fetched).",
-        "examples:\n  newsdesk index samples/\n  newsdesk index notes.md https://example.com/a.html",
+        "are re-embedded. Supported: .txt, .md (front matter title/url/date; indexed as plain\n"
+        "text), .html, .pdf and .docx files, folders (recursively), http(s) pages, and RSS/Atom\n"
+        "feeds (each entry is fetched). Text files need not be UTF-8: another encoding is\n"
+        "detected (named in the report).\n"
+        "The same text under another path or URL is one article (reported as a duplicate);\n"
+        "URLs are compared without #fragment and utm_* parameters. --prune also removes the\n"
+        "articles whose files were deleted from the given folders.\n\n"
+        "Private and loopback addresses (a server on this machine or the intranet) are refused\n"
+        "unless allowed: --allow-host HOST[:PORT] for this run, $NEWSDESK_ALLOW_HOSTS (comma-\n"
+        "separated) or fetch.allow_hosts in the config. Without :PORT only ports 80 and 443 are\n"
+        "allowed; HOST:* allows every port.",
+        "examples:\n  newsdesk index samples/\n  newsdesk index notes.md https://example.com/a.html\n"
+        "  newsdesk index --prune ~/articles          also drop articles whose files are gone\n"
+        "  newsdesk index --allow-host 127.0.0.1:8000 http://127.0.0.1:8000/feed.xml\n"
+        "  NEWSDESK_ALLOW_HOSTS=intranet.example.org newsdesk index https://intranet.example.org/",
     )
     p.add_argument("inputs", nargs="+", metavar="PATH_OR_URL")
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        type=_allow_host,
+        default=[],
+        metavar="HOST[:PORT]",
+        help="also fetch from this private or loopback host (port 80/443, or :PORT, or :*); "
+        "repeatable",
+    )
+    p.add_argument(
+        "--prune",
+        action="store_true",
+        help="also remove the articles of files under the given folders that no longer exist",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
     p = cmd(
@@ -137,10 +163,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="also a written answer from the [llm] endpoint, its quotes and citations verified",
     )
 
-    p = cmd("search", "list the passages that best match a query", "List top passages.")
+    p = cmd(
+        "search",
+        "list the passages that best match a query",
+        "List the top passages, each with its article and score (the start of each passage;\n"
+        "--full prints them whole).",
+        'examples:\n  newsdesk search "Apple Pay"\n  newsdesk search --full --k 2 "Apple Pay"',
+    )
     p.add_argument("query")
     p.add_argument("--k", type=_positive, default=None, help="passages to return (default 5)")
     p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], help="retrieval mode")
+    p.add_argument("--full", action="store_true", help="print whole passages, not their start")
     p.add_argument("--json", action="store_true", help="JSON output")
 
     p = cmd(
@@ -154,13 +187,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = cmd("remove", "remove articles by id, title, path or URL")
     p.add_argument("articles", nargs="+", metavar="ARTICLE")
+    p.add_argument("--json", action="store_true", help="print the removed articles as JSON")
 
-    cmd(
+    p = cmd(
         "reindex",
         "rebuild every passage and vector from the stored article text",
         "Re-chunk and re-embed all stored articles with the current settings (model, chunking).\n"
         "Needs no network: article text is kept in the database.",
     )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
 
     p = cmd("stats", "show what is indexed")
     p.add_argument("--json", action="store_true", help="JSON output")
@@ -179,8 +214,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = cmd("articles", "list indexed articles")
     p.add_argument("--json", action="store_true", help="JSON output")
 
-    p = cmd("article", "show one article: title, source, date, passages, opening")
+    p = cmd(
+        "article",
+        "show one article: title, source, date, passages, opening",
+        "Show one article: title, id, source, date, number of passages and its opening\n"
+        "paragraph. --text prints the whole text as indexed (what quotes are taken from).",
+        "examples:\n  newsdesk article 66c91ff9ca06\n  newsdesk article --text 66c91ff9ca06 | less",
+    )
     p.add_argument("ref", metavar="ARTICLE", help="id, title, path or URL")
+    p.add_argument("--text", action="store_true", help="print the whole extracted text")
     p.add_argument("--json", action="store_true", help="JSON output")
 
     p = cmd(
@@ -386,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="Discord channel id where the bot announces new articles",
     )
+    p.add_argument("--json", action="store_true", help="print the subscription as JSON")
 
     p = cmd(
         "unsubscribe",
@@ -395,6 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
         "config file are removed by deleting them there.",
     )
     p.add_argument("target", metavar="URL_OR_FOLDER", help="address, folder or title")
+    p.add_argument("--json", action="store_true", help="print the subscription as JSON")
 
     cmd(
         "run",
@@ -424,6 +468,15 @@ def _whole(v: str, hi: int) -> int:
     if not 1 <= n <= hi:
         raise argparse.ArgumentTypeError(f"must be between 1 and {hi:,}")
     return n
+
+
+def _allow_host(v: str) -> str:
+    """``--allow-host``: one ``fetch.allow_hosts`` entry."""
+    from .config import ALLOW_ENTRY_FORM, allow_entry_ok
+
+    if not allow_entry_ok(v):
+        raise argparse.ArgumentTypeError(f"{ALLOW_ENTRY_FORM.replace('each entry', 'it')}")
+    return v.strip()
 
 
 def _positive(v: str) -> int:
@@ -516,7 +569,7 @@ def _dated(published: str | None) -> str:
     return f", published {published[:10]}" if published else ""
 
 
-def format_answer(ans: Answer, show_passages: bool = True) -> str:
+def format_answer(ans: Answer, show_passages: bool = True, full: bool = False) -> str:
     lines = []
     if ans.smalltalk:
         from .smalltalk import REPLIES
@@ -537,10 +590,13 @@ def format_answer(ans: Answer, show_passages: bool = True) -> str:
         lines.append("")
         lines.append("Top passages:")
         for i, h in enumerate(ans.passages, 1):
+            lines.append(f"{i:>2}. {h.title}{_dated(h.published)} [{h.score:.3f}]")
+            if full:  # the whole passage, its paragraphs kept
+                lines += [_wrap(para, "    ") for para in h.text.split("\n\n") if para.strip()]
+                continue
             snippet = " ".join(h.text.split())
             if len(snippet) > 160:
                 snippet = snippet[:157].rsplit(" ", 1)[0] + "…"
-            lines.append(f"{i:>2}. {h.title}{_dated(h.published)} [{h.score:.3f}]")
             lines.append(_wrap(snippet, "    "))
     return "\n".join(lines)
 
@@ -648,10 +704,16 @@ def cmd_index(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from .sources import collect
 
     quiet = args.quiet or args.json
+    folders = [i for i in args.inputs if "://" not in i and Path(i).expanduser().is_dir()]
+    if args.prune and not folders:
+        raise SourceError(" ".join(args.inputs), "--prune needs a folder to prune")
+    fetch = settings.fetch
+    if args.allow_host:
+        fetch = dataclasses.replace(fetch, allow_hosts=[*fetch.allow_hosts, *args.allow_host])
     with progress_bars(not quiet) as progress:
         collected = collect(
             args.inputs,
-            settings.fetch,
+            fetch,
             progress=(lambda msg: log.info("%s", msg)),
         )
         for w in collected.warnings:
@@ -665,8 +727,22 @@ def cmd_index(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             print("newsdesk: error: no articles found in the given inputs", file=sys.stderr)
             return 1
         with _pipeline(settings) as pipe:
+            pruned = pipe.prune(folders) if args.prune else []
             report = pipe.add_documents(collected.documents, progress=progress)
     report.skipped = [str(w) for w in collected.warnings]
+    report.removed = len(pruned)
+    report.encodings = {
+        d.source: d.encoding
+        for d in collected.documents
+        if d.encoding and d.encoding not in ("utf-8", "ascii")
+    }
+    if not quiet:
+        for dup in report.duplicates:
+            _err(f"newsdesk: duplicate, not indexed again: {dup}")
+        for art in pruned:
+            _err(f"newsdesk: removed (file gone): {art.title} ({art.source})")
+        for source, encoding in report.encodings.items():
+            _err(f"newsdesk: read as {encoding} (not UTF-8): {source}")
     if args.json:
         print(json.dumps(report.to_json()), file=out)
     else:
@@ -674,12 +750,28 @@ def cmd_index(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     return 0
 
 
+def _question_error(args: argparse.Namespace, e: NewsdeskError, out: TextIO) -> int:
+    """A question that cannot be answered (empty, too long, nothing indexed...): with --json
+    the same ``{"question", "error"}`` object as a bad line in batch mode, on stdout (exit 1);
+    else one line on stderr."""
+    if not args.json:
+        raise e
+    question = getattr(args, "question", None)
+    if question is None:
+        question = args.query
+    print(json.dumps({"question": question, "error": str(e)}, ensure_ascii=False), file=out)
+    return e.exit_code
+
+
 def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     if args.generate:
         return _ask_generated(args, settings, out)
     with _pipeline(settings) as pipe:
         if args.question is not None:
-            ans = pipe.ask(args.question, k=args.k, mode=args.mode)
+            try:
+                ans = pipe.ask(args.question, k=args.k, mode=args.mode)
+            except NewsdeskError as e:
+                return _question_error(args, e, out)
             if args.json:
                 print(json.dumps(ans.to_json(), ensure_ascii=False), file=out)
             else:
@@ -723,7 +815,10 @@ def _ask_generated(args: argparse.Namespace, settings: Settings, out: TextIO) ->
     with _pipeline(settings) as pipe:
         if args.question is not None:
             with writing_status(not (args.quiet or args.json)) as status:
-                gen = pipe.generate(args.question, k=args.k, mode=args.mode, on_update=status)
+                try:
+                    gen = pipe.generate(args.question, k=args.k, mode=args.mode, on_update=status)
+                except NewsdeskError as e:
+                    return _question_error(args, e, out)
             print(show(gen), file=out)
             return 0
         if sys.stdin.isatty():
@@ -749,12 +844,75 @@ def _ask_generated(args: argparse.Namespace, settings: Settings, out: TextIO) ->
 
 def cmd_search(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     with _pipeline(settings) as pipe:
-        hits = pipe.search(args.query, k=args.k, mode=args.mode)
-    if args.json:
-        print(json.dumps([h.to_json() for h in hits], ensure_ascii=False), file=out)
+        try:
+            hits = pipe.search(args.query, k=args.k, mode=args.mode)
+        except NewsdeskError as e:
+            return _question_error(args, e, out)
+    if args.json:  # the shape of `ask --json`, without an answer
+        data = {"question": args.query, "passages": [h.to_json() for h in hits]}
+        print(json.dumps(data, ensure_ascii=False), file=out)
     else:
-        print(format_answer(Answer(args.query, None, hits)).split("\n", 2)[-1], file=out)
+        text = format_answer(Answer(args.query, None, hits), full=args.full)
+        print(text.split("\n", 2)[-1], file=out)
     return 0
+
+
+CHAT_COMMANDS = """\
+  :sources N   show passage N of the last answer in full (:sources alone lists them)
+  help         this text
+  quit         leave (or Ctrl-D); arrow keys edit the line and recall earlier questions"""
+
+
+def _history_file() -> Path:
+    """Where chat keeps its question history: $XDG_STATE_HOME/newsdesk/chat_history."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "newsdesk" / "chat_history"
+
+
+@contextlib.contextmanager
+def _line_editing(enabled: bool) -> Iterator[Any]:
+    """On a terminal: line editing and history (readline; Up recalls earlier questions, also
+    from earlier sessions): yields the readline module, or None (not a terminal, or a platform
+    without readline: plain input)."""
+    readline: Any = None
+    if enabled:
+        try:
+            import readline
+        except ImportError:  # pragma: no cover - Windows without pyreadline
+            readline = None
+    path = _history_file()
+    if readline is not None:
+        with contextlib.suppress(OSError):
+            readline.read_history_file(path)
+        readline.set_history_length(1000)
+    try:
+        yield readline
+    finally:
+        if readline is not None:
+            with contextlib.suppress(OSError):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                readline.write_history_file(path)
+
+
+def _show_source(passages: Sequence[Hit], arg: str) -> str:
+    """``:sources N``: passage N of the last answer in full; ``:sources``: the list."""
+    if not passages:
+        return "No passages yet: ask a question first."
+    if not arg:
+        return "\n".join(
+            f"{i:>2}. {h.title}{_dated(h.published)} ({_where(h)})"
+            for i, h in enumerate(passages, 1)
+        )
+    if not arg.isdigit() or not 1 <= int(arg) <= len(passages):
+        return f"Give a passage number from 1 to {len(passages)}, e.g. :sources 1"
+    h = passages[int(arg) - 1]
+    lines = [
+        f"[{arg}] {h.title}{_dated(h.published)}",
+        f"    {_where(h)}, characters {h.start}-{h.end}",
+        "",
+    ]
+    lines += [_wrap(para, "    ") for para in h.text.split("\n\n") if para.strip()]
+    return "\n".join(lines)
 
 
 def cmd_chat(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
@@ -763,12 +921,13 @@ def cmd_chat(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         from .generate import LLM_OFF
 
         raise ConfigError(LLM_OFF)
-    with _pipeline(settings) as pipe:
+    last: list[Hit] = []  # the passages of the last answer, for :sources
+    with _pipeline(settings) as pipe, _line_editing(interactive) as readline:
         stats = pipe.stats()
         if interactive:
             print(
                 f"newsdesk chat — {stats.articles} articles indexed. "
-                "Ask a question; 'quit' or Ctrl-D to leave.",
+                "Ask a question; 'help' for commands, 'quit' or Ctrl-D to leave.",
                 file=out,
             )
         while True:
@@ -783,20 +942,33 @@ def cmd_chat(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
                 if not raw:
                     break
                 line = raw.rstrip("\n")
-            if line.strip().lower() in ("quit", "exit", ":q"):
+            command = line.strip().lower()
+            if command in ("quit", "exit", ":q"):
+                if readline is not None and readline.get_current_history_length():
+                    # Up in the next session recalls the last question, not "quit"
+                    readline.remove_history_item(readline.get_current_history_length() - 1)
                 break
-            if not line.strip():
+            if not command:
                 continue
-            try:
-                if args.generate:
-                    with writing_status(interactive) as status:
-                        gen = pipe.generate(line, on_update=status)
-                    print(format_generated(gen, show_passages=False), file=out)
-                else:
-                    ans = pipe.ask(line)
-                    print(format_answer(ans, show_passages=False), file=out)
-            except NewsdeskError as e:
-                print(f"error: {e}", file=out)
+            if command in ("help", ":help", "?", ":h"):
+                from .smalltalk import HELP_TEXT
+
+                print(_wrap(HELP_TEXT, "") + "\n" + CHAT_COMMANDS, file=out)
+            elif command.split()[0] in (":sources", ":source", ":s"):
+                print(_show_source(last, command.partition(" ")[2].strip()), file=out)
+            else:
+                try:  # the same card as `ask` (and `ask --generate`)
+                    if args.generate:
+                        with writing_status(interactive) as status:
+                            gen = pipe.generate(line, on_update=status)
+                        last = list(gen.answer.passages)
+                        print(format_generated(gen), file=out)
+                    else:
+                        ans = pipe.ask(line)
+                        last = list(ans.passages)
+                        print(format_answer(ans), file=out)
+                except NewsdeskError as e:
+                    print(f"error: {e}", file=out)
             print(file=out)
             out.flush()
     return 0
@@ -804,15 +976,23 @@ def cmd_chat(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 def cmd_remove(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     with _pipeline(settings) as pipe:
+        removed = []
         for ref in args.articles:
             art = pipe.remove(ref)
-            print(f"Removed: {art.title} ({art.id})", file=out)
+            removed.append({"id": art.id, "title": art.title, "source": art.source})
+            if not args.json:
+                print(f"Removed: {art.title} ({art.id})", file=out)
+    if args.json:
+        print(json.dumps({"removed": removed}, ensure_ascii=False), file=out)
     return 0
 
 
 def cmd_reindex(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    with progress_bars(not args.quiet) as progress, _pipeline(settings) as pipe:
+    with progress_bars(not (args.quiet or args.json)) as progress, _pipeline(settings) as pipe:
         report = pipe.reindex(progress=progress)
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False), file=out)
+        return 0
     print(
         f"Re-indexed {report.updated} articles ({report.chunks_embedded} passages, "
         f"{report.seconds:.1f}s)",
@@ -869,7 +1049,10 @@ def cmd_articles(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
     with _pipeline(settings) as pipe:
         rows = pipe.list_articles()
     if args.json:
-        print(json.dumps([r.__dict__ for r in rows], ensure_ascii=False), file=out)
+        data = [{**r.__dict__, "passages": r.chunk_count} for r in rows]
+        for d in data:
+            del d["chunk_count"]  # "passages" in all JSON
+        print(json.dumps(data, ensure_ascii=False), file=out)
         return 0
     if not rows:
         print("No articles yet: run `newsdesk index PATH_OR_URL`.", file=out)
@@ -893,7 +1076,12 @@ def cmd_article(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
             "passages": a.chunk_count,
             "opening": opening,
         }
+        if args.text:
+            data["text"] = a.text
         print(json.dumps(data, ensure_ascii=False), file=out)
+        return 0
+    if args.text:  # exactly the stored text: quotes' offsets point into it
+        print(a.text, file=out)
         return 0
     print(f"{a.title}\n  id        {a.id}\n  source    {a.url or a.source}", file=out)
     print(f"  date      {a.published or 'unknown'}\n  passages  {a.chunk_count}\n", file=out)
@@ -1200,7 +1388,7 @@ def cmd_subscribe(args: argparse.Namespace, settings: Settings, out: TextIO) -> 
     kind = "feed" if "://" in target else "folder"
     if kind == "feed" and not target.lower().startswith(("http://", "https://")):
         raise SourceError(target, "not an http(s) URL (give a feed address or a folder)")
-    if args.channel is not None and args.channel < 1:
+    if args.channel is not None and not 1 <= args.channel < 2**63:
         raise SourceError(str(args.channel), "not a Discord channel id")
     with _pipeline(settings) as pipe:
         engine = _engine(pipe)
@@ -1211,6 +1399,10 @@ def cmd_subscribe(args: argparse.Namespace, settings: Settings, out: TextIO) -> 
         finally:
             engine.close()
     sub = status.subscription
+    if args.json:
+        data = {"subscribed": status.to_json(), "sync": res.to_json()}
+        print(json.dumps(data, ensure_ascii=False), file=out)
+        return 0
     print(
         f"Subscribed to {status.name} ({sub.target}), every {sub.interval:g} min: {res.summary()}",
         file=out,
@@ -1225,6 +1417,9 @@ def cmd_unsubscribe(args: argparse.Namespace, settings: Settings, out: TextIO) -
             status = engine.unsubscribe(args.target)
         finally:
             engine.close()
+    if args.json:
+        print(json.dumps({"unsubscribed": status.to_json()}, ensure_ascii=False), file=out)
+        return 0
     print(
         f"Unsubscribed from {status.name} ({status.subscription.target}); its articles stay "
         f"in the index ({_count(status.articles, 'article')})",
@@ -1262,7 +1457,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, TextIO], int]] = {
 }
 
 
-EXTRACTOR_LOGGERS = ("trafilatura", "htmldate", "courlan", "justext", "readability")
+EXTRACTOR_LOGGERS = ("trafilatura", "htmldate", "courlan", "justext", "readability", "pypdf")
 
 
 def setup_logging(verbose: int, quiet: bool, settings_level: str = "WARNING") -> None:

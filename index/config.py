@@ -484,8 +484,7 @@ def _validate(s: Settings, where: str) -> None:
         need(
             allow_entry_ok(entry),
             f"fetch.allow_hosts[{i}]",
-            'a host name, "*.suffix", an IP address or a CIDR range, optionally with ":port" '
-            'or ":*" ("[IPv6]:port" for IPv6)',
+            ALLOW_ENTRY_FORM.removeprefix("each entry must be "),
             entry,
         )
     need(
@@ -519,6 +518,10 @@ def _validate(s: Settings, where: str) -> None:
     )
 
 
+ALLOW_ENTRY_FORM = (
+    'each entry must be a host name, "*.suffix", an IP address or a CIDR range, optionally '
+    'with ":port" or ":*" ("[IPv6]:port" for IPv6)'
+)
 _ALLOW_PORT = re.compile(r"^(?P<host>[^:\[\]]+):(?P<port>\d{1,5}|\*)$")
 _ALLOW_BRACKETED = re.compile(r"^\[(?P<host>[^\]]+)\](?::(?P<port>\d{1,5}|\*))?$")
 _ALLOW_NAME = re.compile(r"^(\*\.)?[^\s/:*\[\]]+\.?$")
@@ -703,6 +706,21 @@ def _validate_llm(llm: LLMSettings, where: str) -> None:
         raise bad("temperature", "between 0 and 2", llm.temperature)
 
 
+ALLOW_HOSTS_ENV = "NEWSDESK_ALLOW_HOSTS"
+
+
+def env_allow_hosts() -> list[str]:
+    """``$NEWSDESK_ALLOW_HOSTS``: more ``fetch.allow_hosts`` entries, separated by commas or
+    spaces (``"127.0.0.1:8080, intranet.example.org"``), for a local server without editing the
+    config. Raises ConfigError naming the variable for an entry of the wrong form."""
+    raw = os.environ.get(ALLOW_HOSTS_ENV, "")
+    entries = [e for e in re.split(r"[,\s]+", raw) if e]
+    for entry in entries:
+        if not allow_entry_ok(entry):
+            raise ConfigError(f"{ALLOW_HOSTS_ENV}: {ALLOW_ENTRY_FORM} (got {entry!r})")
+    return entries
+
+
 def find_config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     if explicit:
         p = Path(explicit).expanduser()
@@ -752,6 +770,7 @@ def load_settings(
                     raise ConfigError(f"{where}: folders[{i}].path is a symlink loop") from None
     if overrides:
         _apply(settings, overrides, "", "settings")
+    settings.fetch.allow_hosts = [*settings.fetch.allow_hosts, *env_allow_hosts()]
     env_dir = os.environ.get("NEWSDESK_DATA_DIR")
     if env_dir:
         settings.data_dir = Path(env_dir).expanduser()

@@ -3,7 +3,8 @@
 The text produced is what gets stored and quoted with character offsets, so it is kept verbatim:
 the only changes are line endings (``\\r\\n`` and lone ``\\r`` become ``\\n``), a leading byte-order
 mark, and blank lines around the text. HTML is the exception: its text is whatever the extractor
-(trafilatura) renders, with blocks separated by blank lines.
+(trafilatura) renders, with blocks separated by blank lines; and so is Markdown, stored as the
+plain text a reader sees (index/markdown.py).
 
 Every function raises :class:`~index.errors.SourceError` (never anything else) when there is no
 usable text. ``source`` names the input in that error; callers pass the path or URL.
@@ -12,6 +13,7 @@ usable text. ``source`` names the input in that error; callers pass the path or 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import datetime as dt
 import email.utils
 import logging
@@ -22,6 +24,7 @@ from copy import deepcopy
 from typing import Any
 
 from .errors import SourceError
+from .markdown import inline_text, markdown_to_text
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +97,45 @@ def decode_file(data: bytes, source: str) -> str:
     except UnicodeDecodeError as e:
         raise SourceError(source, f"not UTF-8 text (invalid byte at offset {e.start})") from None
     return normalise_newlines(text)
+
+
+# among encodings that read a file about equally well, the one Western text most likely is
+# (charset-normalizer tells cp1252 from cp1257 or cp1250 badly on French or German text)
+_PREFERRED_ENCODINGS = ("cp1252", "iso8859_15", "latin_1")
+_DETECTION_MARGIN = 0.05
+
+
+def decode_detected(data: bytes, source: str) -> tuple[str, str]:
+    """Decode a local text file: ``(text, encoding)``. UTF-8 (a BOM is fine) and UTF-16 with
+    a BOM are read as such; anything else in the encoding charset-normalizer detects (legacy
+    Windows and ISO code pages, KOI8-R, Shift-JIS, ...). Binary files are refused, and so is a
+    file no encoding reads ("not text in any known encoding")."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return normalise_newlines(data.decode("utf-16")), "utf-16"
+        except UnicodeDecodeError:
+            raise SourceError(source, "not UTF-16 text, though it starts like it") from None
+    if looks_binary(data):
+        raise SourceError(source, "looks like a binary file")
+    try:
+        return normalise_newlines(data.decode("utf-8-sig")), "utf-8"
+    except UnicodeDecodeError as e:
+        bad = e.start
+    from charset_normalizer import from_bytes
+
+    matches = from_bytes(data)
+    best = matches.best()
+    if best is None:
+        raise SourceError(
+            source, f"not text in any known encoding (not UTF-8: invalid byte at offset {bad})"
+        )
+    near = {m.encoding: m for m in matches if m.chaos <= best.chaos + _DETECTION_MARGIN}
+    chosen = next((near[e] for e in _PREFERRED_ENCODINGS if e in near), best)
+    text, encoding = str(chosen), codecs.lookup(chosen.encoding).name
+    with contextlib.suppress(UnicodeDecodeError):  # the same text: name the common encoding
+        if encoding != "cp1252" and data.decode("cp1252") == text:
+            encoding = "cp1252"
+    return normalise_newlines(text), encoding
 
 
 def sniff_charset(data: bytes) -> str | None:
@@ -342,7 +384,8 @@ def _leading_heading(body: str) -> tuple[str, str] | None:
 def from_markdown(
     raw: str, fallback_title: str, *, source: str = "<markdown>"
 ) -> tuple[str, str, str | None, str | None]:
-    """Markdown: ``(title, text, url, date)``; the body is kept verbatim (markup included).
+    """Markdown: ``(title, text, url, date)``; the body as plain text (index/markdown.py:
+    no ``**``, link targets or table pipes in quotes).
 
     Front matter between ``---`` lines may give ``title``, ``url``/``link`` and
     ``date``/``published``. Without a title there, a leading ``# Heading`` is the title and is
@@ -358,9 +401,9 @@ def from_markdown(
         head_title, rest = heading
         rest = _strip_blank_lines(rest)
         if rest and (title is None or _clean_title(head_title) == title):
-            title = title or _clean_title(head_title)
+            title = title or _clean_title(inline_text(head_title))
             body = rest
-    body = _strip_blank_lines(body)
+    body = _strip_blank_lines(markdown_to_text(body))
     if not body:
         raise _no_text(source)
     return title or fallback_title, body, url, date

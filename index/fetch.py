@@ -303,7 +303,10 @@ def check_host(host: str, port: int, settings: FetchSettings, *, timeout: float)
                 f"{_ports_text(listed)} only, not on port {port} "
                 f'(add "{_host_port(name, port)}" to allow it)'
             )
-        raise _Refused(f"refused: {what} {reason} (add it to fetch.allow_hosts to allow)")
+        raise _Refused(
+            f"refused: {what} {reason} (to allow it: `newsdesk index --allow-host "
+            f"{_host_port(name, port)}`, NEWSDESK_ALLOW_HOSTS or fetch.allow_hosts)"
+        )
     return addresses
 
 

@@ -16,6 +16,12 @@ def content_hash(title: str, text: str) -> str:
     return h.hexdigest()
 
 
+def text_hash(text: str) -> str:
+    """Hash of an article's text alone: the same text under two paths or URLs (another title
+    from another file name) is one article (duplicates are not indexed twice)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def article_id_for(source: str) -> str:
     """A stable id derived from the canonical source (absolute path or URL)."""
     return hashlib.sha256(source.encode("utf-8")).hexdigest()[:12]
@@ -42,6 +48,8 @@ class Document:
     text: str
     url: str | None = None
     published: str | None = None  # ISO 8601 date or datetime, as given by the source
+    # the encoding a text file was read in ("utf-8", or the one detected); None for the others
+    encoding: str | None = None
 
     @property
     def article_id(self) -> str:
@@ -204,9 +212,16 @@ class IndexReport:
     skipped: list[str] = field(default_factory=list)  # "source: reason" for skipped inputs
     seconds: float = 0.0
     titles: list[str] = field(default_factory=list)  # titles of added/updated articles
+    # "source: same text as "Title" (id)" for new articles whose text is indexed already
+    duplicates: list[str] = field(default_factory=list)
+    # source -> encoding, for the text files that were not UTF-8 (detected, see index/extract.py)
+    encodings: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON says "passages" everywhere (``chunks_embedded`` is ``passages_embedded``)."""
+        data = asdict(self)
+        data["passages_embedded"] = data.pop("chunks_embedded")
+        return data
 
     def summary(self) -> str:
         parts = [
@@ -216,6 +231,9 @@ class IndexReport:
         ]
         if self.removed:
             parts.append(f"{self.removed} removed")
+        if self.duplicates:
+            n = len(self.duplicates)
+            parts.append(f"{n} duplicate{'' if n == 1 else 's'}")
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped")
         return (
@@ -236,4 +254,7 @@ class Stats:
     last_indexed: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON says "passages" everywhere (``chunks`` is ``passages``)."""
+        data = asdict(self)
+        data["passages"] = data.pop("chunks")
+        return data

@@ -56,7 +56,17 @@ from .errors import (
     SourceError,
 )
 from .lexical import LexicalIndex
-from .models import Answer, Article, Chunk, Document, Hit, IndexReport, Quote, Stats
+from .models import (
+    Answer,
+    Article,
+    Chunk,
+    Document,
+    Hit,
+    IndexReport,
+    Quote,
+    Stats,
+    text_hash,
+)
 from .rerank import Scorer
 from .retrieval import Fused, merge_overlapping, prefer_recent, relative_fusion, rrf, single
 from .store import (
@@ -122,13 +132,16 @@ def _db_errors(
 
 
 def _sanitize(doc: Document) -> Document:
-    """Drop what SQLite or a terminal cannot hold: NULs and lone surrogates."""
+    """Drop what SQLite or a terminal cannot hold: NULs and lone surrogates. The date is
+    stored as ISO 8601 (or not at all), whoever built the Document: JSON output has one form."""
+    from .extract import normalise_date
 
     def clean(s: str) -> str:
         return s.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
     title = " ".join(clean(doc.title).split())[:300] or "Untitled"
-    return dataclasses.replace(doc, title=title, text=clean(doc.text))
+    published = normalise_date(doc.published)
+    return dataclasses.replace(doc, title=title, text=clean(doc.text), published=published)
 
 
 # abstention threshold of the older scorer (answer.reranker = "none"), calibrated on squad-dev
@@ -464,9 +477,15 @@ class Pipeline:
 
     @_db_errors
     def add_documents(
-        self, docs: Sequence[Document], progress: Progress | None = None
+        self,
+        docs: Sequence[Document],
+        progress: Progress | None = None,
+        *,
+        keep_duplicates: bool = False,
     ) -> IndexReport:
-        """Add new articles, re-embed changed ones, skip unchanged ones (by content hash)."""
+        """Add new articles, re-embed changed ones, skip unchanged ones (by content hash) and
+        duplicates (a text indexed already under another source; ``keep_duplicates``: added
+        anyway, for the benchmarks that grow an index by replicating articles)."""
         t0 = time.perf_counter()
         report = IndexReport()
         unique: dict[str, Document] = {}
@@ -477,6 +496,8 @@ class Pipeline:
             meta = self.store.meta()
             self._check_meta(meta)
             hashes = self.store.hashes()
+            if not keep_duplicates:
+                self._drop_duplicates(unique, hashes, report)
             todo: list[Document] = []
             for d in unique.values():
                 old = hashes.get(d.article_id)
@@ -506,6 +527,45 @@ class Pipeline:
                 )
         report.seconds = time.perf_counter() - t0
         return report
+
+    def _drop_duplicates(
+        self, unique: dict[str, Document], hashes: dict[str, str], report: IndexReport
+    ) -> None:
+        """Take new articles whose text is indexed already (another path, another URL) or
+        appears earlier in this batch out of ``unique``, noting each in ``report.duplicates``:
+        one article, whatever the number of copies."""
+        new = [d for d in unique.values() if d.article_id not in hashes]
+        if not new:
+            return
+        by_content = {h: a for a, h in reversed(list(hashes.items()))}
+        stored = self.store.same_text([d.text for d in new])
+        earlier: dict[str, Document] = {}
+        for d in new:
+            th = text_hash(d.text)
+            other_id = by_content.get(d.content_hash) or stored.get(th)
+            if other_id is not None:
+                other = self.store.get_article(other_id)
+                title, ident = other.title, other.id
+            elif th in earlier:
+                title, ident = earlier[th].title, earlier[th].article_id
+            else:
+                earlier[th] = d
+                continue
+            del unique[d.article_id]
+            report.duplicates.append(f'{d.source}: same text as "{title}" ({ident})')
+
+    @_db_errors
+    def prune(self, folders: Sequence[str | Path]) -> list[Article]:
+        """Remove the articles read from files under ``folders`` whose files are gone (one
+        write); articles from elsewhere and files that still exist are kept."""
+        roots = [str(Path(f).expanduser().resolve()) for f in folders]
+        gone = [
+            row.id
+            for row in self.list_articles()
+            if any(row.source.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+            and not os.path.lexists(row.source)
+        ]
+        return self.remove_articles(gone) if gone else []
 
     @_db_errors
     def add(self, inputs: Sequence[str], progress: Progress | None = None) -> IndexReport:

@@ -5,7 +5,8 @@ an *error* (the caller exits non-zero and writes nothing), an item inside a fold
 is skipped is a *warning* (the caller reports it and goes on).
 
 Canonical sources: the absolute resolved path of a file, or the URL as given without its
-fragment. Inputs resolving to the same source are collected once.
+fragment and tracking parameters (``utm_*``). Inputs resolving to the same source are collected
+once.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import unquote, urldefrag, urlsplit
+from urllib.parse import unquote, urldefrag, urlsplit, urlunsplit
 
 from .config import FetchSettings
+from .documents import DOCX_SUFFIXES, PDF_SUFFIXES, from_docx, from_pdf
 from .errors import FetchError, SourceError
 from .extract import (
+    decode_detected,
     decode_file,
     decode_http,
     from_html,
@@ -44,7 +47,9 @@ log = logging.getLogger(__name__)
 TEXT_SUFFIXES = (".txt",)
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 HTML_SUFFIXES = (".html", ".htm")
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES
+SUPPORTED_SUFFIXES = (
+    TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES + PDF_SUFFIXES + DOCX_SUFFIXES
+)
 FEED_WORKERS = 4
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -85,8 +90,20 @@ def title_from_url(url: str) -> str:
     return title_from_name(stem) if stem.strip("-_ ") else (parts.hostname or url)
 
 
+# query parameters that only say where a reader came from: the same article with or without them
+_TRACKING_PARAM = re.compile(r"^(utm_[a-z0-9_]*|fbclid|gclid|mc_eid)$", re.I)
+
+
 def _strip_fragment(url: str) -> str:
-    return urldefrag(url.strip())[0]
+    """The canonical form of an article URL: without its fragment and without tracking
+    parameters (``utm_*``, ``fbclid``, ``gclid``), so ``…/a?utm_source=rss#top`` and ``…/a``
+    are one article."""
+    url = urldefrag(url.strip())[0]
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    kept = [p for p in parts.query.split("&") if not _TRACKING_PARAM.match(p.split("=", 1)[0])]
+    return urlunsplit(parts._replace(query="&".join(kept)))
 
 
 def resolve_path(path: Path, shown: str | None = None) -> Path:
@@ -129,17 +146,20 @@ def iter_folder(path: Path) -> Iterator[Path]:
 
 
 def _decode_local_html(data: bytes, source: str) -> str:
-    """UTF-8, or the charset the page itself declares (saved web pages)."""
+    """UTF-8, or the charset the page itself declares (saved web pages), else the one
+    detected."""
     try:
         return decode_file(data, source)
     except SourceError as e:
         declared = sniff_charset(data)
-        if "binary" in e.reason or not declared or declared in ("utf-8", "utf8"):
+        if "binary" in e.reason:
             raise
+        if not declared or declared in ("utf-8", "utf8") or unusable_charset(declared):
+            return decode_detected(data, source)[0]
         try:
             return decode_http(data, declared)
         except LookupError:
-            raise e from None
+            return decode_detected(data, source)[0]
 
 
 def read_file(path: Path, settings: FetchSettings) -> Document:
@@ -169,16 +189,22 @@ def read_file(path: Path, settings: FetchSettings) -> Document:
     if not data:
         raise SourceError(source, "file is empty")
     fallback = title_from_name(path.stem)
+    if suffix in PDF_SUFFIXES + DOCX_SUFFIXES:
+        read = from_pdf if suffix in PDF_SUFFIXES else from_docx
+        title, text, date = read(data, fallback, source=source)
+        return Document(source=source, title=title, text=text, published=date)
     if suffix in HTML_SUFFIXES:
         html = _decode_local_html(data, source)
         title, text, url, date = from_html(html, None, fallback, source=source)
         return Document(source=source, title=title, text=text, url=url, published=date)
-    raw = decode_file(data, source)
+    raw, encoding = decode_detected(data, source)  # UTF-8, else the encoding detected
     if suffix in MARKDOWN_SUFFIXES:
         title, text, url, date = from_markdown(raw, fallback, source=source)
-        return Document(source=source, title=title, text=text, url=url, published=date)
+        return Document(
+            source=source, title=title, text=text, url=url, published=date, encoding=encoding
+        )
     title, text = from_text(raw, fallback, source=source)
-    return Document(source=source, title=title, text=text)
+    return Document(source=source, title=title, text=text, encoding=encoding)
 
 
 # --------------------------------------------------------------------------- web

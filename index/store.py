@@ -28,7 +28,7 @@ from .errors import (
     IndexCorruptError,
     NewsdeskError,
 )
-from .models import Article, Chunk, Document, Hit
+from .models import Article, Chunk, Document, Hit, text_hash
 
 log = logging.getLogger(__name__)
 
@@ -445,6 +445,23 @@ class Store(SQLiteFile):
         raise ArticleNotFoundError(
             f'no article matches "{ref}" (try `newsdesk articles` for ids and titles)'
         )
+
+    def same_text(self, texts: Sequence[str]) -> dict[str, str]:
+        """:func:`text_hash` -> id of the (oldest) stored article with exactly that text, for
+        the hashes of ``texts`` that are stored. Only rows of the same lengths are read."""
+        want = {text_hash(t) for t in texts}
+        lengths = sorted({len(t) for t in texts})
+        found: dict[str, str] = {}
+        for i in range(0, len(lengths), 500):
+            part = lengths[i : i + 500]
+            rows = self.conn.execute(
+                "SELECT id, text FROM articles WHERE length(text) IN "
+                f"({','.join('?' * len(part))}) ORDER BY added_at, id",
+                part,
+            )
+            for article_id, text in rows:
+                found.setdefault(text_hash(text), article_id)
+        return {h: a for h, a in found.items() if h in want}
 
     def all_articles(self) -> Iterator[Article]:
         cur = self.conn.execute(

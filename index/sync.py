@@ -186,9 +186,10 @@ class SubscriptionStatus:
             "target": sub.target,
             "title": self.title,
             "interval_minutes": sub.interval,
-            "channel": sub.channel,
+            # Discord ids as strings: snowflakes exceed JavaScript's exact integers (2**53)
+            "channel": None if sub.channel is None else str(sub.channel),
             "origin": sub.origin,
-            "guild": sub.guild,
+            "guild": None if sub.guild is None else str(sub.guild),
             "added_at": self.added_at,
             "last_attempt": self.last_attempt,
             "last_success": self.last_success,
@@ -236,7 +237,9 @@ class SyncResult:
         return ", ".join(parts) + f" ({self.chunks_embedded} passages embedded)"
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data["passages_embedded"] = data.pop("chunks_embedded")  # "passages" in all JSON
+        return data
 
 
 @dataclass(frozen=True)

@@ -125,10 +125,11 @@ HASH_CONFIG = (
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's config, data dir or token."""
-    for var in ("NEWSDESK_CONFIG", "NEWSDESK_DATA_DIR", "DISCORD_TOKEN"):
+    for var in ("NEWSDESK_CONFIG", "NEWSDESK_DATA_DIR", "NEWSDESK_ALLOW_HOSTS", "DISCORD_TOKEN"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
     monkeypatch.chdir(tmp_path)
 
 

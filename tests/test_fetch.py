@@ -114,7 +114,8 @@ def test_host_resolving_to_private_address_is_refused(
         fetch_url("http://intranet.test/x", FetchSettings(allow_hosts=allow))
     assert err.value.reason == (
         "refused: intranet.test resolves to 10.1.2.3, which is a private address "
-        "(add it to fetch.allow_hosts to allow)"
+        "(to allow it: `newsdesk index --allow-host intranet.test:80`, NEWSDESK_ALLOW_HOSTS or "
+        "fetch.allow_hosts)"
     )
 
 
@@ -128,7 +129,8 @@ def test_private_ip_literal_message() -> None:
     with pytest.raises(FetchError) as err:
         fetch_url("http://10.0.0.5/admin", FetchSettings())
     assert err.value.reason == (
-        "refused: 10.0.0.5 is a private address (add it to fetch.allow_hosts to allow)"
+        "refused: 10.0.0.5 is a private address (to allow it: `newsdesk index --allow-host "
+        "10.0.0.5:80`, NEWSDESK_ALLOW_HOSTS or fetch.allow_hosts)"
     )
     assert err.value.source == "http://10.0.0.5/admin"
 
@@ -246,9 +248,9 @@ def test_five_redirects_are_fine(srv: LoopbackServer) -> None:
 @pytest.mark.parametrize(
     ("location", "hint"),
     [
-        ("http://10.0.0.1/", "(add it to fetch.allow_hosts to allow)"),
+        ("http://10.0.0.1/", "NEWSDESK_ALLOW_HOSTS or fetch.allow_hosts)"),
         ("http://169.254.169.254/latest/meta-data/", "(never allowed)"),
-        ("http://[::1]/", "(add it to fetch.allow_hosts to allow)"),
+        ("http://[::1]/", "NEWSDESK_ALLOW_HOSTS or fetch.allow_hosts)"),
     ],
 )
 def test_redirect_to_refused_address(srv: LoopbackServer, location: str, hint: str) -> None:

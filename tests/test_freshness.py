@@ -65,8 +65,10 @@ def test_ask_prefers_the_newer_of_two_tied_articles(settings: Settings, tmp_path
         pipe = Pipeline(dataclasses.replace(settings, data_dir=tmp_path / f"d{n}"), HashEmbedder())
         pipe.add_documents(
             [
-                Document(f"/x/{name}.txt", "Tides", TIDE, None, d)
-                for name, d in zip("ab", dates, strict=True)
+                # the same passage; the texts differ by a trailing space, or they would be one
+                # article (duplicates are indexed once)
+                Document(f"/x/{name}.txt", "Tides", TIDE + pad, None, d)
+                for name, d, pad in zip("ab", dates, ("", " "), strict=True)
             ]
         )
         pipes.append(pipe)

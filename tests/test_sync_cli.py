@@ -128,7 +128,7 @@ def test_subscribe_and_unsubscribe_from_the_command_line(
     r = subs("subscriptions", "--json")
     mine = [s for s in json.loads(r.out) if s["origin"] == "command"]
     assert [(s["target"], s["interval_minutes"], s["channel"]) for s in mine] == [
-        (other.url, 20.0, 1234)
+        (other.url, 20.0, "1234")
     ]
     r = subs("subscribe", other.url)
     assert r.code == 1 and r.err == f"newsdesk: error: {other.url}: already subscribed\n"
