@@ -152,7 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--generate", action="store_true", help="written answers from the [llm] endpoint"
     )
 
-    p = cmd("remove", "remove articles by id, title, path or URL")
+    p = cmd(
+        "remove",
+        "remove articles by id, title, path or URL",
+        "Remove articles from the index. Each ARTICLE is an id (or its first 4+ characters, as\n"
+        "`newsdesk articles` shows them), an exact title, a file path or a URL. All or nothing:\n"
+        "when one name matches no article, or several, nothing is removed.",
+        "examples:\n  newsdesk remove 66c91ff9\n"
+        '  newsdesk remove samples/steam-engine.txt "Prime number"',
+    )
     p.add_argument("articles", nargs="+", metavar="ARTICLE")
 
     cmd(
@@ -180,7 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON output")
 
     p = cmd("article", "show one article: title, source, date, passages, opening")
-    p.add_argument("ref", metavar="ARTICLE", help="id, title, path or URL")
+    p.add_argument(
+        "ref", metavar="ARTICLE", help="id (or its first 4+ characters), title, path or URL"
+    )
     p.add_argument("--json", action="store_true", help="JSON output")
 
     p = cmd(
@@ -804,9 +814,9 @@ def cmd_chat(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 def cmd_remove(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     with _pipeline(settings) as pipe:
-        for ref in args.articles:
-            art = pipe.remove(ref)
-            print(f"Removed: {art.title} ({art.id})", file=out)
+        removed = pipe.remove_many(args.articles)
+    for art in removed:
+        print(f"Removed: {art.title} ({art.id})", file=out)
     return 0
 
 

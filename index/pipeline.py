@@ -528,17 +528,36 @@ class Pipeline:
 
     @_db_errors
     def remove(self, ref: str) -> Article:
-        """Remove one article (id, source path/URL or exact title) from SQLite, FAISS and BM25."""
+        """Remove one article (id, source path/URL, URL, id prefix or exact title) from SQLite,
+        FAISS and BM25."""
+        return self.remove_many([ref])[0]
+
+    @_db_errors
+    def remove_many(self, refs: Sequence[str]) -> list[Article]:
+        """Remove the articles ``refs`` name, all or nothing: every name is resolved first, and
+        when any matches no article (or several) nothing is removed and the error names each
+        one that failed. One write for all; an article named twice is removed once."""
         with self.writer():
             self._check_meta(self.store.meta())
-            article = self.store.find_article(ref)
+            found: dict[str, Article] = {}
+            problems = []
+            for ref in refs:
+                try:
+                    article = self.store.find_article(ref)
+                except ArticleNotFoundError as e:
+                    problems.append(str(e))
+                else:
+                    found.setdefault(article.id, article)
+            if problems:
+                more = "; nothing was removed" if len(refs) > 1 else ""
+                raise ArticleNotFoundError("; ".join(problems) + more)
             self._publish(
-                replace=[article.id],
+                replace=list(found),
                 planned=[],
                 vectors=np.zeros((0, 1), np.float32),
                 delete_articles=True,
             )
-        return article
+        return list(found.values())
 
     @_db_errors
     def remove_articles(self, article_ids: Sequence[str]) -> list[Article]:

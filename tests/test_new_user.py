@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from index.errors import ArticleNotFoundError
 from index.extract import from_text
+from index.pipeline import Pipeline
 from tests.conftest import ROOT, Nd
 
 SAMPLES = ROOT / "samples"
@@ -71,3 +73,86 @@ def test_from_text_keeps_a_first_line_that_is_no_title(first: str) -> None:
 )
 def test_from_text_takes_a_title_line(first: str) -> None:
     assert from_text(f"{first}\n\nThe text.", "Fallback") == (first, "The text.")
+
+
+# -- 3. look-ups by URL (front matter, canonical link) and by id prefix ---------------------------
+
+CANONICAL = (
+    "<html><head><title>Bakery wins bread prize</title>"
+    '<link rel="canonical" href="https://bakery.example/prize"></head><body><article>'
+    "<h1>Bakery wins bread prize</h1><p>A small bakery in Lyon won the national bread prize on "
+    "Sunday. The baker uses a sourdough starter that is forty years old.</p>"
+    "<p>The prize comes with a contract to supply the palace for a year.</p>"
+    "</article></body></html>"
+)
+
+
+@pytest.mark.backends
+def test_articles_are_found_by_url_id_prefix_and_title(
+    pipeline: Pipeline, corpus_dir: Path
+) -> None:
+    (corpus_dir / "bakery.html").write_text(CANONICAL, encoding="utf-8")
+    (corpus_dir / "chess-copy.md").write_text(
+        "---\ntitle: Chess again\nurl: https://news.example.com/chess\n---\nAnother text.\n",
+        encoding="utf-8",
+    )
+    pipeline.add([str(corpus_dir)])
+    rows = {Path(r.source).name: r for r in pipeline.list_articles()}
+    bakery, volcano = rows["bakery.html"], rows["volcano.txt"]
+    assert bakery.url == "https://bakery.example/prize"
+    assert pipeline.get_article("https://bakery.example/prize").id == bakery.id
+    assert pipeline.get_article(volcano.id[:6]).id == volcano.id
+    assert pipeline.get_article(volcano.id[:4].upper()).id == volcano.id
+    # two articles from the same URL: both named, with their ids
+    with pytest.raises(ArticleNotFoundError) as e:
+        pipeline.get_article("https://news.example.com/chess")
+    msg = str(e.value)
+    assert msg.startswith('several articles match "https://news.example.com/chess"')
+    assert rows["chess.md"].id in msg and rows["chess-copy.md"].id in msg
+    assert "Chess again" in msg
+    with pytest.raises(ArticleNotFoundError, match="no article matches"):
+        pipeline.get_article(volcano.id[:3])  # too short for a prefix
+
+
+def test_cli_article_and_remove_by_front_matter_url(nd: Nd, corpus_dir: Path) -> None:
+    assert nd("index", "-q", str(corpus_dir)).code == 0
+    r = nd("article", "https://news.example.com/chess")
+    assert r.code == 0 and "source    https://news.example.com/chess" in r.out
+    r = nd("remove", "https://news.example.com/chess")
+    assert r.code == 0 and r.out.startswith("Removed: Chess champion keeps her title")
+    assert len(json.loads(nd("articles", "--json").out)) == 2
+
+
+# -- 4. remove is all or nothing ----------------------------------------------------------------
+
+
+def test_remove_resolves_every_name_first_then_removes_all_or_nothing(
+    nd: Nd, corpus_dir: Path
+) -> None:
+    assert nd("index", "-q", str(corpus_dir)).code == 0
+    r = nd("remove", str(corpus_dir / "volcano.txt"), "no such article", "nor this")
+    line = r.one_error_line()
+    assert 'no article matches "no such article"' in line
+    assert 'no article matches "nor this"' in line
+    assert line.endswith("nothing was removed")
+    assert len(json.loads(nd("articles", "--json").out)) == 3  # the volcano is still there
+    r = nd("remove", str(corpus_dir / "volcano.txt"), "Chess champion keeps her title")
+    assert r.code == 0 and r.out.count("Removed: ") == 2
+    assert [a["title"] for a in json.loads(nd("articles", "--json").out)] == [
+        "Bakery wins bread prize"
+    ]
+
+
+@pytest.mark.backends
+def test_remove_many_is_one_write_and_all_or_nothing(pipeline: Pipeline, corpus_dir: Path) -> None:
+    pipeline.add([str(corpus_dir)])
+    volcano = str(corpus_dir / "volcano.txt")
+    with pytest.raises(ArticleNotFoundError, match="nothing was removed"):
+        pipeline.remove_many([volcano, "missing"])
+    assert pipeline.stats().articles == 3
+    removed = pipeline.remove_many([volcano, volcano, "Bakery wins bread prize"])
+    assert sorted(a.title for a in removed) == [
+        "Bakery wins bread prize",
+        "Volcano erupts on remote island",
+    ]
+    assert [a.title for a in pipeline.list_articles()] == ["Chess champion keeps her title"]
