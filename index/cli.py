@@ -604,8 +604,14 @@ def progress_bars(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
     try:
         yield update
     finally:
+        shown = any(not bar.disable for bar in bars.values())
         for bar in bars.values():
             bar.close()
+        # closing a bar below the first (leave=False) leaves the cursor at the end of a blanked
+        # line: what is printed next would start in its last column and wrap ("I" / "ndexed")
+        if shown:
+            sys.stderr.write("\r")
+            sys.stderr.flush()
 
 
 @contextlib.contextmanager

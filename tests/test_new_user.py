@@ -156,3 +156,73 @@ def test_remove_many_is_one_write_and_all_or_nothing(pipeline: Pipeline, corpus_
         "Volcano erupts on remote island",
     ]
     assert [a.title for a in pipeline.list_articles()] == ["Chess champion keeps her title"]
+
+
+# -- 5. the summary after progress bars starts at the left margin -------------------------------
+
+
+def _on_a_terminal(args: list[str], cwd: Path, columns: int = 80) -> bytes:
+    """What `newsdesk ARGS` writes to a terminal (a pseudo-terminal ``columns`` wide)."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    main_fd, child_fd = pty.openpty()
+    fcntl.ioctl(child_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "index.cli", *args],
+        stdin=child_fd,
+        stdout=child_fd,
+        stderr=child_fd,
+        cwd=cwd,
+        env=env,
+    )
+    os.close(child_fd)
+    out = b""
+    while True:
+        try:
+            data = os.read(main_fd, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        out += data
+    os.close(main_fd)
+    assert proc.wait(timeout=120) == 0, out[-2000:]
+    return out
+
+
+def _column_before(output: bytes, text: str, columns: int = 80) -> int:
+    """The cursor's column where ``text`` starts, replaying a terminal's cursor moves: CR
+    returns, a character in the last column wraps, escape sequences do not move it sideways
+    (tqdm uses only CR and cursor-up)."""
+    import re
+
+    head = output.decode("utf-8", "replace").split(text, 1)[0]
+    col = 0
+    for token in re.findall(r"\x1b\[[0-?]*[ -/]*[@-~]|.", head, re.S):
+        if token == "\r":
+            col = 0
+        elif token.startswith("\x1b") or token == "\n":
+            continue
+        else:
+            col = 1 if col >= columns else col + 1
+    return col
+
+
+@pytest.mark.parametrize("command", ["index", "reindex"])
+def test_summary_after_progress_bars_starts_at_the_margin(
+    command: str, hash_config: Path, tmp_path: Path
+) -> None:
+    base = ["--config", str(hash_config), "--data-dir", str(tmp_path / "data")]
+    first = _on_a_terminal([*base, "index", str(SAMPLES)], tmp_path)
+    if command == "index":
+        assert _column_before(first, "Indexed: ") == 0, first[-600:]
+    else:
+        out = _on_a_terminal([*base, "reindex"], tmp_path)
+        assert _column_before(out, "Re-indexed ") == 0, out[-600:]
