@@ -672,6 +672,8 @@ def cmd_index(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         )
         for w in collected.warnings:
             _err(f"newsdesk: skipped {w}")
+        for n in collected.notes:
+            _err(f"newsdesk: note: {n}")
         if collected.errors:
             for e in collected.errors:
                 _err(f"newsdesk: error: {e}")
@@ -683,6 +685,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         with _pipeline(settings) as pipe:
             report = pipe.add_documents(collected.documents, progress=progress)
     report.skipped = [str(w) for w in collected.warnings]
+    report.notes = [str(n) for n in collected.notes]
     if args.json:
         print(json.dumps(report.to_json()), file=out)
     else:

@@ -202,6 +202,9 @@ class IndexReport:
     removed: int = 0
     chunks_embedded: int = 0
     skipped: list[str] = field(default_factory=list)  # "source: reason" for skipped inputs
+    # "source: reason" for inputs indexed another way (a feed entry from the feed's own text):
+    # counted as added or updated, not skipped
+    notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     titles: list[str] = field(default_factory=list)  # titles of added/updated articles
 

@@ -524,6 +524,7 @@ class Pipeline:
             raise SourceError(", ".join(inputs), "no articles found")
         report = self.add_documents(collected.documents, progress)
         report.skipped = [str(w) for w in collected.warnings]
+        report.notes = [str(n) for n in collected.notes]
         return report
 
     @_db_errors

@@ -679,6 +679,8 @@ class SyncEngine:
             result.not_modified = True
             return
         result.skipped = [str(w) for w in poll.warnings]
+        for note in poll.notes:  # indexed from the feed's text: not skipped
+            log.info("%s: %s", sub.target, note)
         origin = poll.title or status.title
         new = self._index(list(poll.documents.values()), result, status, origin)
         keep: dict[str, tuple[str, str]] = {}

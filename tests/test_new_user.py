@@ -226,3 +226,41 @@ def test_summary_after_progress_bars_starts_at_the_margin(
     else:
         out = _on_a_terminal([*base, "reindex"], tmp_path)
         assert _column_before(out, "Re-indexed ") == 0, out[-600:]
+
+
+# -- 6. a feed entry read from the feed's text is added, not also skipped ------------------------
+
+
+def test_feed_entry_from_feed_text_is_added_not_skipped(nd: Nd, tmp_path: Path) -> None:
+    from tests.conftest import ARTICLES, HASH_CONFIG
+    from tests.httpserver import LoopbackServer
+
+    allow = tmp_path / "allow.toml"
+    allow.write_text(HASH_CONFIG + '[fetch]\nallow_hosts = ["127.0.0.1:*"]\n', encoding="utf-8")
+    with LoopbackServer() as srv:
+        srv.route("/story", body=ARTICLES["bakery.html"], content_type="text/html")
+        srv.route("/gone", status=404, body="not here", content_type="text/html")
+        srv.route(
+            "/feed.xml",
+            body=f"""<rss version="2.0"><channel><title>F</title>
+            <item><title>Bakery</title><link>{srv.url("/story")}</link></item>
+            <item><title>Park opens</title><link>{srv.url("/gone")}</link>
+            <description>The park opens in May with a new lake.</description></item>
+            </channel></rss>""",
+            content_type="application/rss+xml",
+        )
+        r = nd("index", srv.url("/feed.xml"), config=allow)
+        assert r.code == 0, r.err
+        assert r.out.startswith("Indexed: 2 added, 0 updated, 0 unchanged (")
+        assert "skipped" not in r.out + r.err
+        assert r.err.strip() == (
+            f"newsdesk: note: {srv.url('/gone')}: HTTP 404 Not Found; "
+            "used the text from the feed instead"
+        )
+        nd("remove", srv.url("/gone"), config=allow)
+        r = nd("index", "--json", srv.url("/feed.xml"), config=allow)
+        report = json.loads(r.out)
+        assert (report["added"], report["unchanged"], report["skipped"]) == (1, 1, [])
+        assert report["notes"] == [
+            f"{srv.url('/gone')}: HTTP 404 Not Found; used the text from the feed instead"
+        ]
