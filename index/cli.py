@@ -550,7 +550,9 @@ def format_answer(ans: Answer, show_passages: bool = True) -> str:
             snippet = " ".join(h.text.split())
             if len(snippet) > 160:
                 snippet = snippet[:157].rsplit(" ", 1)[0] + "…"
-            lines.append(f"{i:>2}. {h.title}{_dated(h.published)} [{h.score:.3f}]")
+            # no score: the fused rank score means nothing to a reader (the first passage's is
+            # always 1.000, even when the answer is declined); --json has it
+            lines.append(f"{i:>2}. {h.title}{_dated(h.published)}")
             lines.append(_wrap(snippet, "    "))
     return "\n".join(lines)
 
@@ -786,7 +788,7 @@ def cmd_chat(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         stats = pipe.stats()
         if interactive:
             print(
-                f"newsdesk chat — {stats.articles} articles indexed. "
+                f"newsdesk chat — {_count(stats.articles, 'article')} indexed. "
                 "Ask a question; 'quit' or Ctrl-D to leave.",
                 file=out,
             )
@@ -833,8 +835,8 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     with progress_bars(not args.quiet) as progress, _pipeline(settings) as pipe:
         report = pipe.reindex(progress=progress)
     print(
-        f"Re-indexed {report.updated} articles ({report.chunks_embedded} passages, "
-        f"{report.seconds:.1f}s)",
+        f"Re-indexed {_count(report.updated, 'article')} "
+        f"({_count(report.chunks_embedded, 'passage')}, {report.seconds:.1f}s)",
         file=out,
     )
     return 0
@@ -869,7 +871,10 @@ def cmd_check(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         }
         print(json.dumps(data, ensure_ascii=False), file=out)
     elif stats is not None:
-        print(f"index OK: {stats.articles} articles, {stats.chunks} passages", file=out)
+        print(
+            f"index OK: {_count(stats.articles, 'article')}, {_count(stats.chunks, 'passage')}",
+            file=out,
+        )
     else:
         for problem in problems:
             print(f"problem: {problem}", file=out)
@@ -894,7 +899,7 @@ def cmd_articles(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
         print("No articles yet: run `newsdesk index PATH_OR_URL`.", file=out)
     for r in rows:
         date = f" {r.published[:10]}" if r.published else ""
-        print(f"{r.id}  {r.title}{date}  ({r.chunk_count} passages)", file=out)
+        print(f"{r.id}  {r.title}{date}  ({_count(r.chunk_count, 'passage')})", file=out)
     return 0
 
 
@@ -1097,7 +1102,8 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
 
     uri = target_settings(settings, args.to, args.uri).store.uri
     print(
-        f"Copied {report.articles} articles and {report.passages} passages to {report.target} "
+        f"Copied {_count(report.articles, 'article')} and {_count(report.passages, 'passage')} "
+        f"to {report.target} "
         f"in {report.seconds:.1f}s (vectors copied, nothing re-embedded).\n"
         f'To use it, set in the config:\n  [store]\n  backend = "milvus"\n'
         + (f"  uri = {json.dumps(uri)}\n" if uri else ""),

@@ -736,15 +736,18 @@ class Pipeline:
             self._snap = snap
 
     # -- reading -----------------------------------------------------------------------------
-    def validate_question(self, question: str) -> str:
+    def validate_question(self, question: str, what: str = "question") -> str:
+        """``question`` with its whitespace collapsed; empty or too long is an error that
+        names ``what`` was given ("question", or "query" for a search)."""
         q = " ".join((question or "").split())
         if not q:
-            raise InvalidQuestionError("the question is empty: ask something about the articles")
+            hint = "ask something about" if what == "question" else "give words to look for in"
+            raise InvalidQuestionError(f"the {what} is empty: {hint} the articles")
         limit = self.settings.answer.max_question_chars
         if len(q) > limit:
             raise InvalidQuestionError(
-                f"the question is too long ({len(q):,} characters; the limit is {limit:,}): "
-                "ask something shorter"
+                f"the {what} is too long ({len(q):,} characters; the limit is {limit:,}): "
+                f"{'ask' if what == 'question' else 'give'} something shorter"
             )
         return q
 
@@ -793,7 +796,7 @@ class Pipeline:
 
     @_db_errors
     def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
-        q = self.validate_question(query)
+        q = self.validate_question(query, "query")
         with self.reading() as snap:
             self._require_content(snap)
             mode = mode or self.settings.retrieval.mode

@@ -527,6 +527,12 @@ class SyncEngine:
         else:
             target = folder_target(target)
             default = 5.0
+            if Path(target).is_file():
+                raise SourceError(
+                    target,
+                    "is a file: subscribe to a folder or a feed (`newsdesk index FILE` adds "
+                    "a single file)",
+                )
             if not Path(target).is_dir():
                 raise SourceError(target, "no such folder")
         sub = Subscription(kind, target, interval or default, channel or None, "command", guild)

@@ -264,3 +264,63 @@ def test_feed_entry_from_feed_text_is_added_not_skipped(nd: Nd, tmp_path: Path) 
         assert report["notes"] == [
             f"{srv.url('/gone')}: HTTP 404 Not Found; used the text from the feed instead"
         ]
+
+
+# -- 7. messages --------------------------------------------------------------------------------
+
+
+def test_subscribe_a_file_says_it_is_a_file(nd: Nd, corpus_dir: Path) -> None:
+    line = nd("subscribe", str(corpus_dir / "volcano.txt")).one_error_line()
+    assert "is a file: subscribe to a folder or a feed" in line
+    assert "no such folder" not in line
+
+
+def test_config_names_a_list_of_strings(tmp_path: Path) -> None:
+    from index.config import load_settings
+    from index.errors import ConfigError
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[fetch]\nallow_hosts = "example.org"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_settings(bad, tmp_path / "data")
+    assert "a list of strings" in str(e.value), e.value
+    bad.write_text("[discord]\nguild_ids = 5\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_settings(bad, tmp_path / "data")
+    assert "a list of integers" in str(e.value), e.value
+
+
+def test_empty_search_names_the_query(nd: Nd, corpus_dir: Path) -> None:
+    nd("index", "-q", str(corpus_dir))
+    line = nd("search", "  ").one_error_line()
+    assert "the query is empty" in line and "question" not in line
+    assert "the question is empty" in nd("ask", " ").one_error_line()
+
+
+def test_counts_are_singular_for_one(nd: Nd, corpus_dir: Path) -> None:
+    nd("index", "-q", str(corpus_dir / "volcano.txt"))
+    r = nd("articles")
+    assert r.out.rstrip().endswith("(1 passage)"), r.out
+    assert nd("check").out == "index OK: 1 article, 1 passage\n"
+    assert nd("reindex", "-q").out.startswith("Re-indexed 1 article (1 passage, ")
+
+
+def test_unknown_model_path_fails_without_a_fallback_note(nd: Nd, tmp_path: Path) -> None:
+    cfg = tmp_path / "model.toml"
+    cfg.write_text(f'[embedding]\nmodel = "{tmp_path / "no-model"}"\n', encoding="utf-8")
+    f = tmp_path / "a.txt"
+    f.write_text("A title\n\nSome text here.\n", encoding="utf-8")
+    line = nd("index", str(f), config=cfg).one_error_line()
+    assert "no sentence-transformers model folder" in line
+    assert "torch" not in line
+
+
+def test_passages_show_no_meaningless_score(nd: Nd, corpus_dir: Path) -> None:
+    nd("index", "-q", str(corpus_dir))
+    for r in (nd("search", "volcano ash"), nd("ask", "Who won the bread prize in Lyon?")):
+        assert r.code == 0
+        assert "Top passages:" in r.out or " 1. " in r.out
+        assert "[1.000]" not in r.out and "[0." not in r.out, r.out
+    # the scores stay in --json
+    hits = json.loads(nd("search", "--json", "volcano ash").out)
+    assert all(isinstance(h["score"], float) for h in hits)
