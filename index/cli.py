@@ -340,8 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--uri",
         metavar="URI",
-        help="Milvus: http://host:19530, or a local path ending in .db for Milvus Lite "
-        "(default: store.uri, else <data dir>/milvus.db)",
+        help="Milvus: http://host:19530, or a local path ending in .db for Milvus Lite; a "
+        "relative path is inside the data dir, as store.uri in the config (default: store.uri, "
+        "else <data dir>/milvus.db)",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 

@@ -154,6 +154,30 @@ class Pipeline:
         self._snap_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self.writing = False
+        self._store_expected = self.backend is None  # checked once: _expect_index
+
+    def _expect_index(self) -> None:
+        """``[store]`` names a backend that holds no index while the data dir holds a FAISS
+        one: store.uri almost certainly points elsewhere than meant (Milvus Lite would make a
+        new, empty file there). An error, before anything reads or writes that empty store."""
+        if self._store_expected:
+            return
+        local = Store(self.data_dir)
+        try:
+            articles = local.counts()[0] if local.exists() and local.generation() else 0
+        except (NewsdeskError, sqlite3.Error):  # not a usable FAISS index: nothing expected
+            articles = 0
+        finally:
+            local.close()
+        if articles and not self.store.generation():
+            where = getattr(self.backend, "where", self.settings.store.uri)
+            raise ConfigError(
+                f"store.uri: {where} holds no newsdesk index, but the data dir {self.data_dir} "
+                f"has a FAISS index of {articles:,} article{'s' if articles != 1 else ''}: "
+                "copy it with `newsdesk migrate --to milvus`, or correct store.uri (a relative "
+                ".db path is inside the data dir)"
+            )
+        self._store_expected = True
 
     # -- components --------------------------------------------------------------------------
     @property
@@ -241,6 +265,7 @@ class Pipeline:
 
         Inside :meth:`reading` it is the generation that this thread's SQLite view sees.
         """
+        self._expect_index()
         if not self.store.exists():
             return self._snapshot_for(0)
         with self.store.read():
@@ -332,6 +357,7 @@ class Pipeline:
     @contextlib.contextmanager
     def writer(self, wait: float | None = None) -> Iterator[None]:
         """Exclusive writer: one thread of this process and one process on this data dir."""
+        self._expect_index()
         if not self._write_lock.acquire(blocking=False):
             raise IndexBusyError("the index is already being updated; try again when it finishes")
         if self.backend is not None:  # a lease kept in the (shared) backend, not a local file
@@ -959,6 +985,7 @@ class Pipeline:
     # -- articles & stats --------------------------------------------------------------------
     @_db_errors
     def list_articles(self) -> list[ArticleRow]:
+        self._expect_index()
         if not self.store.exists():
             return []
         self.store.init_schema()
@@ -966,6 +993,7 @@ class Pipeline:
 
     @_db_errors
     def get_article(self, ref: str) -> Article:
+        self._expect_index()
         self.store.init_schema()
         return self.store.find_article(ref)
 
@@ -980,6 +1008,7 @@ class Pipeline:
 
     @_db_errors
     def stats(self) -> Stats:
+        self._expect_index()
         meta = self.store.meta() if self.store.exists() else {}
         articles, chunks = self.store.counts() if meta else (0, 0)
         size = 0

@@ -12,7 +12,7 @@ import pytest
 from index.errors import ArticleNotFoundError
 from index.extract import from_text
 from index.pipeline import Pipeline
-from tests.conftest import ROOT, Nd
+from tests.conftest import ROOT, Nd, milvus_available
 
 SAMPLES = ROOT / "samples"
 
@@ -324,3 +324,44 @@ def test_passages_show_no_meaningless_score(nd: Nd, corpus_dir: Path) -> None:
     # the scores stay in --json
     hits = json.loads(nd("search", "--json", "volcano ash").out)
     assert all(isinstance(h["score"], float) for h in hits)
+
+
+# -- 8. one rule for a relative Milvus Lite path; an empty store where an index was expected ------
+
+
+@pytest.mark.skipif(not milvus_available(), reason="pip install -e '.[milvus]'")
+def test_relative_milvus_path_is_inside_the_data_dir_for_migrate_and_config(
+    nd: Nd, tmp_path: Path, corpus_dir: Path, hash_config: Path
+) -> None:
+    assert nd("index", "-q", str(corpus_dir)).code == 0
+    r = nd("migrate", "-q", "--to", "milvus", "--uri", "moved.db")
+    assert r.code == 0, r.err
+    data = tmp_path / "data"
+    assert f'uri = "{data / "moved.db"}"' in r.out
+    # the config names the file as it was given on the command line: the same store
+    cfg = tmp_path / "milvus.toml"
+    cfg.write_text(
+        hash_config.read_text() + '[store]\nbackend = "milvus"\nuri = "moved.db"\n',
+        encoding="utf-8",
+    )
+    r = nd("stats", "--json", config=cfg)
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["articles"] == 3
+
+
+@pytest.mark.skipif(not milvus_available(), reason="pip install -e '.[milvus]'")
+def test_an_empty_milvus_store_beside_a_faiss_index_is_an_error(
+    nd: Nd, tmp_path: Path, corpus_dir: Path, hash_config: Path
+) -> None:
+    assert nd("index", "-q", str(corpus_dir)).code == 0
+    cfg = tmp_path / "milvus.toml"
+    cfg.write_text(
+        hash_config.read_text() + '[store]\nbackend = "milvus"\nuri = "elsewhere.db"\n',
+        encoding="utf-8",
+    )
+    for args in (["ask", "Who won the bread prize?"], ["stats"], ["articles"]):
+        line = nd(*args, config=cfg).one_error_line()
+        assert "holds no newsdesk index" in line, line
+        assert "FAISS index of 3 articles" in line and "newsdesk migrate --to milvus" in line
+    line = nd("index", str(corpus_dir / "volcano.txt"), config=cfg).one_error_line()
+    assert "holds no newsdesk index" in line
