@@ -221,9 +221,9 @@ class IndexReport:
             parts.append(f"{self.removed} removed")
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped")
-        return (
-            ", ".join(parts) + f" ({self.chunks_embedded} passages embedded, {self.seconds:.1f}s)"
-        )
+        n = self.chunks_embedded
+        embedded = f"{n} passage{'' if n == 1 else 's'} embedded"
+        return ", ".join(parts) + f" ({embedded}, {self.seconds:.1f}s)"
 
 
 @dataclass

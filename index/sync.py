@@ -233,7 +233,8 @@ class SyncResult:
             parts.append(f"{self.removed} removed")
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped")
-        return ", ".join(parts) + f" ({self.chunks_embedded} passages embedded)"
+        n = self.chunks_embedded
+        return ", ".join(parts) + f" ({n} passage{'' if n == 1 else 's'} embedded)"
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -365,3 +365,10 @@ def test_an_empty_milvus_store_beside_a_faiss_index_is_an_error(
         assert "FAISS index of 3 articles" in line and "newsdesk migrate --to milvus" in line
     line = nd("index", str(corpus_dir / "volcano.txt"), config=cfg).one_error_line()
     assert "holds no newsdesk index" in line
+
+
+def test_one_passage_embedded_is_singular(nd: Nd, tmp_path: Path) -> None:
+    f = tmp_path / "short.txt"
+    f.write_text("Short note\n\nThe ferry leaves at noon.\n", encoding="utf-8")
+    r = nd("index", str(f))
+    assert r.out.startswith("Indexed: 1 added, 0 updated, 0 unchanged (1 passage embedded, ")
