@@ -51,6 +51,17 @@ data dir: --data-dir, else $NEWSDESK_DATA_DIR, else data_dir in the config file,
 """
 
 
+# the question-file format of `newsdesk eval`, shown in its --help and in README
+EVAL_QA_EXAMPLE = (
+    '{"question": "When did the 1973 oil crisis begin?", "answers": ["October 1973"], '
+    '"article": "1973-oil-crisis"}',
+    '{"question": "Who interviewed Ma?", "answers": ["Dennis Berman"], '
+    '"article": "alibaba-jack-ma-silicon-valley"}',
+    '{"question": "What kind of engines are steam engines?", '
+    '"answers": ["external combustion engines"], "article": "steam-engine"}',
+)
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     def __init__(self, prog: str) -> None:
         super().__init__(prog, max_help_position=32, width=100)
@@ -200,9 +211,13 @@ def build_parser() -> argparse.ArgumentParser:
         "a SQuAD-style JSONL file and report hit@1/3/5/10 (a gold answer in a returned passage),\n"
         "MRR@10, answer accuracy (a gold answer inside the quote), abstention, latency and\n"
         "indexing time. --leave-out also asks each question with its gold article left out\n"
-        "(unanswerable) and reports the share abstained.",
-        "example:\n  newsdesk eval --corpus ../shared/eval/squad-dev/articles "
-        "--qa ../shared/eval/squad-dev/qa.jsonl --mode hybrid --leave-out",
+        "(unanswerable) and reports the share abstained.\n\n"
+        'The question file (--qa) has one JSON object per line: "question", "answers" (the\n'
+        'accepted answer strings, compared ignoring case) and "article" (the file name, without\n'
+        "its extension, of the article in --corpus that answers it). For the bundled samples:\n\n"
+        + "".join(f"  {line}\n" for line in EVAL_QA_EXAMPLE),
+        "example (the three lines above saved as questions.jsonl):\n"
+        "  newsdesk eval --corpus samples --qa questions.jsonl --mode hybrid --leave-out",
     )
     p.add_argument("--corpus", required=True, type=Path, metavar="DIR", help="article folder")
     p.add_argument("--qa", required=True, type=Path, metavar="FILE", help="questions (JSONL)")
@@ -295,7 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
         "synthetic passages to each --sizes; vector search alone on synthetic clustered\n"
         "vectors (recall@10, build time, memory, disk); re-indexing unchanged and 1%-changed\n"
         "corpora; start-up of the CLI and of the Discord bot (on the loopback fake Discord).\n"
-        "Corpus: --corpus, else ../shared/eval/squad-dev/articles, else samples/.",
+        "Corpus: --corpus DIR (questions from a qa.jsonl beside it, as for `newsdesk eval`,\n"
+        "else from its sentences), else the bundled samples/ (a development checkout uses the\n"
+        "project's evaluation set when it is there).",
         "examples:\n  newsdesk bench\n  newsdesk bench --full --out bench-results.json\n"
         "  newsdesk bench --sizes 2000 --json",
     )

@@ -372,3 +372,55 @@ def test_one_passage_embedded_is_singular(nd: Nd, tmp_path: Path) -> None:
     f.write_text("Short note\n\nThe ferry leaves at noon.\n", encoding="utf-8")
     r = nd("index", str(f))
     assert r.out.startswith("Indexed: 1 added, 0 updated, 0 unchanged (1 passage embedded, ")
+
+
+# -- 16. README and --help: no ../shared, the eval question file, languages ---------------------
+
+README = ROOT / "README.md"
+
+
+def _all_help() -> dict[str, str]:
+    """`newsdesk --help` and every `newsdesk COMMAND --help`, as printed."""
+    import argparse
+
+    from index.cli import build_parser
+
+    parser = build_parser()
+    out = {"newsdesk": parser.format_help()}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                out[name] = sub.format_help()
+    return out
+
+
+def test_readme_and_help_never_point_at_the_shared_folder() -> None:
+    texts = {"README.md": README.read_text(encoding="utf-8"), **_all_help()}
+    assert len(texts) > 15
+    for name, text in texts.items():
+        assert "../shared" not in text and "shared/eval" not in text, name
+
+
+def test_eval_question_file_is_documented_with_a_working_example(nd: Nd, tmp_path: Path) -> None:
+    from index.cli import EVAL_QA_EXAMPLE
+    from index.evaluate import load_qa
+
+    assert len(EVAL_QA_EXAMPLE) == 3
+    readme = README.read_text(encoding="utf-8")
+    assert "```\n" + "\n".join(EVAL_QA_EXAMPLE) + "\n```" in readme
+    help_text = _all_help()["eval"]
+    assert all(f"  {line}\n" in help_text for line in EVAL_QA_EXAMPLE)
+    qa_file = tmp_path / "questions.jsonl"
+    qa_file.write_text("\n".join(EVAL_QA_EXAMPLE) + "\n", encoding="utf-8")
+    for qa in load_qa(qa_file):  # each gold answer is in the article it names
+        text = (SAMPLES / f"{qa.article}.txt").read_text(encoding="utf-8")
+        assert any(a in text for a in qa.answers), qa
+    r = nd("eval", "-q", "--json", "--corpus", str(SAMPLES), "--qa", str(qa_file))
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["questions"] == 3
+
+
+def test_readme_says_the_model_is_english_only() -> None:
+    readme = README.read_text(encoding="utf-8")
+    assert "**English only.**" in readme
+    assert "other languages" in readme and "nothing is translated" in readme
