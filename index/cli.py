@@ -536,7 +536,20 @@ def _term_width() -> int:
 
 
 def _where(h: Hit | Any) -> str:
-    return str(h.url or h.source)
+    return str(h.url or _shown_path(h.source))
+
+
+def _shown_path(source: str) -> str:
+    """A file's path as the person would type it: relative to the working directory when the
+    file is inside it (``samples/steam-engine.txt``), else as stored (absolute). ``--json``
+    keeps the stored source."""
+    path = Path(source)
+    if not path.is_absolute():
+        return source
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except (ValueError, OSError):  # outside the working directory, or no working directory
+        return source
 
 
 def _dated(published: str | None) -> str:
@@ -937,7 +950,7 @@ def cmd_article(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
         }
         print(json.dumps(data, ensure_ascii=False), file=out)
         return 0
-    print(f"{a.title}\n  id        {a.id}\n  source    {a.url or a.source}", file=out)
+    print(f"{a.title}\n  id        {a.id}\n  source    {a.url or _shown_path(a.source)}", file=out)
     print(f"  date      {a.published or 'unknown'}\n  passages  {a.chunk_count}\n", file=out)
     print(_wrap(opening, "  "), file=out)
     return 0

@@ -424,3 +424,19 @@ def test_readme_says_the_model_is_english_only() -> None:
     readme = README.read_text(encoding="utf-8")
     assert "**English only.**" in readme
     assert "other languages" in readme and "nothing is translated" in readme
+
+
+def test_file_sources_are_shown_relative_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As README's examples show them (`samples/…`): the path a person would type."""
+    from index.cli import _shown_path
+
+    f = tmp_path / "corpus" / "volcano.txt"
+    monkeypatch.chdir(tmp_path)
+    assert _shown_path(str(f)) == "corpus/volcano.txt"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert _shown_path(str(f)) == str(f)  # outside the working directory: as stored
+    assert _shown_path("https://example.com/a") == "https://example.com/a"
