@@ -507,7 +507,8 @@ def add_report_message(source: str, report: IndexReport) -> str:
     where = fit(source, 300, content=True)
     head = (
         f"✅ Indexed {where}: {report.added} added, {report.updated} updated, "
-        f"{report.unchanged} unchanged — {report.chunks_embedded:,} passages embedded "
+        f"{report.unchanged} unchanged — {report.chunks_embedded:,} "
+        f"passage{'' if report.chunks_embedded == 1 else 's'} embedded "
         f"in {report.seconds:.1f} s"
     )
     lines = [head]

@@ -51,6 +51,17 @@ data dir: --data-dir, else $NEWSDESK_DATA_DIR, else data_dir in the config file,
 """
 
 
+# the question-file format of `newsdesk eval`, shown in its --help and in README
+EVAL_QA_EXAMPLE = (
+    '{"question": "When did the 1973 oil crisis begin?", "answers": ["October 1973"], '
+    '"article": "1973-oil-crisis"}',
+    '{"question": "Who interviewed Ma?", "answers": ["Dennis Berman"], '
+    '"article": "alibaba-jack-ma-silicon-valley"}',
+    '{"question": "What kind of engines are steam engines?", '
+    '"answers": ["external combustion engines"], "article": "steam-engine"}',
+)
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     def __init__(self, prog: str) -> None:
         super().__init__(prog, max_help_position=32, width=100)
@@ -185,7 +196,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--generate", action="store_true", help="written answers from the [llm] endpoint"
     )
 
-    p = cmd("remove", "remove articles by id, title, path or URL")
+    p = cmd(
+        "remove",
+        "remove articles by id, title, path or URL",
+        "Remove articles from the index. Each ARTICLE is an id (or its first 4+ characters, as\n"
+        "`newsdesk articles` shows them), an exact title, a file path or a URL. All or nothing:\n"
+        "when one name matches no article, or several, nothing is removed.",
+        "examples:\n  newsdesk remove 66c91ff9\n"
+        '  newsdesk remove samples/steam-engine.txt "Prime number"',
+    )
     p.add_argument("articles", nargs="+", metavar="ARTICLE")
     p.add_argument("--json", action="store_true", help="print the removed articles as JSON")
 
@@ -221,7 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
         "paragraph. --text prints the whole text as indexed (what quotes are taken from).",
         "examples:\n  newsdesk article 66c91ff9ca06\n  newsdesk article --text 66c91ff9ca06 | less",
     )
-    p.add_argument("ref", metavar="ARTICLE", help="id, title, path or URL")
+    p.add_argument(
+        "ref", metavar="ARTICLE", help="id (or its first 4+ characters), title, path or URL"
+    )
     p.add_argument("--text", action="store_true", help="print the whole extracted text")
     p.add_argument("--json", action="store_true", help="JSON output")
 
@@ -232,9 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
         "a SQuAD-style JSONL file and report hit@1/3/5/10 (a gold answer in a returned passage),\n"
         "MRR@10, answer accuracy (a gold answer inside the quote), abstention, latency and\n"
         "indexing time. --leave-out also asks each question with its gold article left out\n"
-        "(unanswerable) and reports the share abstained.",
-        "example:\n  newsdesk eval --corpus ../shared/eval/squad-dev/articles "
-        "--qa ../shared/eval/squad-dev/qa.jsonl --mode hybrid --leave-out",
+        "(unanswerable) and reports the share abstained.\n\n"
+        'The question file (--qa) has one JSON object per line: "question", "answers" (the\n'
+        'accepted answer strings, compared ignoring case) and "article" (the file name, without\n'
+        "its extension, of the article in --corpus that answers it). For the bundled samples:\n\n"
+        + "".join(f"  {line}\n" for line in EVAL_QA_EXAMPLE),
+        "example (the three lines above saved as questions.jsonl):\n"
+        "  newsdesk eval --corpus samples --qa questions.jsonl --mode hybrid --leave-out",
     )
     p.add_argument("--corpus", required=True, type=Path, metavar="DIR", help="article folder")
     p.add_argument("--qa", required=True, type=Path, metavar="FILE", help="questions (JSONL)")
@@ -327,7 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
         "synthetic passages to each --sizes; vector search alone on synthetic clustered\n"
         "vectors (recall@10, build time, memory, disk); re-indexing unchanged and 1%-changed\n"
         "corpora; start-up of the CLI and of the Discord bot (on the loopback fake Discord).\n"
-        "Corpus: --corpus, else ../shared/eval/squad-dev/articles, else samples/.",
+        "Corpus: --corpus DIR (questions from a qa.jsonl beside it, as for `newsdesk eval`,\n"
+        "else from its sentences), else the bundled samples/ (a development checkout uses the\n"
+        "project's evaluation set when it is there).",
         "examples:\n  newsdesk bench\n  newsdesk bench --full --out bench-results.json\n"
         "  newsdesk bench --sizes 2000 --json",
     )
@@ -372,8 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--uri",
         metavar="URI",
-        help="Milvus: http://host:19530, or a local path ending in .db for Milvus Lite "
-        "(default: store.uri, else <data dir>/milvus.db)",
+        help="Milvus: http://host:19530, or a local path ending in .db for Milvus Lite; a "
+        "relative path is inside the data dir, as store.uri in the config (default: store.uri, "
+        "else <data dir>/milvus.db)",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -561,7 +589,20 @@ def _term_width() -> int:
 
 
 def _where(h: Hit | Any) -> str:
-    return str(h.url or h.source)
+    return str(h.url or _shown_path(h.source))
+
+
+def _shown_path(source: str) -> str:
+    """A file's path as the person would type it: relative to the working directory when the
+    file is inside it (``samples/steam-engine.txt``), else as stored (absolute). ``--json``
+    keeps the stored source."""
+    path = Path(source)
+    if not path.is_absolute():
+        return source
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except (ValueError, OSError):  # outside the working directory, or no working directory
+        return source
 
 
 def _dated(published: str | None) -> str:
@@ -590,7 +631,9 @@ def format_answer(ans: Answer, show_passages: bool = True, full: bool = False) -
         lines.append("")
         lines.append("Top passages:")
         for i, h in enumerate(ans.passages, 1):
-            lines.append(f"{i:>2}. {h.title}{_dated(h.published)} [{h.score:.3f}]")
+            # no score: the fused rank score means nothing to a reader (the first passage's is
+            # always 1.000, even when the answer is declined); --json has it
+            lines.append(f"{i:>2}. {h.title}{_dated(h.published)}")
             if full:  # the whole passage, its paragraphs kept
                 lines += [_wrap(para, "    ") for para in h.text.split("\n\n") if para.strip()]
                 continue
@@ -650,8 +693,14 @@ def progress_bars(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
     try:
         yield update
     finally:
+        shown = any(not bar.disable for bar in bars.values())
         for bar in bars.values():
             bar.close()
+        # closing a bar below the first (leave=False) leaves the cursor at the end of a blanked
+        # line: what is printed next would start in its last column and wrap ("I" / "ndexed")
+        if shown:
+            sys.stderr.write("\r")
+            sys.stderr.flush()
 
 
 @contextlib.contextmanager
@@ -718,6 +767,8 @@ def cmd_index(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         )
         for w in collected.warnings:
             _err(f"newsdesk: skipped {w}")
+        for n in collected.notes:
+            _err(f"newsdesk: note: {n}")
         if collected.errors:
             for e in collected.errors:
                 _err(f"newsdesk: error: {e}")
@@ -730,6 +781,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             pruned = pipe.prune(folders) if args.prune else []
             report = pipe.add_documents(collected.documents, progress=progress)
     report.skipped = [str(w) for w in collected.warnings]
+    report.notes = [str(n) for n in collected.notes]
     report.removed = len(pruned)
     report.encodings = {
         d.source: d.encoding
@@ -926,7 +978,7 @@ def cmd_chat(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         stats = pipe.stats()
         if interactive:
             print(
-                f"newsdesk chat — {stats.articles} articles indexed. "
+                f"newsdesk chat — {_count(stats.articles, 'article')} indexed. "
                 "Ask a question; 'help' for commands, 'quit' or Ctrl-D to leave.",
                 file=out,
             )
@@ -976,14 +1028,13 @@ def cmd_chat(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 def cmd_remove(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     with _pipeline(settings) as pipe:
-        removed = []
-        for ref in args.articles:
-            art = pipe.remove(ref)
-            removed.append({"id": art.id, "title": art.title, "source": art.source})
-            if not args.json:
-                print(f"Removed: {art.title} ({art.id})", file=out)
+        removed = pipe.remove_many(args.articles)
     if args.json:
-        print(json.dumps({"removed": removed}, ensure_ascii=False), file=out)
+        rows = [{"id": a.id, "title": a.title, "source": a.source} for a in removed]
+        print(json.dumps({"removed": rows}, ensure_ascii=False), file=out)
+        return 0
+    for art in removed:
+        print(f"Removed: {art.title} ({art.id})", file=out)
     return 0
 
 
@@ -994,8 +1045,8 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
         print(json.dumps(report.to_json(), ensure_ascii=False), file=out)
         return 0
     print(
-        f"Re-indexed {report.updated} articles ({report.chunks_embedded} passages, "
-        f"{report.seconds:.1f}s)",
+        f"Re-indexed {_count(report.updated, 'article')} "
+        f"({_count(report.chunks_embedded, 'passage')}, {report.seconds:.1f}s)",
         file=out,
     )
     return 0
@@ -1030,7 +1081,10 @@ def cmd_check(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         }
         print(json.dumps(data, ensure_ascii=False), file=out)
     elif stats is not None:
-        print(f"index OK: {stats.articles} articles, {stats.chunks} passages", file=out)
+        print(
+            f"index OK: {_count(stats.articles, 'article')}, {_count(stats.chunks, 'passage')}",
+            file=out,
+        )
     else:
         for problem in problems:
             print(f"problem: {problem}", file=out)
@@ -1058,7 +1112,7 @@ def cmd_articles(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
         print("No articles yet: run `newsdesk index PATH_OR_URL`.", file=out)
     for r in rows:
         date = f" {r.published[:10]}" if r.published else ""
-        print(f"{r.id}  {r.title}{date}  ({r.chunk_count} passages)", file=out)
+        print(f"{r.id}  {r.title}{date}  ({_count(r.chunk_count, 'passage')})", file=out)
     return 0
 
 
@@ -1083,7 +1137,7 @@ def cmd_article(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     if args.text:  # exactly the stored text: quotes' offsets point into it
         print(a.text, file=out)
         return 0
-    print(f"{a.title}\n  id        {a.id}\n  source    {a.url or a.source}", file=out)
+    print(f"{a.title}\n  id        {a.id}\n  source    {a.url or _shown_path(a.source)}", file=out)
     print(f"  date      {a.published or 'unknown'}\n  passages  {a.chunk_count}\n", file=out)
     print(_wrap(opening, "  "), file=out)
     return 0
@@ -1266,7 +1320,8 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
 
     uri = target_settings(settings, args.to, args.uri).store.uri
     print(
-        f"Copied {report.articles} articles and {report.passages} passages to {report.target} "
+        f"Copied {_count(report.articles, 'article')} and {_count(report.passages, 'passage')} "
+        f"to {report.target} "
         f"in {report.seconds:.1f}s (vectors copied, nothing re-embedded).\n"
         f'To use it, set in the config:\n  [store]\n  backend = "milvus"\n'
         + (f"  uri = {json.dumps(uri)}\n" if uri else ""),

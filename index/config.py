@@ -302,8 +302,11 @@ def _describe(tp: Any) -> str:
     origin = get_origin(tp)
     if origin is Literal:
         return "one of " + ", ".join(f'"{a}"' for a in get_args(tp))
-    if origin is list:
-        return f"a list of {_describe(get_args(tp)[0])}s"
+    if origin is list:  # "a list of integers", not "a list of an integers"
+        item = _describe(get_args(tp)[0])
+        if item.startswith(("a ", "an ")):
+            return f"a list of {item.split(' ', 1)[1]}s"
+        return f"a list whose items are each {item}"
     if tp is bool:
         return "true or false"
     if tp is int:

@@ -376,6 +376,8 @@ def make_embedder(settings: EmbeddingSettings) -> Embedder:
     if settings.model == "hash":  # test/dry-run embedder, documented in config.example.toml
         return HashEmbedder()
     backend = getattr(settings, "backend", "torch")
+    # no model there is an error for every backend: say so, not "using torch instead" first
+    resolve_model_path(settings.model)
     if backend in ("onnx", "onnx-int8"):
         from .onnx_embedder import OnnxEmbedder
 

@@ -29,6 +29,11 @@ from .markdown import inline_text, markdown_to_text
 log = logging.getLogger(__name__)
 
 MAX_TITLE_CHARS = 200
+# a plain text file's first line is its title only when it looks like one: this short, and no
+# sentence ends in it (a word of two or more lower-case letters then . ! or ?, and more text,
+# or a final full stop after such a word); "U.S." or "Dr. Ruiz" do not end a sentence
+TEXT_TITLE_CHARS = 150
+_SENTENCE_END = re.compile(r"[a-z]{2,}(?:[.!?][\"'”’)\]]*\s+\S|\.[\"'”’)\]]*$)")
 
 _UTF8_BOM = codecs.BOM_UTF8
 # bytes that never occur in text files (tab, newlines, form feed and escape are allowed)
@@ -303,20 +308,28 @@ def normalise_date(value: Any) -> str | None:
 def from_text(raw: str, fallback_title: str, *, source: str = "<text>") -> tuple[str, str]:
     """Plain text: ``(title, text)``.
 
-    When the first non-empty line is short (<= 200 chars) and followed by a blank line, it is the
-    title and the text is what follows; otherwise the title is ``fallback_title`` and the text is
-    everything. Raises SourceError "no text" when nothing is left.
+    When the first non-empty line looks like a title -- short (<= 150 chars), no sentence ends in
+    it -- and is followed by a blank line, it is the title and the text is what follows;
+    otherwise the title is ``fallback_title`` (made from the file name) and the text is
+    everything: a first paragraph written on one line is never lost. Raises SourceError
+    "no text" when nothing is left.
     """
     text = _strip_blank_lines(normalise_newlines(raw))
     if not text:
         raise _no_text(source)
     first, sep, rest = text.partition("\n")
-    if sep and len(first.strip()) <= MAX_TITLE_CHARS:
+    if sep and looks_like_title(first):
         blank, _, _ = rest.partition("\n")
         body = _strip_blank_lines(rest)
         if not blank.strip() and body:
             return _clean_title(first) or fallback_title, body
     return fallback_title, text
+
+
+def looks_like_title(line: str) -> bool:
+    """A plain-text line that can be a title: short, and no sentence ends in it."""
+    line = " ".join(line.split())
+    return 0 < len(line) <= TEXT_TITLE_CHARS and not _SENTENCE_END.search(line)
 
 
 # --------------------------------------------------------------------------- markdown

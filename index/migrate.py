@@ -49,15 +49,19 @@ class MigrateReport:
 
 
 def target_settings(settings: Settings, to: str, uri: str | None) -> Settings:
-    """The settings of the migration target: the same, with ``[store]`` switched to ``to``."""
+    """The settings of the migration target: the same, with ``[store]`` switched to ``to``.
+
+    One rule for a relative Milvus Lite path, here as in the config file: it is inside the
+    data dir. ``--uri milvus.db`` then names the same file as ``uri = "milvus.db"`` -- were
+    it read from the current directory, the config would open another, empty store."""
     if to != "milvus":
         raise ConfigError(f"newsdesk migrate can copy to milvus only (got {to!r})")
     out = copy.deepcopy(settings)
     out.store.backend = "milvus"
     if uri is not None:
         uri = uri.strip()
-        if uri.endswith(".db"):
-            uri = str(Path(uri).expanduser().resolve())  # on the command line: from here
+        if uri.endswith(".db"):  # relative: inside the data dir, as store.uri in the config
+            uri = str((Path(settings.data_dir) / Path(uri).expanduser()).resolve())
         elif uri.split("://")[0] not in ("http", "https", "tcp"):
             raise ConfigError(
                 f"--uri must be a local path ending in .db (Milvus Lite) or http://host:19530 "

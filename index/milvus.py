@@ -69,8 +69,8 @@ from .store import (
     ArticleRow,
     SentenceVectors,
     Store,
-    article_refs,
     now_iso,
+    resolve_article,
     sentence_problem,
     usable_sentences,
 )
@@ -1370,22 +1370,19 @@ class MilvusStore(Store):
         return art
 
     def find_article(self, ref: str) -> Article:
-        ref, candidates = article_refs(ref)
-        for cand in candidates:
-            rows = self._heads(f"article_id == {lit(cand)} or source == {lit(cand)}")
-            if rows:
-                return self.get_article(rows[0]["article_id"])
-        rows = self._heads(f"title_lower == {lit(ref.lower()[:1000])}")
-        if len(rows) == 1:
-            return self.get_article(rows[0]["article_id"])
-        if len(rows) > 1:
-            ids = ", ".join(sorted(r["article_id"] for r in rows))
-            raise ArticleNotFoundError(
-                f'several articles are titled "{ref}"; give one of these ids: {ids}'
-            )
-        raise ArticleNotFoundError(
-            f'no article matches "{ref}" (try `newsdesk articles` for ids and titles)'
-        )
+        """By id, source, URL, id prefix or exact title: :func:`store.resolve_article`."""
+        return self.get_article(resolve_article(ref, self._lookup))
+
+    def _lookup(self, kind: str, value: str) -> list[tuple[str, str]]:
+        if kind == "key":
+            expr = f"article_id == {lit(value)} or source == {lit(value)}"
+        elif kind == "url":
+            expr = f"url == {lit(value)}"
+        elif kind == "prefix":  # hex digits only (store.resolve_article): no wildcard in it
+            expr = f"article_id like {lit(value + '%')}"
+        else:
+            expr = f"title_lower == {lit(value.lower()[:1000])}"
+        return [(str(r["article_id"]), str(r["title"])) for r in self._heads(expr)]
 
     def same_text(self, texts: Sequence[str]) -> dict[str, str]:
         """Milvus keeps no text length or text hash to look duplicates up by, and reading every

@@ -210,6 +210,9 @@ class IndexReport:
     removed: int = 0
     chunks_embedded: int = 0
     skipped: list[str] = field(default_factory=list)  # "source: reason" for skipped inputs
+    # "source: reason" for inputs indexed another way (a feed entry from the feed's own text):
+    # counted as added or updated, not skipped
+    notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     titles: list[str] = field(default_factory=list)  # titles of added/updated articles
     # "source: same text as "Title" (id)" for new articles whose text is indexed already
@@ -236,9 +239,9 @@ class IndexReport:
             parts.append(f"{n} duplicate{'' if n == 1 else 's'}")
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped")
-        return (
-            ", ".join(parts) + f" ({self.chunks_embedded} passages embedded, {self.seconds:.1f}s)"
-        )
+        n = self.chunks_embedded
+        embedded = f"{n} passage{'' if n == 1 else 's'} embedded"
+        return ", ".join(parts) + f" ({embedded}, {self.seconds:.1f}s)"
 
 
 @dataclass

@@ -171,6 +171,30 @@ class Pipeline:
         self._snap_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self.writing = False
+        self._store_expected = self.backend is None  # checked once: _expect_index
+
+    def _expect_index(self) -> None:
+        """``[store]`` names a backend that holds no index while the data dir holds a FAISS
+        one: store.uri almost certainly points elsewhere than meant (Milvus Lite would make a
+        new, empty file there). An error, before anything reads or writes that empty store."""
+        if self._store_expected:
+            return
+        local = Store(self.data_dir)
+        try:
+            articles = local.counts()[0] if local.exists() and local.generation() else 0
+        except (NewsdeskError, sqlite3.Error):  # not a usable FAISS index: nothing expected
+            articles = 0
+        finally:
+            local.close()
+        if articles and not self.store.generation():
+            where = getattr(self.backend, "where", self.settings.store.uri)
+            raise ConfigError(
+                f"store.uri: {where} holds no newsdesk index, but the data dir {self.data_dir} "
+                f"has a FAISS index of {articles:,} article{'s' if articles != 1 else ''}: "
+                "copy it with `newsdesk migrate --to milvus`, or correct store.uri (a relative "
+                ".db path is inside the data dir)"
+            )
+        self._store_expected = True
 
     # -- components --------------------------------------------------------------------------
     @property
@@ -258,6 +282,7 @@ class Pipeline:
 
         Inside :meth:`reading` it is the generation that this thread's SQLite view sees.
         """
+        self._expect_index()
         if not self.store.exists():
             return self._snapshot_for(0)
         with self.store.read():
@@ -349,6 +374,7 @@ class Pipeline:
     @contextlib.contextmanager
     def writer(self, wait: float | None = None) -> Iterator[None]:
         """Exclusive writer: one thread of this process and one process on this data dir."""
+        self._expect_index()
         if not self._write_lock.acquire(blocking=False):
             raise IndexBusyError("the index is already being updated; try again when it finishes")
         if self.backend is not None:  # a lease kept in the (shared) backend, not a local file
@@ -588,21 +614,41 @@ class Pipeline:
             raise SourceError(", ".join(inputs), "no articles found")
         report = self.add_documents(collected.documents, progress)
         report.skipped = [str(w) for w in collected.warnings]
+        report.notes = [str(n) for n in collected.notes]
         return report
 
     @_db_errors
     def remove(self, ref: str) -> Article:
-        """Remove one article (id, source path/URL or exact title) from SQLite, FAISS and BM25."""
+        """Remove one article (id, source path/URL, URL, id prefix or exact title) from SQLite,
+        FAISS and BM25."""
+        return self.remove_many([ref])[0]
+
+    @_db_errors
+    def remove_many(self, refs: Sequence[str]) -> list[Article]:
+        """Remove the articles ``refs`` name, all or nothing: every name is resolved first, and
+        when any matches no article (or several) nothing is removed and the error names each
+        one that failed. One write for all; an article named twice is removed once."""
         with self.writer():
             self._check_meta(self.store.meta())
-            article = self.store.find_article(ref)
+            found: dict[str, Article] = {}
+            problems = []
+            for ref in refs:
+                try:
+                    article = self.store.find_article(ref)
+                except ArticleNotFoundError as e:
+                    problems.append(str(e))
+                else:
+                    found.setdefault(article.id, article)
+            if problems:
+                more = "; nothing was removed" if len(refs) > 1 else ""
+                raise ArticleNotFoundError("; ".join(problems) + more)
             self._publish(
-                replace=[article.id],
+                replace=list(found),
                 planned=[],
                 vectors=np.zeros((0, 1), np.float32),
                 delete_articles=True,
             )
-        return article
+        return list(found.values())
 
     @_db_errors
     def remove_articles(self, article_ids: Sequence[str]) -> list[Article]:
@@ -780,15 +826,18 @@ class Pipeline:
             self._snap = snap
 
     # -- reading -----------------------------------------------------------------------------
-    def validate_question(self, question: str) -> str:
+    def validate_question(self, question: str, what: str = "question") -> str:
+        """``question`` with its whitespace collapsed; empty or too long is an error that
+        names ``what`` was given ("question", or "query" for a search)."""
         q = " ".join((question or "").split())
         if not q:
-            raise InvalidQuestionError("the question is empty: ask something about the articles")
+            hint = "ask something about" if what == "question" else "give words to look for in"
+            raise InvalidQuestionError(f"the {what} is empty: {hint} the articles")
         limit = self.settings.answer.max_question_chars
         if len(q) > limit:
             raise InvalidQuestionError(
-                f"the question is too long ({len(q):,} characters; the limit is {limit:,}): "
-                "ask something shorter"
+                f"the {what} is too long ({len(q):,} characters; the limit is {limit:,}): "
+                f"{'ask' if what == 'question' else 'give'} something shorter"
             )
         return q
 
@@ -837,7 +886,7 @@ class Pipeline:
 
     @_db_errors
     def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
-        q = self.validate_question(query)
+        q = self.validate_question(query, "query")
         with self.reading() as snap:
             self._require_content(snap)
             mode = mode or self.settings.retrieval.mode
@@ -1011,6 +1060,7 @@ class Pipeline:
     # -- articles & stats --------------------------------------------------------------------
     @_db_errors
     def list_articles(self) -> list[ArticleRow]:
+        self._expect_index()
         if not self.store.exists():
             return []
         self.store.init_schema()
@@ -1018,6 +1068,7 @@ class Pipeline:
 
     @_db_errors
     def get_article(self, ref: str) -> Article:
+        self._expect_index()
         self.store.init_schema()
         return self.store.find_article(ref)
 
@@ -1032,6 +1083,7 @@ class Pipeline:
 
     @_db_errors
     def stats(self) -> Stats:
+        self._expect_index()
         meta = self.store.meta() if self.store.exists() else {}
         articles, chunks = self.store.counts() if meta else (0, 0)
         size = 0

@@ -68,6 +68,8 @@ class Collected:
     errors: list[SourceError] = field(default_factory=list)
     # items inside a folder or feed that were skipped (caller reports them and goes on)
     warnings: list[SourceError] = field(default_factory=list)
+    # items read another way, not skipped: a feed entry whose page failed, from the feed's text
+    notes: list[SourceError] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -546,7 +548,7 @@ class _Collector:
             text = _entry_feed_text(entry, link, entry_title)
             if text is None:
                 raise SourceError(link, e.reason) from None
-            self.result.warnings.append(
+            self.result.notes.append(
                 SourceError(link, f"{e.reason}; used the text from the feed instead")
             )
             return Document(source=link, title=entry_title, text=text, url=link, published=date)
@@ -612,6 +614,8 @@ class FeedPoll:
     documents: dict[str, Document] = field(default_factory=dict)
     # entries skipped (no link, page unreadable and no text in the feed)
     warnings: list[SourceError] = field(default_factory=list)
+    # entries read from the feed's own text because their page failed (indexed, not skipped)
+    notes: list[SourceError] = field(default_factory=list)
     # new or changed entries not fetched this round (fetch.max_feed_entries): next round
     deferred: int = 0
 
@@ -713,4 +717,5 @@ def poll_feed(
     collector.read_entries(todo)
     poll.documents = {d.source: d for d in collector.result.documents}
     poll.warnings.extend(collector.result.warnings)
+    poll.notes.extend(collector.result.notes)
     return poll

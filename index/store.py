@@ -12,9 +12,10 @@ import datetime as dt
 import errno
 import logging
 import os
+import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,6 +152,41 @@ def article_refs(ref: str) -> tuple[str, list[str]]:
     with contextlib.suppress(OSError, ValueError, RuntimeError):  # RuntimeError: a symlink loop
         candidates.append(str(Path(ref).expanduser().resolve()))
     return ref, candidates
+
+
+# an article id prefix, as git takes a commit's: at least this many of its hex digits
+MIN_ID_PREFIX = 4
+_ID_PREFIX = re.compile(rf"[0-9a-f]{{{MIN_ID_PREFIX},}}")
+
+# how a store answers :func:`resolve_article`: ``(kind, value)`` -> matching ``(id, title)``s;
+# kind "key": id or source equal to value; "url": url equal to value; "prefix": id starting
+# with value; "title": title equal to value, ignoring case
+Lookup = Callable[[str, str], "list[tuple[str, str]]"]
+
+
+def resolve_article(ref: str, lookup: Lookup) -> str:
+    """The id of the one article ``ref`` names: its id, source (path or URL), URL (front
+    matter, canonical link, feed link), an id prefix of 4+ hex digits, or its exact title
+    (ignoring case). Several matches are an error that lists them, as is no match."""
+    ref, candidates = article_refs(ref)
+    steps = [("key", c) for c in dict.fromkeys(candidates)] + [("url", ref)]
+    if _ID_PREFIX.fullmatch(ref.lower()):
+        steps.append(("prefix", ref.lower()))
+    steps.append(("title", ref))
+    for kind, value in steps:
+        rows = sorted(dict(lookup(kind, value)).items())
+        if len(rows) == 1:
+            return rows[0][0]
+        if len(rows) > 1:
+            shown = "; ".join(f"{i} ({t})" for i, t in rows[:10])
+            more = f" and {len(rows) - 10} more" if len(rows) > 10 else ""
+            what = "are titled" if kind == "title" else "match"
+            raise ArticleNotFoundError(
+                f'several articles {what} "{ref}"; give one of these ids: {shown}{more}'
+            )
+    raise ArticleNotFoundError(
+        f'no article matches "{ref}" (try `newsdesk articles` for ids and titles)'
+    )
 
 
 @dataclass(frozen=True)
@@ -424,27 +460,21 @@ class Store(SQLiteFile):
         return Article(*r)
 
     def find_article(self, ref: str) -> Article:
-        """By id, source (path or URL), or exact title (case-insensitive)."""
-        ref, candidates = article_refs(ref)
-        for cand in candidates:
-            row = self.conn.execute(
-                "SELECT id FROM articles WHERE id=? OR source=?", (cand, cand)
-            ).fetchone()
-            if row:
-                return self.get_article(row[0])
-        rows = self.conn.execute(
-            "SELECT id, title FROM articles WHERE title = ? COLLATE NOCASE", (ref,)
-        ).fetchall()
-        if len(rows) == 1:
-            return self.get_article(rows[0][0])
-        if len(rows) > 1:
-            ids = ", ".join(r[0] for r in rows)
-            raise ArticleNotFoundError(
-                f'several articles are titled "{ref}"; give one of these ids: {ids}'
-            )
-        raise ArticleNotFoundError(
-            f'no article matches "{ref}" (try `newsdesk articles` for ids and titles)'
-        )
+        """By id, source (path or URL), URL, id prefix or exact title: :func:`resolve_article`."""
+        return self.get_article(resolve_article(ref, self._lookup))
+
+    def _lookup(self, kind: str, value: str) -> list[tuple[str, str]]:
+        args: tuple[str, ...] = (value,)
+        if kind == "key":
+            sql, args = "id=? OR source=?", (value, value)
+        elif kind == "url":
+            sql = "url=?"
+        elif kind == "prefix":  # ids are hex digits: a range of the primary key
+            sql, args = "id >= ? AND id < ?", (value, value + "g")
+        else:
+            sql = "title = ? COLLATE NOCASE"
+        rows = self.conn.execute(f"SELECT id, title FROM articles WHERE {sql}", args)
+        return [(str(i), str(t)) for i, t in rows.fetchall()]
 
     def same_text(self, texts: Sequence[str]) -> dict[str, str]:
         """:func:`text_hash` -> id of the (oldest) stored article with exactly that text, for

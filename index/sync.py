@@ -234,7 +234,8 @@ class SyncResult:
             parts.append(f"{self.removed} removed")
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped")
-        return ", ".join(parts) + f" ({self.chunks_embedded} passages embedded)"
+        n = self.chunks_embedded
+        return ", ".join(parts) + f" ({n} passage{'' if n == 1 else 's'} embedded)"
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -530,6 +531,12 @@ class SyncEngine:
         else:
             target = folder_target(target)
             default = 5.0
+            if Path(target).is_file():
+                raise SourceError(
+                    target,
+                    "is a file: subscribe to a folder or a feed (`newsdesk index FILE` adds "
+                    "a single file)",
+                )
             if not Path(target).is_dir():
                 raise SourceError(target, "no such folder")
         sub = Subscription(kind, target, interval or default, channel or None, "command", guild)
@@ -682,6 +689,8 @@ class SyncEngine:
             result.not_modified = True
             return
         result.skipped = [str(w) for w in poll.warnings]
+        for note in poll.notes:  # indexed from the feed's text: not skipped
+            log.info("%s: %s", sub.target, note)
         origin = poll.title or status.title
         new = self._index(list(poll.documents.values()), result, status, origin)
         keep: dict[str, tuple[str, str]] = {}

@@ -68,7 +68,7 @@ def test_sync_runs_every_subscription_and_reports_each(
     lines = r.out.splitlines()
     assert lines == [
         f"feed   {site.url}: 2 added, 0 updated, 0 unchanged (2 passages embedded)",
-        f"folder {folder.resolve()}: 1 added, 0 updated, 0 unchanged (1 passages embedded)",
+        f"folder {folder.resolve()}: 1 added, 0 updated, 0 unchanged (1 passage embedded)",
     ]
     r = subs("sync")
     assert r.out.splitlines() == [
@@ -123,7 +123,7 @@ def test_subscribe_and_unsubscribe_from_the_command_line(
     assert r.code == 0, r.err
     assert r.out == (
         f"Subscribed to Other news ({other.url}), every 20 min: 1 added, 0 updated, "
-        "0 unchanged (1 passages embedded)\n"
+        "0 unchanged (1 passage embedded)\n"
     )
     r = subs("subscriptions", "--json")
     mine = [s for s in json.loads(r.out) if s["origin"] == "command"]

@@ -72,7 +72,7 @@ class AskCog(commands.Cog):
     @app_commands.describe(query="Words or a question to look for")
     @app_commands.check(question_cooldown)
     async def search(self, interaction: discord.Interaction, query: str) -> None:
-        query = self.bot.pipeline.validate_question(query)
+        query = self.bot.pipeline.validate_question(query, "query")
         await defer(interaction, ephemeral=False)
         hits = await self.bot.search(query)
         await interaction.edit_original_response(
