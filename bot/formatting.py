@@ -456,6 +456,23 @@ def stats_embed(stats: Stats) -> discord.Embed:
 # -- names for threads and autocomplete ---------------------------------------------------------
 
 
+QUOTED_QUESTION_CHARS = 300
+
+
+def clip(text: str, limit: int = CONTENT_LIMIT) -> str:
+    """``text`` (already safe Markdown) cut to ``limit`` UTF-16 units, "…" marking a cut."""
+    if ulen(text) <= limit:
+        return text
+    return _prefix_units(text, limit - 1) + "…"
+
+
+def quoted_question(author_mention: str, question: str) -> str:
+    """The line that stands for a reply where the bot may not reply (no Read Message History):
+    who asked (a mention that pings nobody: answers use AllowedMentions.none()) and what."""
+    quoted = fit(question, QUOTED_QUESTION_CHARS, content=True)
+    return f"{author_mention} asked:\n> {quoted}" if quoted else f"{author_mention}:"
+
+
 def thread_name(question: str) -> str:
     """A thread name (1–100 characters, one line) from the question."""
     name = shorten(neutralise_mentions(clean(question)), THREAD_NAME_LIMIT)

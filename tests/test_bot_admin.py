@@ -332,7 +332,7 @@ async def test_remove_and_article_lookups(
             "remove", {"article": "No such article at all"}, **admin_at(discord_world)
         )
         await inter.wait_done()
-        assert inter.callback_types == [4]
+        assert inter.callback_types == [5]  # deferred before matching titles (issue 18)
         assert private_reply(inter).startswith("No indexed article matches")
 
         choices = await fake.autocomplete(
@@ -351,6 +351,7 @@ async def test_remove_and_article_lookups(
             "article", {"query": choices[0]["value"]}, **user_at(discord_world)
         )
         await inter.wait_done()
+        assert inter.callback_types == [5]
         assert private_reply(inter).startswith("No indexed article matches")
 
 
