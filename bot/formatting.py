@@ -596,8 +596,29 @@ def public_error(text: str) -> str:
     return "".join(out)
 
 
+# a command or config key in backticks: no "@", "<", ":" or "()" inside, so a span can never
+# hold a mention, a link or a masked link (anything else is escaped as usual)
+_CODE_SPAN_RE = re.compile(r"`([\w .=/,\[\]\"'-]{1,100})`")
+
+
 def error_message(text: str) -> str:
-    """An error for a person (from a NewsdeskError), escaped and within the content limit."""
+    """An error for a person (from a NewsdeskError), escaped and within the content limit.
+
+    Error texts name commands and config keys in backticks (`newsdesk reindex`,
+    `discord.admin_guild_ids`): those spans stay code, as the CLI shows them, instead of
+    literal escaped backticks; everything around them is escaped like any untrusted text
+    (inside a code span Markdown, links and mentions do nothing).
+    """
+    plain = clean(public_error(text))
+    parts, pos = [], 0
+    for m in _CODE_SPAN_RE.finditer(plain):
+        parts.append(wrap_urls(escape(plain[pos : m.start()])))
+        parts.append(m.group(0))
+        pos = m.end()
+    parts.append(wrap_urls(escape(plain[pos:])))
+    out = "".join(parts)
+    if ulen(out) <= CONTENT_LIMIT - 2:
+        return out or "Something went wrong."
     return fit(public_error(text), CONTENT_LIMIT - 2, content=True) or "Something went wrong."
 
 

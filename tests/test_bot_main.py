@@ -353,3 +353,55 @@ async def test_reply_in_thread_without_message_content_warns_at_start(
         "discord.reply_in_thread is on but discord.message_content is false: follow-up "
         "questions in the bot's threads arrive without their text"
     ) in caplog.text
+
+
+def test_run_check_reports_without_connecting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_logging: None
+) -> None:
+    import base64
+    import io
+
+    import discord
+
+    # any attempt to reach Discord would be refused: --check must not need it
+    monkeypatch.setattr(discord.http.Route, "BASE", f"http://127.0.0.1:{closed_port()}/api/v10")
+    app_id = 1234567890123456789
+    token = base64.b64encode(str(app_id).encode()).decode().rstrip("=") + ".GsEcRt.k3y-part"
+    monkeypatch.setenv("DISCORD_TOKEN", token)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        "[discord]\nguild_ids = [111111111111111111]\nchannel_ids = [222222222222222222]\n"
+        "reply_in_thread = true\n",
+        encoding="utf-8",
+    )
+    out = io.StringIO()
+    args = ["--config", str(config), "--data-dir", str(tmp_path / "d"), "run", "--check"]
+    assert cli_main(args, out=out) == 0
+    text = out.getvalue()
+    assert token not in text and "GsEcRt" not in text
+    assert f"token:       DISCORD_TOKEN is set (application id {app_id})" in text
+    assert "intents:     guilds, guild_messages, dm_messages\n" in text
+    assert "privileged:  none" in text
+    perms = discord.Permissions(
+        view_channel=True,
+        send_messages=True,
+        embed_links=True,
+        read_message_history=True,
+        create_public_threads=True,
+        send_messages_in_threads=True,
+    ).value
+    assert (
+        f"invite:      https://discord.com/oauth2/authorize?client_id={app_id}"
+        f"&permissions={perms}&integration_type=0&scope=bot+applications.commands\n"
+    ) in text
+    assert "synced to servers 111111111111111111 only" in text
+    assert "every message in channels 222222222222222222" in text
+    assert "warning:     discord.channel_ids is set but discord.message_content is false" in text
+    assert "warning:     discord.reply_in_thread is on" in text
+
+    # without a token: the same report, the missing token said first, exit status 1
+    monkeypatch.delenv("DISCORD_TOKEN")
+    out = io.StringIO()
+    assert cli_main(args, out=out) == 1
+    assert out.getvalue().startswith("token:       DISCORD_TOKEN is not set: the bot cannot")
+    assert "client_id=YOUR_APPLICATION_ID" in out.getvalue()
