@@ -330,3 +330,22 @@ async def test_unsubscribe_defers_before_touching_the_database(
         await inter.wait_done()
         assert acknowledged == [[5]]  # deferred before the database was touched
         assert inter.callback_types == [5]
+
+
+def test_question_options_carry_each_bots_own_limit() -> None:
+    """max_length comes from answer.max_question_chars (capped at Discord's 6000), per bot:
+    one bot's setting never leaks into another's commands (or the class)."""
+    from types import SimpleNamespace
+
+    from bot.cogs.ask import AskCog
+
+    def cog(limit: int) -> Any:
+        answer = SimpleNamespace(max_question_chars=limit)
+        return AskCog(SimpleNamespace(settings=SimpleNamespace(answer=answer)))
+
+    short, long_, huge = cog(300), cog(2000), cog(9000)
+    assert short.ask._params["question"].to_dict()["max_length"] == 300
+    assert short.search._params["query"].to_dict()["min_length"] == 1
+    assert long_.ask._params["question"].to_dict()["max_length"] == 2000
+    assert huge.search._params["query"].to_dict()["max_length"] == 6000
+    assert "max_length" not in AskCog.ask._params["question"].to_dict()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -51,8 +52,10 @@ class AskCog(commands.Cog):
         # while typing instead of the bot refusing a long question afterwards
         limit = min(bot.settings.answer.max_question_chars, QUESTION_OPTION_MAX)
         for command, option in ((self.ask, "question"), (self.search, "query")):
-            param = command._params[option]
-            param.min_value, param.max_value = 1, limit
+            # this cog's copy of the command has its own dict, but shares the parameter
+            # objects with the class: replace, never mutate (another bot may differ)
+            params = command._params
+            params[option] = dataclasses.replace(params[option], min_value=1, max_value=limit)
 
     # -- slash commands ----------------------------------------------------------------------------
     @app_commands.command(name="ask", description="Ask a question about the indexed articles")
