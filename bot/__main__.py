@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from index.config import Settings
 from index.errors import ConfigError, NewsdeskError
@@ -29,8 +29,72 @@ NO_TOKEN = (
 )
 
 
-async def serve(settings: Settings, token: str, pipeline: Pipeline | None = None) -> int:
-    """Run the bot until it is closed (SIGINT/SIGTERM or ``bot.close()``)."""
+RETRY_FIRST = 5.0  # seconds before the first new attempt to reach Discord
+RETRY_MAX = 300.0  # the longest wait between attempts
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """What "Discord cannot be reached" looks like: DNS and connection failures, timeouts, a
+    gateway that does not answer, Discord's own 5xx."""
+    import aiohttp
+    import discord
+
+    return (
+        aiohttp.ClientConnectionError,  # ClientConnectorDNSError, refused, reset, …
+        discord.GatewayNotFound,
+        discord.DiscordServerError,
+        TimeoutError,
+    )
+
+
+def _network_reason(error: BaseException) -> str:
+    import aiohttp
+
+    if isinstance(error, aiohttp.ClientConnectorDNSError):
+        return f"cannot resolve {error.host}"
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return f"cannot connect to {error.host}:{error.port}: {error.strerror or error}"
+    return f"{type(error).__name__}: {error}"[:200]
+
+
+async def serve(
+    settings: Settings,
+    token: str,
+    pipeline: Pipeline | None = None,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    retry_first: float = RETRY_FIRST,
+    retry_max: float = RETRY_MAX,
+) -> int:
+    """Run the bot until it is closed (SIGINT/SIGTERM or ``bot.close()``).
+
+    When Discord cannot be reached (no network, DNS, Discord down) the bot says so in one line
+    and tries again with a doubling wait (``retry_first`` … ``retry_max`` seconds) instead of
+    stopping with a traceback: a service started before the network comes up just waits. The
+    index is loaded once and kept across attempts.
+    """
+    owns = pipeline is None
+    pipeline = pipeline if pipeline is not None else Pipeline(settings)
+    delay = retry_first
+    network = _network_errors()
+    try:
+        while True:
+            try:
+                return await _serve_once(settings, token, pipeline)
+            except network as e:
+                log.warning(
+                    "cannot reach Discord (DNS/network): retrying in %.0f s (%s)",
+                    delay,
+                    _network_reason(e),
+                )
+            await sleep(delay)
+            delay = min(retry_max, delay * 2)
+    finally:
+        if owns:
+            pipeline.close()
+
+
+async def _serve_once(settings: Settings, token: str, pipeline: Pipeline) -> int:
     import discord
 
     from .client import create_bot

@@ -132,16 +132,42 @@ def intents_for(settings: Settings) -> discord.Intents:
     return intents
 
 
+def command_contexts(settings: Settings) -> app_commands.AppCommandContext:
+    """Where Discord offers the commands by default: servers, and the bot's own DMs when
+    ``discord.answer_dms``; never group DMs or other people's DMs (admin commands narrow this
+    to servers with ``guild_only``)."""
+    return app_commands.AppCommandContext(
+        guild=True, dm_channel=settings.discord.answer_dms, private_channel=False
+    )
+
+
+def command_installs() -> app_commands.AppInstallationType:
+    """Guild install only: if User Install is ever enabled in the developer portal, the
+    commands still do not follow members into other people's DMs and group DMs."""
+    return app_commands.AppInstallationType(guild=True, user=False)
+
+
+def silence_voice_warnings() -> None:
+    """discord.py warns at start that PyNaCl and davey (voice) are missing: the bot has no
+    voice, so the warnings only alarm the operator."""
+    discord.VoiceClient.warn_nacl = False
+    if hasattr(discord.VoiceClient, "warn_dave"):
+        discord.VoiceClient.warn_dave = False
+
+
 class NewsdeskBot(commands.Bot):
     def __init__(
         self, settings: Settings, pipeline: Pipeline | None = None, **options: Any
     ) -> None:
+        silence_voice_warnings()
         super().__init__(
             command_prefix=commands.when_mentioned,  # unused: no prefix commands
             intents=intents_for(settings),
             help_command=None,
             allowed_mentions=NO_MENTIONS,
             tree_cls=NewsdeskTree,
+            allowed_contexts=command_contexts(settings),
+            allowed_installs=command_installs(),
             **options,
         )
         self.settings = settings
@@ -152,6 +178,8 @@ class NewsdeskBot(commands.Bot):
         self.autocomplete_gate = AutocompleteGate(d.autocomplete_seconds)
         self.progress_interval = 1.0  # seconds between progress edits of /add and /reindex
         self.stream_interval = 1.0  # seconds between edits of a streamed written answer
+        # the clock that ages interaction tokens (bot.jobs); tests may substitute their own
+        self.clock: Callable[[], float] = time.monotonic
         self.created_at = time.perf_counter()
         self.load_seconds: float | None = None
         self.ready_seconds: float | None = None
@@ -255,6 +283,13 @@ class NewsdeskBot(commands.Bot):
             log.warning(
                 "discord.channel_ids is set but discord.message_content is false: messages in "
                 "those channels arrive without their text, so only mentions are answered"
+            )
+        if d.reply_in_thread and not d.message_content:
+            log.warning(
+                "discord.reply_in_thread is on but discord.message_content is false: follow-up "
+                "questions in the bot's threads arrive without their text, so only mentions "
+                "there are answered (enable the Message Content intent and set "
+                "message_content = true to answer every follow-up)"
             )
         await self.sync_commands()
 

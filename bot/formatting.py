@@ -456,6 +456,23 @@ def stats_embed(stats: Stats) -> discord.Embed:
 # -- names for threads and autocomplete ---------------------------------------------------------
 
 
+QUOTED_QUESTION_CHARS = 300
+
+
+def clip(text: str, limit: int = CONTENT_LIMIT) -> str:
+    """``text`` (already safe Markdown) cut to ``limit`` UTF-16 units, "…" marking a cut."""
+    if ulen(text) <= limit:
+        return text
+    return _prefix_units(text, limit - 1) + "…"
+
+
+def quoted_question(author_mention: str, question: str) -> str:
+    """The line that stands for a reply where the bot may not reply (no Read Message History):
+    who asked (a mention that pings nobody: answers use AllowedMentions.none()) and what."""
+    quoted = fit(question, QUOTED_QUESTION_CHARS, content=True)
+    return f"{author_mention} asked:\n> {quoted}" if quoted else f"{author_mention}:"
+
+
 def thread_name(question: str) -> str:
     """A thread name (1–100 characters, one line) from the question."""
     name = shorten(neutralise_mentions(clean(question)), THREAD_NAME_LIMIT)
@@ -580,8 +597,29 @@ def public_error(text: str) -> str:
     return "".join(out)
 
 
+# a command or config key in backticks: no "@", "<", ":" or "()" inside, so a span can never
+# hold a mention, a link or a masked link (anything else is escaped as usual)
+_CODE_SPAN_RE = re.compile(r"`([\w .=/,\[\]\"'-]{1,100})`")
+
+
 def error_message(text: str) -> str:
-    """An error for a person (from a NewsdeskError), escaped and within the content limit."""
+    """An error for a person (from a NewsdeskError), escaped and within the content limit.
+
+    Error texts name commands and config keys in backticks (`newsdesk reindex`,
+    `discord.admin_guild_ids`): those spans stay code, as the CLI shows them, instead of
+    literal escaped backticks; everything around them is escaped like any untrusted text
+    (inside a code span Markdown, links and mentions do nothing).
+    """
+    plain = clean(public_error(text))
+    parts, pos = [], 0
+    for m in _CODE_SPAN_RE.finditer(plain):
+        parts.append(wrap_urls(escape(plain[pos : m.start()])))
+        parts.append(m.group(0))
+        pos = m.end()
+    parts.append(wrap_urls(escape(plain[pos:])))
+    out = "".join(parts)
+    if ulen(out) <= CONTENT_LIMIT - 2:
+        return out or "Something went wrong."
     return fit(public_error(text), CONTENT_LIMIT - 2, content=True) or "Something went wrong."
 
 

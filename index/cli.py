@@ -468,10 +468,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", metavar="URL_OR_FOLDER", help="address, folder or title")
     p.add_argument("--json", action="store_true", help="print the subscription as JSON")
 
-    cmd(
+    p = cmd(
         "run",
         "start the Discord bot (needs DISCORD_TOKEN)",
         "Start the Discord bot. The token is read from $DISCORD_TOKEN only.",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="print what the bot would do and exit, without connecting: token present, "
+        "intents (and which are privileged), the invite URL with the permissions it needs, "
+        "where commands are synced, where it answers",
     )
     return parser
 
@@ -1484,6 +1491,10 @@ def cmd_unsubscribe(args: argparse.Namespace, settings: Settings, out: TextIO) -
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    if args.check:
+        from bot.check import run_check
+
+        return run_check(settings, out)
     from bot.__main__ import run_bot
 
     return run_bot(settings)

@@ -137,6 +137,7 @@ class DiscordSettings:
     admin_role_ids: list[int] = field(default_factory=list)
     answer_dms: bool = True
     answer_mentions: bool = True
+    # follow-ups in the bot's threads that do not mention it need message_content
     reply_in_thread: bool = False
     cooldown_seconds: float = 5.0
     cooldown_rate: int = 3

@@ -26,7 +26,16 @@ Realism that the fake enforces (so tests catch bugs that production would hit):
 * an interaction must be acknowledged within ``interaction_response_timeout`` seconds (3 s like
   Discord, set to ``None`` to disable) and only once;
 * commands with ``default_member_permissions`` / ``contexts`` cannot be invoked by users or in
-  places where Discord would not offer them (:class:`CommandNotAvailable`).
+  places where Discord would not offer them (:class:`CommandNotAvailable`);
+* an interaction token lasts ``interaction_token_lifetime`` seconds (15 minutes, like Discord):
+  later edits and follow-ups answer 401 (Invalid Webhook Token, 50027). The clock is
+  :meth:`FakeDiscord.now`; tests move it with :meth:`FakeDiscord.advance_clock`;
+* channel permission overwrites (:meth:`FakeDiscord.set_permission_overwrite`) are applied to
+  the bot's messages: no View Channel → 403 (50001), no Send Messages → 403 (50013), and a reply
+  (``message_reference``) without Read Message History → 403 (50013);
+* string options: ``min_length``/``max_length`` are checked when synced (0–6000, 1–6000) and
+  when invoked; a string without ``max_length`` is capped at 6000 characters as Discord's
+  client does; ``contexts``/``integration_types`` must hold known values.
 """
 
 from __future__ import annotations
@@ -130,6 +139,9 @@ THREAD_TYPES = (10, 11, 12)
 TEXT_LIKE_TYPES = (0, 5)
 MENTION_RE = re.compile(r"<@!?(\d+)>")
 ROLE_MENTION_RE = re.compile(r"<@&(\d+)>")
+STRING_OPTION_MAX = 6000  # Discord's cap on a string option (and on its max_length)
+CONTEXTS = (0, 1, 2)  # guild, bot DM, private channel (group DMs and others' DMs)
+INTEGRATION_TYPES = (0, 1)  # guild install, user install
 COMMAND_NAME_RE = re.compile(r"^[-_'\w]{1,32}$")
 
 
@@ -242,12 +254,14 @@ class FakeInteraction:
         self.user_id = user_id
         self.payload = payload  # the INTERACTION_CREATE data that was dispatched
         self.dispatched_at = time.monotonic()
+        self.created_at = fake.now()  # the token's lifetime counts from here (fake clock)
         self.callbacks: list[JSON] = []  # [{"type": int, "data": dict}]
         self.followups: list[JSON] = []
         self.original: JSON | None = None
         self.original_deleted = False
         self.edits = 0
         self.expired = False  # a callback arrived after the response deadline
+        self.token_expired = False  # a webhook request came after the 15-minute token lifetime
         self.target_message_id = target_message_id  # component interactions
 
     def __repr__(self) -> str:
@@ -390,6 +404,9 @@ class FakeDiscord:
         self.enforce_intents = True
         self.echo_bot_messages = True  # dispatch MESSAGE_CREATE for the bot's own messages
         self.interaction_response_timeout: float | None = 3.0
+        self.interaction_token_lifetime: float | None = 15 * 60.0  # seconds, on self.now()
+        self.clock_offset = 0.0  # added to time.monotonic() by now(); see advance_clock()
+        self.expired_token_requests: list[tuple[str, str]] = []  # (method, path) answered 401
         self.bot_permissions = BOT_ROLE_PERMISSIONS
 
         self._last_id = 0
@@ -405,6 +422,7 @@ class FakeDiscord:
         self.dm_channels: dict[int, int] = {}  # user id -> DM channel id
         self.deleted_channels: set[int] = set()
         self.forbidden_channels: set[int] = set()
+        self.closed_dms: set[int] = set()  # users who accept no DMs from the bot (403, 50007)
         self._all_messages: dict[int, JSON] = {}
         self._history: dict[int, list[int]] = defaultdict(list)
         self._cdn: dict[str, tuple[bytes, str]] = {}
@@ -523,6 +541,14 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ ids / payloads
 
+    def now(self) -> float:
+        """The fake's clock for token lifetimes: ``time.monotonic()`` plus what tests added."""
+        return time.monotonic() + self.clock_offset
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the fake's clock forward (e.g. past the 15-minute interaction token)."""
+        self.clock_offset += seconds
+
     def _snowflake(self) -> int:
         ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
         new = ms << 22
@@ -602,6 +628,76 @@ class FakeDiscord:
         if admin or user_id == guild.owner_id or perms & P_ADMINISTRATOR:
             return P_ALL
         return perms
+
+    def set_permission_overwrite(
+        self,
+        channel_id: int,
+        target_id: int,
+        *,
+        allow: int = 0,
+        deny: int = 0,
+        dispatch: bool = True,
+    ) -> None:
+        """Set a channel's overwrite for a role (the guild id is @everyone) or a member, like
+        a server admin editing the channel's permissions; dispatches CHANNEL_UPDATE unless
+        ``dispatch=False`` (a change the bot has not heard about: its cache is stale)."""
+        channel = self.channels[channel_id]
+        guild = self.guilds[int(channel["guild_id"])]
+        kind = 0 if target_id in guild.roles else 1
+        overwrites = [o for o in channel["permission_overwrites"] if int(o["id"]) != target_id]
+        overwrites.append(
+            {"id": str(target_id), "type": kind, "allow": str(allow), "deny": str(deny)}
+        )
+        channel["permission_overwrites"] = overwrites
+        if dispatch and self.connected:
+            self._dispatch("CHANNEL_UPDATE", copy.deepcopy(channel))
+
+    def channel_permissions(self, channel_id: int, user_id: int) -> int:
+        """A member's permissions in a channel, overwrites applied as Discord documents
+        (@everyone, then the member's roles together, then the member; threads use their
+        parent's)."""
+        channel = self.channels[channel_id]
+        if channel.get("guild_id") is None:
+            return EVERYONE_PERMISSIONS
+        guild_id = int(channel["guild_id"])
+        perms = self.member_permissions(guild_id, user_id)
+        if perms & P_ADMINISTRATOR or perms == P_ALL:
+            return P_ALL
+        if channel["type"] in THREAD_TYPES:
+            channel = self.channels.get(int(channel["parent_id"]), channel)
+        overwrites = {int(o["id"]): o for o in channel.get("permission_overwrites") or []}
+        everyone = overwrites.get(guild_id)
+        if everyone is not None:
+            perms = (perms & ~int(everyone["deny"])) | int(everyone["allow"])
+        info = self.guilds[guild_id].members.get(user_id) or {"roles": []}
+        allow = deny = 0
+        for role_id in info["roles"]:
+            o = overwrites.get(int(role_id))
+            if o is not None and int(o["type"]) == 0:
+                allow |= int(o["allow"])
+                deny |= int(o["deny"])
+        perms = (perms & ~deny) | allow
+        member = overwrites.get(user_id)
+        if member is not None and int(member["type"]) == 1:
+            perms = (perms & ~int(member["deny"])) | int(member["allow"])
+        return perms
+
+    def _check_can_send(self, channel: JSON, body: object) -> None:
+        """403 where Discord would refuse the bot's message in a guild channel."""
+        if channel.get("guild_id") is None:
+            recipients = channel.get("recipients") or [{}]
+            if int(recipients[0].get("id") or 0) in self.closed_dms:
+                raise _HTTPError(403, "Cannot send messages to this user", 50007)
+            return
+        perms = self.channel_permissions(int(channel["id"]), self.application_id)
+        if not perms & P_VIEW_CHANNEL:
+            raise _HTTPError(403, "Missing Access", 50001)
+        send = P_SEND_MESSAGES_IN_THREADS if channel["type"] in THREAD_TYPES else P_SEND_MESSAGES
+        if not perms & send:
+            raise _HTTPError(403, "Missing Permissions", 50013)
+        replying = isinstance(body, dict) and body.get("message_reference")
+        if replying and not perms & P_READ_MESSAGE_HISTORY:
+            raise _HTTPError(403, "Missing Permissions", 50013)
 
     def _guild_payload(self, guild: _Guild) -> JSON:
         channels = [
@@ -1627,6 +1723,8 @@ class FakeDiscord:
                 raise bad("shorter than min_length")
             if "max_length" in definition and len(value) > int(definition["max_length"]):
                 raise bad("longer than max_length")
+            if len(value) > STRING_OPTION_MAX:
+                raise bad(f"longer than Discord's {STRING_OPTION_MAX} characters")
             opt["value"] = value
         elif kind in (4, 10):
             if isinstance(value, bool) or not isinstance(value, int | float):
@@ -2154,6 +2252,8 @@ class FakeDiscord:
             try:
                 return await handler(req, **match.groupdict())
             except _HTTPError as exc:
+                if exc.status == 401:
+                    self.expired_token_requests.append((method, path))
                 return self._json(exc.body, exc.status)
             except Exception:
                 # 503 is not retried by discord.py (500 would be, with long sleeps).
@@ -2245,6 +2345,12 @@ class FakeDiscord:
                     [index, "description"], "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100"
                 )
             self._validate_command_options(spec.get("options") or [], errors, [index, "options"])
+        for key_name, known in (("contexts", CONTEXTS), ("integration_types", INTEGRATION_TYPES)):
+            values = spec.get(key_name)
+            if values is not None and (
+                not isinstance(values, list) or not values or any(v not in known for v in values)
+            ):
+                errors.add([index, key_name], "ENUM_TYPE_COERCE", f"Must be a subset of {known}")
         key = (scope, name, ctype)
         command_id = self._command_ids.get(key) or self._snowflake()
         self._command_ids[key] = command_id
@@ -2296,6 +2402,19 @@ class FakeDiscord:
                     )
             else:
                 seen_optional = True
+            for key, low in (("min_length", 0), ("max_length", 1)):
+                if key not in opt:
+                    continue
+                if int(opt.get("type", 0)) != 3:
+                    errors.add([*path, i, key], "BASE_TYPE_BAD_TYPE", "Only for string options")
+                elif not low <= int(opt[key]) <= STRING_OPTION_MAX:
+                    errors.add(
+                        [*path, i, key],
+                        "NUMBER_TYPE_MAX" if int(opt[key]) > low else "NUMBER_TYPE_MIN",
+                        f"Must be between {low} and {STRING_OPTION_MAX}.",
+                    )
+            if int(opt.get("min_length", 0)) > int(opt.get("max_length", STRING_OPTION_MAX)):
+                errors.add([*path, i], "BASE_TYPE_BAD_LENGTH", "min_length exceeds max_length")
             choices = opt.get("choices") or []
             if len(choices) > 25:
                 errors.add([*path, i, "choices"], "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer.")
@@ -2415,6 +2534,7 @@ class FakeDiscord:
             raise _HTTPError(400, "Cannot send messages in a non-text channel", 50008)
         if channel["type"] in THREAD_TYPES and channel["thread_metadata"].get("locked"):
             raise _HTTPError(403, "Thread is locked", 160005)
+        self._check_can_send(channel, req.body)
         msg = self._message_from_body(channel, req.body, req.files)
         if channel["type"] in THREAD_TYPES:
             channel["thread_metadata"]["archived"] = False
@@ -2656,6 +2776,10 @@ class FakeDiscord:
         inter = self._interactions_by_token.get(token)
         if inter is None or int(application_id) != self.application_id or not inter.callbacks:
             raise _not_found("Webhook", 10015)
+        lifetime = self.interaction_token_lifetime
+        if lifetime is not None and self.now() - inter.created_at > lifetime:
+            inter.token_expired = True
+            raise _HTTPError(401, "Invalid Webhook Token", 50027)
         return inter
 
     def _webhook_message(self, inter: FakeInteraction, message_id: str) -> JSON:

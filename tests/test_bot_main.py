@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -27,6 +28,7 @@ from index.embedder import HashEmbedder
 from index.errors import ConfigError, IndexMismatchError
 from index.pipeline import Pipeline
 from tests.conftest import ROOT, DiscordWorld, GatedEmbedder
+from tests.httpserver import closed_port
 
 StartBot = Callable[..., AbstractAsyncContextManager[Any]]
 
@@ -265,3 +267,141 @@ async def test_heartbeat_keeps_flowing_while_answering(
         assert fake.heartbeats >= beats + 4  # 200 ms interval, ~1.5 s of embedding
         assert max(lags) < 0.25, max(lags)
         await inter.wait_done(timeout=5)
+
+
+# -- start-up in production (issue 18) -------------------------------------------------------
+
+
+async def test_no_network_at_start_is_one_line_and_retried_with_backoff(
+    discord_world: DiscordWorld,
+    bot_settings: Settings,
+    bot_pipeline: Pipeline,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import discord
+
+    import bot.client
+
+    fake = discord_world.fake
+    bots: list[Any] = []
+    create_bot = bot.client.create_bot
+
+    def create(settings: Settings, pipeline: Pipeline | None = None) -> Any:
+        made = create_bot(settings, pipeline)
+        made._connection.guild_ready_timeout = 0.05
+        bots.append(made)
+        return made
+
+    monkeypatch.setattr(bot.client, "create_bot", create)
+    # nothing listens where Discord should be: the connection is refused
+    monkeypatch.setattr(discord.http.Route, "BASE", f"http://127.0.0.1:{closed_port()}/api/v10")
+    delays: list[float] = []
+    network = contextlib.ExitStack()
+
+    async def sleep(seconds: float) -> None:
+        delays.append(seconds)
+        if len(delays) == 2:
+            network.enter_context(fake.patch_discord())  # the network comes back
+
+    caplog.set_level(logging.INFO)
+    with network:
+        task = asyncio.create_task(serve(bot_settings, "fake-token", bot_pipeline, sleep=sleep))
+        await fake.wait_for(lambda: bots and bots[-1].is_ready(), timeout=10)
+        inter = await fake.invoke_command("ask", {"question": BREAD_Q}, **where(discord_world))
+        await inter.wait_done()
+        await bots[-1].close()
+        assert await asyncio.wait_for(task, 10) == 0
+    assert delays == [5.0, 10.0] and len(bots) == 3
+    lines = [r.getMessage() for r in caplog.records if "cannot reach Discord" in r.getMessage()]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(
+        "cannot reach Discord (DNS/network): retrying in 5 s (cannot connect to 127.0.0.1:"
+    )
+    assert lines[1].startswith("cannot reach Discord (DNS/network): retrying in 10 s")
+    assert not [r for r in caplog.records if r.exc_info]  # no traceback anywhere
+    assert "voice will NOT be supported" not in caplog.text
+
+
+def test_voice_library_warnings_are_silenced(
+    settings: Settings,
+    fake_embedder: HashEmbedder,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import discord
+
+    monkeypatch.setattr(discord.VoiceClient, "warn_nacl", True)
+    monkeypatch.setattr(discord.VoiceClient, "warn_dave", True, raising=False)
+    caplog.set_level(logging.WARNING)
+    with Pipeline(settings, fake_embedder) as pipe:
+        NewsdeskBot(settings, pipe)
+    assert "PyNaCl" not in caplog.text and "davey" not in caplog.text
+
+
+async def test_reply_in_thread_without_message_content_warns_at_start(
+    start_bot: StartBot, bot_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="newsdesk.bot")
+    async with start_bot():
+        pass
+    assert "reply_in_thread" not in caplog.text  # off by default: nothing to say
+    bot_settings.discord.reply_in_thread = True
+    async with start_bot():
+        pass
+    assert (
+        "discord.reply_in_thread is on but discord.message_content is false: follow-up "
+        "questions in the bot's threads arrive without their text"
+    ) in caplog.text
+
+
+def test_run_check_reports_without_connecting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_logging: None
+) -> None:
+    import base64
+    import io
+
+    import discord
+
+    # any attempt to reach Discord would be refused: --check must not need it
+    monkeypatch.setattr(discord.http.Route, "BASE", f"http://127.0.0.1:{closed_port()}/api/v10")
+    app_id = 1234567890123456789
+    token = base64.b64encode(str(app_id).encode()).decode().rstrip("=") + ".GsEcRt.k3y-part"
+    monkeypatch.setenv("DISCORD_TOKEN", token)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        "[discord]\nguild_ids = [111111111111111111]\nchannel_ids = [222222222222222222]\n"
+        "reply_in_thread = true\n",
+        encoding="utf-8",
+    )
+    out = io.StringIO()
+    args = ["--config", str(config), "--data-dir", str(tmp_path / "d"), "run", "--check"]
+    assert cli_main(args, out=out) == 0
+    text = out.getvalue()
+    assert token not in text and "GsEcRt" not in text
+    assert f"token:       DISCORD_TOKEN is set (application id {app_id})" in text
+    assert "intents:     guilds, guild_messages, dm_messages\n" in text
+    assert "privileged:  none" in text
+    perms = discord.Permissions(
+        view_channel=True,
+        send_messages=True,
+        embed_links=True,
+        read_message_history=True,
+        create_public_threads=True,
+        send_messages_in_threads=True,
+    ).value
+    assert (
+        f"invite:      https://discord.com/oauth2/authorize?client_id={app_id}"
+        f"&permissions={perms}&integration_type=0&scope=bot+applications.commands\n"
+    ) in text
+    assert "synced to servers 111111111111111111 only" in text
+    assert "every message in channels 222222222222222222" in text
+    assert "warning:     discord.channel_ids is set but discord.message_content is false" in text
+    assert "warning:     discord.reply_in_thread is on" in text
+
+    # without a token: the same report, the missing token said first, exit status 1
+    monkeypatch.delenv("DISCORD_TOKEN")
+    out = io.StringIO()
+    assert cli_main(args, out=out) == 1
+    assert out.getvalue().startswith("token:       DISCORD_TOKEN is not set: the bot cannot")
+    assert "client_id=YOUR_APPLICATION_ID" in out.getvalue()

@@ -427,3 +427,17 @@ def test_help_message_names_the_bot_safely() -> None:
 
 def test_cooldown_message() -> None:
     assert fmt.cooldown_message(4.2) == "You're asking quickly — please wait 5 s and ask again."
+
+
+def test_error_messages_keep_commands_and_config_keys_as_code() -> None:
+    """Issue 18: `newsdesk reindex` showed as \\`newsdesk reindex\\` (literal backticks)."""
+    assert fmt.error_message("nothing is indexed yet: run `newsdesk index PATH_OR_URL` first") == (
+        "nothing is indexed yet: run `newsdesk index PATH_OR_URL` first"
+    )
+    text = fmt.error_message("add this server's id to `discord.admin_guild_ids` in the config")
+    assert "`discord.admin_guild_ids`" in text and "\\`" not in text
+    # around the code spans, untrusted text is escaped as before; a span that could hold a
+    # mention or a link is not a code span
+    assert fmt.error_message("No article “**x**” (`a_b`)") == "No article “\\*\\*x\\*\\*” (`a_b`)"
+    assert_safe(fmt.error_message("`<@123>` and `@everyone` and `https://x.example/a`"))
+    assert_no_previews(fmt.error_message("see `https://x.example/a` now"))

@@ -25,6 +25,7 @@ from index.errors import IndexBusyError
 
 from .. import formatting as fmt
 from ..client import NO_MENTIONS, InputError, NotAllowedHere, defer
+from ..jobs import JobMessage
 from ..progress import ProgressRelay
 
 if TYPE_CHECKING:
@@ -107,6 +108,19 @@ def manager_only() -> Callable[[T], T]:
     return app_commands.check(is_manager)
 
 
+def guild_only() -> Callable[[T], T]:
+    """Offered in servers only, declared to Discord (``contexts: [0]``): with the tree's
+    defaults (guild install, bot DMs when ``answer_dms``) an admin command would otherwise
+    also appear in the bot's DMs."""
+    contexts = app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
+    only = app_commands.guild_only()
+
+    def decorator(f: T) -> T:
+        return contexts(only(f))
+
+    return decorator
+
+
 def check_url(url: str) -> str:
     """Only http(s) addresses: a Discord user must never make the bot read local files."""
     url = url.strip()
@@ -150,55 +164,51 @@ class AdminCog(commands.Cog):
         finally:
             self._busy = None
 
-    async def _finish(self, interaction: discord.Interaction, content: str) -> None:
-        try:
-            await interaction.edit_original_response(content=content, allowed_mentions=NO_MENTIONS)
-        except discord.HTTPException as e:  # e.g. the 15-minute interaction token expired
-            log.warning("could not edit the reply to /%s (%s); posting instead", interaction.id, e)
-            channel = interaction.channel
-            if isinstance(channel, discord.abc.Messageable):
-                with contextlib.suppress(discord.HTTPException):
-                    await channel.send(content, allowed_mentions=NO_MENTIONS)
+    def _job(self, interaction: discord.Interaction, command: str) -> JobMessage:
+        """Where the job reports: the deferred reply, then (after 14 minutes, or when Discord
+        refuses the token) a channel message or a DM (:class:`bot.jobs.JobMessage`)."""
+        return JobMessage(interaction, command, clock=self.bot.clock)
 
-    def _relay(self, interaction: discord.Interaction, action: str) -> ProgressRelay:
+    def _relay(self, job: JobMessage, action: str) -> ProgressRelay:
         async def show(stage: str, done: int, total: int, seconds: float) -> None:
-            await interaction.edit_original_response(
-                content=fmt.progress_message(action, stage, done, total, seconds),
-                allowed_mentions=NO_MENTIONS,
-            )
+            await job.show(fmt.progress_message(action, stage, done, total, seconds))
 
         return ProgressRelay(show, interval=self.bot.progress_interval)
 
     @app_commands.command(name="add", description="Add a web page or an RSS/Atom feed (admins)")
     @app_commands.describe(url="http(s) address of a web page or an RSS/Atom feed")
     @app_commands.default_permissions(manage_guild=True)
-    @app_commands.guild_only()
+    @guild_only()
     @manager_only()
     async def add(self, interaction: discord.Interaction, url: str) -> None:
         url = check_url(url)
         async with self.exclusive("/add"):
             await defer(interaction, ephemeral=False)
-            relay = self._relay(interaction, "Indexing")
+            job = self._job(interaction, "/add")
+            relay = self._relay(job, "Indexing")
             log.info("/add %s by %s", url, interaction.user.id)
             report = await relay.run(self.bot.pipeline.add, [url])
             await relay.settle()
             for skipped in report.skipped:  # shown to the member without addresses
                 log.info("/add %s skipped %s", url, skipped)
-            await self._finish(interaction, fmt.add_report_message(url, report))
+            await job.finish(fmt.add_report_message(url, report))
 
     @app_commands.command(name="remove", description="Remove an article from the index (admins)")
     @app_commands.describe(article="Start typing a title and pick a suggestion")
     @app_commands.default_permissions(manage_guild=True)
-    @app_commands.guild_only()
+    @guild_only()
     @manager_only()
     async def remove(self, interaction: discord.Interaction, article: str) -> None:
-        found = await self.bot.find_article(article)  # unknown → clear message, before deferring
         async with self.exclusive("/remove"):
+            # defer first: matching a title can take seconds in a large index (an unknown
+            # title then becomes a private message and the public "thinking…" is removed)
             await defer(interaction, ephemeral=False)
+            job = self._job(interaction, "/remove")
+            found = await self.bot.find_article(article)
             t0 = time.perf_counter()
             removed = await self.bot.run_sync(self.bot.pipeline.remove, found.id)
             log.info("/remove %s by %s", removed.id, interaction.user.id)
-            await self._finish(interaction, fmt.removed_message(removed, time.perf_counter() - t0))
+            await job.finish(fmt.removed_message(removed, time.perf_counter() - t0))
 
     @remove.autocomplete("article")
     async def remove_autocomplete(
@@ -212,20 +222,21 @@ class AdminCog(commands.Cog):
         name="reindex", description="Rebuild every passage and vector from the stored articles"
     )
     @app_commands.default_permissions(manage_guild=True)
-    @app_commands.guild_only()
+    @guild_only()
     @manager_only()
     async def reindex(self, interaction: discord.Interaction) -> None:
         async with self.exclusive("/reindex"):
             await defer(interaction, ephemeral=False)
-            relay = self._relay(interaction, "Re-indexing")
+            job = self._job(interaction, "/reindex")
+            relay = self._relay(job, "Re-indexing")
             log.info("/reindex by %s", interaction.user.id)
             report = await relay.run(self.bot.pipeline.reindex)
             await relay.settle()
-            await self._finish(interaction, fmt.reindex_report_message(report))
+            await job.finish(fmt.reindex_report_message(report))
 
     @app_commands.command(name="stats", description="What is indexed: articles, passages, model")
     @app_commands.default_permissions(manage_guild=True)
-    @app_commands.guild_only()
+    @guild_only()
     @manager_only()
     async def stats(self, interaction: discord.Interaction) -> None:
         await defer(interaction, ephemeral=True)

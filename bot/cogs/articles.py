@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from .. import formatting as fmt
-from ..client import NO_MENTIONS
+from ..client import NO_MENTIONS, defer
 
 if TYPE_CHECKING:
     from ..client import NewsdeskBot
@@ -24,8 +24,11 @@ class ArticlesCog(commands.Cog):
     )
     @app_commands.describe(query="Start typing a title and pick a suggestion")
     async def article(self, interaction: discord.Interaction, query: str) -> None:
-        found = await self.bot.find_article(query)  # a SQLite look-up: well within 3 s
-        await interaction.response.send_message(
+        # defer first: an unknown title is matched against every title (seconds at 50,000
+        # articles); the error then arrives privately and the "thinking…" is removed
+        await defer(interaction, ephemeral=False)
+        found = await self.bot.find_article(query)
+        await interaction.edit_original_response(
             embed=fmt.article_embed(found), allowed_mentions=NO_MENTIONS
         )
 

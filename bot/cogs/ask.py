@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -38,9 +39,23 @@ def question_cooldown(interaction: discord.Interaction) -> bool:
     return True
 
 
+QUESTION_OPTION_MAX = 6000  # Discord's cap on max_length
+
+
 class AskCog(commands.Cog):
     def __init__(self, bot: NewsdeskBot) -> None:
         self.bot = bot
+        # channels where the bot may not reply (no Read Message History): answered with plain
+        # messages, logged once; forgotten when the channel's permissions change
+        self._no_history: set[int] = set()
+        # declare the engine's question limit on the options, so Discord stops the member
+        # while typing instead of the bot refusing a long question afterwards
+        limit = min(bot.settings.answer.max_question_chars, QUESTION_OPTION_MAX)
+        for command, option in ((self.ask, "question"), (self.search, "query")):
+            # this cog's copy of the command has its own dict, but shares the parameter
+            # objects with the class: replace, never mutate (another bot may differ)
+            params = command._params
+            params[option] = dataclasses.replace(params[option], min_value=1, max_value=limit)
 
     # -- slash commands ----------------------------------------------------------------------------
     @app_commands.command(name="ask", description="Ask a question about the indexed articles")
@@ -248,23 +263,86 @@ class AskCog(commands.Cog):
         content: str | None = None,
         embed: discord.Embed | None = None,
     ) -> discord.Message | None:
-        """Reply to the question; a vanished channel or message is logged, never raised."""
+        """Reply to the question; a vanished channel or message is logged, never raised.
+
+        A reply needs Read Message History in the channel. Where an override removes it, the
+        answer is a plain message that quotes the question instead (logged once per channel).
+        """
+        ch = message.channel
+        if not self._may_reply(message):
+            return await self._send_plain(message, content=content, embed=embed)
         reference = message.to_reference(fail_if_not_exists=False)
         try:
             if embed is not None:
-                return await message.channel.send(
+                return await ch.send(
                     content,
                     embed=embed,
                     reference=reference,
                     allowed_mentions=NO_MENTIONS,
                     mention_author=False,  # explicit "replied_user": false
                 )
-            return await message.channel.send(
-                content,
-                reference=reference,
-                allowed_mentions=NO_MENTIONS,
-                mention_author=False,
+            return await ch.send(
+                content, reference=reference, allowed_mentions=NO_MENTIONS, mention_author=False
             )
+        except discord.Forbidden as e:
+            if e.code != 50013:  # Missing Access etc.: a plain message would fail as well
+                log.warning("could not answer message %s in channel %s: %s", message.id, ch.id, e)
+                return None
+            self._log_no_history(ch.id, e)
+            return await self._send_plain(message, content=content, embed=embed)
+        except discord.HTTPException as e:
+            log.warning("could not answer message %s in channel %s: %s", message.id, ch.id, e)
+            return None
+
+    def _may_reply(self, message: discord.Message) -> bool:
+        """False where the bot's cached permissions lack Read Message History (a guild channel
+        whose override removes it); the 403 fallback covers a stale cache."""
+        guild = message.guild
+        if guild is None or guild.me is None:
+            return True
+        ch = message.channel
+        if ch.id in self._no_history:
+            return False
+        if not isinstance(ch, discord.abc.GuildChannel | discord.Thread):
+            return True
+        if ch.permissions_for(guild.me).read_message_history:
+            return True
+        self._log_no_history(ch.id, None)
+        return False
+
+    @commands.Cog.listener()
+    async def on_guild_channel_update(
+        self, before: discord.abc.GuildChannel, after: discord.abc.GuildChannel
+    ) -> None:
+        """Permissions may have changed: look again before the next answer there."""
+        self._no_history.discard(after.id)
+        for thread in getattr(after, "threads", []):
+            self._no_history.discard(thread.id)
+
+    def _log_no_history(self, channel_id: int, error: discord.HTTPException | None) -> None:
+        if channel_id in self._no_history:
+            return
+        self._no_history.add(channel_id)
+        log.warning(
+            "no Read Message History in channel %s%s: answers there are plain messages that "
+            "quote the question instead of replies (grant the permission to get replies)",
+            channel_id,
+            f" ({error})" if error is not None else "",
+        )
+
+    async def _send_plain(
+        self,
+        message: discord.Message,
+        *,
+        content: str | None,
+        embed: discord.Embed | None,
+    ) -> discord.Message | None:
+        quote = fmt.quoted_question(message.author.mention, self.question_text(message))
+        text = quote if not content else fmt.clip(f"{quote}\n{content}")
+        try:
+            if embed is not None:
+                return await message.channel.send(text, embed=embed, allowed_mentions=NO_MENTIONS)
+            return await message.channel.send(text, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as e:
             log.warning(
                 "could not answer message %s in channel %s: %s", message.id, message.channel.id, e

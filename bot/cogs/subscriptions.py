@@ -26,7 +26,8 @@ from index.sync import Announcement, SyncEngine, SyncResult
 
 from .. import formatting as fmt
 from ..client import NO_MENTIONS, InputError, defer
-from .admin import check_url, manager_only, may_administer
+from ..jobs import JobMessage
+from .admin import check_url, guild_only, manager_only, may_administer
 
 if TYPE_CHECKING:
     from ..client import NewsdeskBot
@@ -159,7 +160,7 @@ class SubscriptionsCog(commands.Cog):
         interval="Minutes between checks (default 30)",
     )
     @app_commands.default_permissions(manage_guild=True)
-    @app_commands.guild_only()
+    @guild_only()
     @manager_only()
     async def subscribe(
         self,
@@ -170,6 +171,8 @@ class SubscriptionsCog(commands.Cog):
     ) -> None:
         url = check_url(url)
         await defer(interaction, ephemeral=False)
+        # the first sync of a large feed can outlive the 15-minute interaction token
+        job = JobMessage(interaction, "/subscribe", clock=self.bot.clock)
         log.info("/subscribe %s by %s", url, interaction.user.id)
         async with self._round_lock:  # not in the middle of a polling round
             status, result = await asyncio.to_thread(
@@ -180,9 +183,7 @@ class SubscriptionsCog(commands.Cog):
                 channel=channel.id if channel else None,
                 guild=interaction.guild_id,
             )
-        await interaction.edit_original_response(
-            content=fmt.subscribed_message(status, result), allowed_mentions=NO_MENTIONS
-        )
+        await job.finish(fmt.subscribed_message(status, result))
         self.wake()
 
     @app_commands.command(
@@ -190,16 +191,17 @@ class SubscriptionsCog(commands.Cog):
     )
     @app_commands.describe(feed="Start typing its title or address and pick a suggestion")
     @app_commands.default_permissions(manage_guild=True)
-    @app_commands.guild_only()
+    @guild_only()
     @manager_only()
     async def unsubscribe(self, interaction: discord.Interaction, feed: str) -> None:
         ref = fmt.clean(feed)
         if not ref:
             raise InputError("Name a subscription: start typing and pick a suggestion.")
+        await defer(interaction, ephemeral=False)  # the database write may wait on a lock
         status = await asyncio.to_thread(self.engine.unsubscribe, ref, interaction.guild_id)
         log.info("/unsubscribe %s by %s", status.subscription.target, interaction.user.id)
-        await interaction.response.send_message(
-            fmt.unsubscribed_message(status), allowed_mentions=NO_MENTIONS
+        await interaction.edit_original_response(
+            content=fmt.unsubscribed_message(status), allowed_mentions=NO_MENTIONS
         )
 
     @unsubscribe.autocomplete("feed")
@@ -227,7 +229,7 @@ class SubscriptionsCog(commands.Cog):
         name="subscriptions", description="Subscribed feeds and folders with their status"
     )
     @app_commands.default_permissions(manage_guild=True)
-    @app_commands.guild_only()
+    @guild_only()
     @manager_only()
     async def subscriptions(self, interaction: discord.Interaction) -> None:
         await defer(interaction, ephemeral=True)
