@@ -323,7 +323,7 @@ def test_passages_show_no_meaningless_score(nd: Nd, corpus_dir: Path) -> None:
         assert "[1.000]" not in r.out and "[0." not in r.out, r.out
     # the scores stay in --json
     hits = json.loads(nd("search", "--json", "volcano ash").out)
-    assert all(isinstance(h["score"], float) for h in hits)
+    assert all(isinstance(h["score"], float) for h in hits["passages"])
 
 
 # -- 8. one rule for a relative Milvus Lite path; an empty store where an index was expected ------
