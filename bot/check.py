@@ -17,7 +17,7 @@ import discord
 
 from index.config import Settings
 
-from .client import intents_for
+from .client import intent_warnings, intents_for
 
 PRIVILEGED_INTENTS = ("members", "presences", "message_content")
 
@@ -145,16 +145,7 @@ def describe(settings: Settings) -> tuple[list[str], bool]:
         shards = _ids(d.shard_ids) if d.shard_ids else "all"
         lines.append(f"shards:      {shards} of {d.shard_count}")
 
-    if d.channel_ids and not d.message_content:
-        lines.append(
-            "warning:     discord.channel_ids is set but discord.message_content is false: "
-            "only mentions are answered there"
-        )
-    if d.reply_in_thread and not d.message_content:
-        lines.append(
-            "warning:     discord.reply_in_thread is on but discord.message_content is false: "
-            "follow-ups in the bot's threads are answered only when they mention it"
-        )
+    lines += [f"warning:     {w}" for w in intent_warnings(settings)]
     return lines, bool(token)
 
 

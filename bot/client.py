@@ -122,6 +122,26 @@ class NewsdeskTree(app_commands.CommandTree["NewsdeskBot"]):
         await self.client.handle_app_error(interaction, error)
 
 
+def intent_warnings(settings: Settings) -> list[str]:
+    """Settings that silently lose messages without the Message Content intent: logged at
+    start and printed by ``newsdesk run --check``."""
+    d = settings.discord
+    out = []
+    if d.channel_ids and not d.message_content:
+        out.append(
+            "discord.channel_ids is set but discord.message_content is false: messages in "
+            "those channels arrive without their text, so only mentions are answered"
+        )
+    if d.reply_in_thread and not d.message_content:
+        out.append(
+            "discord.reply_in_thread is on but discord.message_content is false: follow-up "
+            "questions in the bot's threads arrive without their text, so only mentions "
+            "there are answered (enable the Message Content intent and set "
+            "message_content = true to answer every follow-up)"
+        )
+    return out
+
+
 def intents_for(settings: Settings) -> discord.Intents:
     d = settings.discord
     intents = discord.Intents.none()
@@ -278,19 +298,8 @@ class NewsdeskBot(commands.Bot):
                 display_url(endpoint(llm)),
                 llm.model,
             )
-        d = self.settings.discord
-        if d.channel_ids and not d.message_content:
-            log.warning(
-                "discord.channel_ids is set but discord.message_content is false: messages in "
-                "those channels arrive without their text, so only mentions are answered"
-            )
-        if d.reply_in_thread and not d.message_content:
-            log.warning(
-                "discord.reply_in_thread is on but discord.message_content is false: follow-up "
-                "questions in the bot's threads arrive without their text, so only mentions "
-                "there are answered (enable the Message Content intent and set "
-                "message_content = true to answer every follow-up)"
-            )
+        for warning in intent_warnings(self.settings):
+            log.warning("%s", warning)
         await self.sync_commands()
 
     async def on_ready(self) -> None:
