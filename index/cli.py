@@ -311,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the shipped model was trained on), starting from the bundled all-MiniLM-L6-v2\n"
         "weights cut to --layers layers. Writes model.onnx (int8), tokenizer.json and\n"
         "reranker.json to --out; point answer.reranker at that folder to use it. The shipped\n"
-        "model took about 45 minutes on 2 CPU cores (see index/data/reranker/MODEL_CARD.md);\n"
+        "model took about 60 minutes on 2 CPU cores (see index/data/reranker/MODEL_CARD.md);\n"
         "then calibrate its threshold with `newsdesk eval --leave-out --calibrate`.",
         "examples:\n  newsdesk train-reranker --data squad-train --out my-reranker\n"
         "  newsdesk train-reranker --data squad-train --out tiny --questions 200 --layers 2",
@@ -319,9 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, type=Path, metavar="DIR", help="SQuAD-format folder")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="model folder to write")
     p.add_argument(
-        "--questions", type=_size, default=12000, help="training questions (default 12000)"
+        "--questions", type=_size, default=16000, help="training questions (default 16000)"
     )
-    p.add_argument("--layers", type=_size, default=4, help="transformer layers (default 4)")
+    p.add_argument("--layers", type=_size, default=6, help="transformer layers (default 6)")
     p.add_argument("--max-len", type=_size, default=64, help="tokens per pair (default 64)")
     p.add_argument(
         "--max-minutes",

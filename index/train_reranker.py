@@ -49,8 +49,8 @@ RECIPE_VERSION = "1"
 class TrainOptions:
     data: Path
     out: Path
-    questions: int = 12000
-    layers: int = 4
+    questions: int = 16000
+    layers: int = 6
     max_len: int = 64
     serve_max_len: int = 96
     epochs: float = 1.0
