@@ -25,10 +25,10 @@ from discord.ext import commands
 
 from index.config import Settings
 from index.errors import ArticleNotFoundError, NewsdeskError
-from index.generate import GeneratedAnswer
-from index.llm import display_url, endpoint
 from index.models import Answer, Article, Hit
 from index.pipeline import Pipeline
+from index.written.client import display_url, endpoint
+from index.written.generate import GeneratedAnswer
 
 from . import formatting as fmt
 from .cooldown import AutocompleteGate, UserCooldowns

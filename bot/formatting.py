@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 
 import discord
 
-from index.generate import GeneratedAnswer
+from index.feeds.engine import Announcement, SubscriptionStatus, SyncResult
 from index.models import Answer, Article, Hit, IndexReport, Quote, Stats
-from index.sync import Announcement, SubscriptionStatus, SyncResult
+from index.written.generate import GeneratedAnswer
 
 # -- Discord limits (https://discord.com/developers/docs/resources/message#embed-object-limits) --
 CONTENT_LIMIT = 2000
@@ -276,7 +276,7 @@ def answer_embed(answer: Answer) -> discord.Embed:
     footer = f"Answered in {_duration(answer.elapsed_ms)}"
     q = answer.quote
     if answer.smalltalk:  # "help", "thanks", "hi": how to ask, never a random quote
-        from index.smalltalk import REPLIES
+        from index.search.smalltalk import REPLIES
 
         text = REPLIES.get(answer.smalltalk, REPLIES["noise"])
         embed = discord.Embed(title=title, description=text, colour=COLOUR_NOT_FOUND)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
+from index.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -532,7 +532,7 @@ _ALLOW_NAME = re.compile(r"^(\*\.)?[^\s/:*\[\]]+\.?$")
 
 
 def allow_entry_ok(entry: str) -> bool:
-    """Whether a ``fetch.allow_hosts`` entry has a form index.fetch understands."""
+    """Whether a ``fetch.allow_hosts`` entry has a form index.ingest.fetch understands."""
     text = entry.strip()
     try:
         ipaddress.ip_network(text, strict=False)

@@ -217,7 +217,7 @@ class IndexReport:
     titles: list[str] = field(default_factory=list)  # titles of added/updated articles
     # "source: same text as "Title" (id)" for new articles whose text is indexed already
     duplicates: list[str] = field(default_factory=list)
-    # source -> encoding, for the text files that were not UTF-8 (detected, see index/extract.py)
+    # source -> encoding, for the text files that were not UTF-8 (see index/ingest/extract.py)
     encodings: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

@@ -37,13 +37,10 @@ import numpy as np
 from filelock import FileLock
 from filelock import Timeout as LockTimeout
 
-from . import answer as answer_mod
-from . import rerank as rerank_mod
-from . import smalltalk
-from .chunking import CHUNKER_VERSION, all_sentences, chunk_text
-from .config import Settings
-from .embedder import Embedder, make_embedder
-from .errors import (
+from index.chunking import CHUNKER_VERSION, all_sentences, chunk_text
+from index.config import Settings
+from index.embedding.base import Embedder, make_embedder
+from index.errors import (
     ArticleNotFoundError,
     ConfigError,
     DiskFullError,
@@ -55,8 +52,7 @@ from .errors import (
     NewsdeskError,
     SourceError,
 )
-from .lexical import LexicalIndex
-from .models import (
+from index.models import (
     Answer,
     Article,
     Chunk,
@@ -67,9 +63,22 @@ from .models import (
     Stats,
     text_hash,
 )
-from .rerank import Scorer
-from .retrieval import Fused, merge_overlapping, prefer_recent, relative_fusion, rrf, single
-from .store import (
+from index.search import answer as answer_mod
+from index.search import rerank as rerank_mod
+from index.search import smalltalk
+from index.search.fusion import (
+    Fused,
+    merge_overlapping,
+    prefer_recent,
+    relative_fusion,
+    rrf,
+    single,
+)
+from index.search.lexical import LexicalIndex
+from index.search.rerank import Scorer
+from index.storage.base import Backend, VectorSearch, open_backend
+from index.storage.faiss_index import IndexPolicy, VectorIndex
+from index.storage.sqlite import (
     DB_ADVICE,
     SCHEMA_VERSION,
     ArticleRow,
@@ -79,11 +88,9 @@ from .store import (
     now_iso,
     pack_sentences,
 )
-from .vectors import IndexPolicy, VectorIndex
-from .vectorstore import Backend, VectorSearch, open_backend
 
 if TYPE_CHECKING:
-    from .generate import GeneratedAnswer
+    from index.written.generate import GeneratedAnswer
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +107,7 @@ _R = TypeVar("_R")
 @dataclass
 class Snapshot:
     generation: int
-    vectors: VectorSearch  # a VectorIndex (FAISS), or the backend's (index/vectorstore.py)
+    vectors: VectorSearch  # a VectorIndex (FAISS), or the backend's (index/storage/base.py)
     lexical: LexicalIndex
 
 
@@ -134,7 +141,7 @@ def _db_errors(
 def _sanitize(doc: Document) -> Document:
     """Drop what SQLite or a terminal cannot hold: NULs and lone surrogates. The date is
     stored as ISO 8601 (or not at all), whoever built the Document: JSON output has one form."""
-    from .extract import normalise_date
+    from index.ingest.extract import normalise_date
 
     def clean(s: str) -> str:
         return s.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
@@ -157,7 +164,7 @@ class Pipeline:
         self.settings = settings
         self.data_dir = Path(settings.data_dir)
         # [store] backend: None = SQLite + FAISS files in the data dir (below); otherwise the
-        # backend (index/vectorstore.py) holds rows, vectors and the writer lease
+        # backend (index/storage/base.py) holds rows, vectors and the writer lease
         self.backend: Backend | None = open_backend(settings)
         self.store = self.backend.store if self.backend is not None else Store(self.data_dir)
         self._embedder = embedder
@@ -600,7 +607,7 @@ class Pipeline:
         Raises the first :class:`SourceError` when a named input fails; items skipped inside a
         folder or feed are listed in ``report.skipped``.
         """
-        from .sources import collect
+        from index.ingest.sources import collect
 
         collected = collect(list(inputs), self.settings.fetch)
         if collected.errors:
@@ -1031,7 +1038,7 @@ class Pipeline:
         on_update: Callable[[GeneratedAnswer], None] | None = None,
     ) -> GeneratedAnswer:
         """:meth:`ask`, then a written answer from the ``[llm]`` endpoint, verified against the
-        passages; the extractive answer when the endpoint fails (see :mod:`index.generate`).
+        passages; the extractive answer when the endpoint fails (see :mod:`index.written.generate`).
         With ``on_update``, the answer is streamed and ``on_update`` sees it grow."""
         coro = self.agenerate(question, k, mode, stream=on_update is not None, on_update=on_update)
         return asyncio.run(coro)
@@ -1047,7 +1054,7 @@ class Pipeline:
     ) -> GeneratedAnswer:
         """:meth:`generate` on a running event loop; ``ask`` runs in a worker thread. With
         ``stream``, ``on_update`` sees the verified answer grow (on the loop)."""
-        from . import generate as gen
+        from index.written import generate as gen
 
         if not self.settings.llm.enabled:
             raise ConfigError(gen.LLM_OFF)
@@ -1075,7 +1082,7 @@ class Pipeline:
     @_db_errors
     def match_titles(self, query: str, limit: int = 25) -> list[ArticleRow]:
         """Autocomplete titles: prefix, then substring, then fuzzy matches; at most ``limit``,
-        from an index (index/titles.py), within a fixed time budget whatever the query."""
+        from an index (index/search/titles.py), within a fixed time budget whatever the query."""
         if not self.store.exists():
             return []
         self.store.init_schema()

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from index.config import Settings, load_settings
-from index.embedder import HashEmbedder
+from index.embedding.base import HashEmbedder
 from index.pipeline import Pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +54,7 @@ ARTICLES = {
 }
 
 
-# -- vector-store backends (index/vectorstore.py) ------------------------------------------------
+# -- vector-store backends (index/storage/base.py) ------------------------------------------------
 # Engine tests marked ``backends`` (a module's ``pytestmark``) run once per backend: FAISS files
 # and Milvus Lite in the test's temp dir. ``pytest --backend milvus`` runs every test that uses
 # the ``settings`` fixture on one backend instead; tests of FAISS itself (index types, its files)
@@ -223,7 +223,7 @@ def nd(
 @pytest.fixture(scope="session")
 def real_embedder():  # type: ignore[no-untyped-def]
     from index.config import EmbeddingSettings
-    from index.embedder import SentenceTransformerEmbedder
+    from index.embedding.base import SentenceTransformerEmbedder
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     return SentenceTransformerEmbedder(EmbeddingSettings())

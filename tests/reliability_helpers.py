@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from index.config import Settings, load_settings
-from index.embedder import HashEmbedder
-from index.lexical import LexicalIndex
+from index.embedding.base import HashEmbedder
 from index.pipeline import GEN_DIR, Pipeline
-from index.vectors import VectorIndex
+from index.search.lexical import LexicalIndex
+from index.storage.faiss_index import VectorIndex
 from tests.conftest import HASH_MIN_CONFIDENCE, HASH_RERANKER
 
 WORDS = [

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from index.answer import AnswerWeights, confidence, select
-from index.embedder import HashEmbedder
-from index.evaluate import run_eval
+from index.embedding.base import HashEmbedder
 from index.models import Document
 from index.pipeline import Pipeline
+from index.search.answer import AnswerWeights, confidence, select
+from index.tools.evaluate import run_eval
 from tests.answer_helpers import EMB, idf, lookup_for, make_hit
 
 pytestmark = pytest.mark.backends  # every test here runs on FAISS and on Milvus Lite

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from index.config import Settings
-from index.embedder import HashEmbedder
+from index.embedding.base import HashEmbedder
 from index.pipeline import Pipeline
 from tests.conftest import DiscordWorld
 from tests.fakeopenai import ChatRequest, FakeOpenAI
@@ -132,7 +132,7 @@ async def test_endpoint_failures_give_the_extractive_answer(
     mode: str,
 ) -> None:
     fake = discord_world.fake
-    caplog.set_level(logging.INFO, logger="index.generate")
+    caplog.set_level(logging.INFO, logger="index.written.generate")
     bot_settings.llm.timeout = 1.5
     if mode == "only-fabricated":
         fake_llm.reply = 'Martin said "bread is my whole life" [1].'

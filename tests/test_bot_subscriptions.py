@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from bot import formatting as fmt
 from index.config import FeedSubscription, Settings
 from index.errors import NewsdeskError
-from index.sync import Announcement, Subscription, SubscriptionStatus
+from index.feeds.engine import Announcement, Subscription, SubscriptionStatus
 from tests.conftest import DiscordWorld
 from tests.feedserver import FeedSite
 from tests.httpserver import LoopbackServer
@@ -506,7 +506,7 @@ def test_subscriptions_db_from_before_servers_owned_them_is_migrated(
     operator's (seen from every admin server, removed only by the operator)."""
     import sqlite3
 
-    from index.sync import SyncEngine
+    from index.feeds.engine import SyncEngine
 
     path = bot_settings.data_dir / "subscriptions.db"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -140,7 +140,7 @@ def test_failures_give_the_extractive_answer(gnd: Gnd, fake_llm: FakeOpenAI, mod
     assert r.code == 0
     assert r.out == plain.out  # exactly what `ask` prints
     if mode in ("error", "hang", "garbage", "down"):  # endpoint trouble: a note in the log
-        assert r.err.startswith("WARNING index.generate: no written answer: ")
+        assert r.err.startswith("WARNING index.written.generate: no written answer: ")
         assert "answering with the extracted quote" in r.err and r.err.count("\n") == 1
     o = js(gnd("ask", "--generate", "--json", BREAD_Q, llm=llm))
     assert o["answer"]["text"] == js(gnd("ask", "--json", BREAD_Q))["answer"]["text"]

@@ -24,8 +24,8 @@ import pytest
 from index.cli import main
 from index.errors import IndexCorruptError
 from index.pipeline import GEN_DIR, MANIFEST, Pipeline, manifest_problems, write_manifest
-from index.store import pack_sentences
-from index.summary import central_sentence
+from index.search.summary import central_sentence
+from index.storage.sqlite import pack_sentences
 from tests.conftest import Nd
 from tests.reliability_helpers import open_pipeline, write_corpus
 
@@ -339,7 +339,7 @@ def test_a_non_numeric_generation_is_one_line_and_reindex_repairs_it(
 @pytest.mark.parametrize("family", ["flat", "ivf", "hnsw"])
 @pytest.mark.parametrize("sq8", [False, True])
 def test_damaged_vector_check_passes_every_healthy_index_type(family: str, sq8: bool) -> None:
-    from index.vectors import VectorIndex
+    from index.storage.faiss_index import VectorIndex
 
     rng = np.random.default_rng(0)
     vecs = rng.normal(size=(1200, 32)).astype(np.float32)

@@ -29,8 +29,8 @@ from pathlib import Path
 import pytest
 
 from index.config import FetchSettings
+from index.ingest.sources import collect
 from index.pipeline import GEN_DIR
-from index.sources import collect
 from tests.conftest import ROOT
 from tests.reliability_helpers import (
     WORDS,

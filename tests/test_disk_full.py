@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from index import pipeline as pipeline_mod
-from index.lexical import LexicalIndex
-from index.store import Store
-from index.sync import SubscriptionStore
-from index.vectors import VectorIndex
+from index.feeds.engine import SubscriptionStore
+from index.search.lexical import LexicalIndex
+from index.storage.faiss_index import VectorIndex
+from index.storage.sqlite import Store
 from tests.conftest import Nd
 from tests.reliability_helpers import article_text, index_state, open_pipeline, write_corpus
 

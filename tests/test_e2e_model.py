@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from index.config import load_settings
+from index.ingest.sources import collect
 from index.pipeline import Pipeline
-from index.sources import collect
 from tests.conftest import CORPUS, MA_ARTICLE, ROOT
 
 pytestmark = pytest.mark.model

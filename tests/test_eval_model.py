@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from index.config import load_settings
-from index.evaluate import run_eval
+from index.tools.evaluate import run_eval
 from tests.conftest import SQUAD
 
 pytestmark = [

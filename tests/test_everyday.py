@@ -223,7 +223,7 @@ def test_markdown_is_indexed_as_plain_text(nd: Nd, tmp_path: Path) -> None:
 
 
 def test_markdown_to_text_keeps_every_word() -> None:
-    from index.markdown import markdown_to_text
+    from index.ingest.markdown import markdown_to_text
 
     src = (
         "Snake_case_name and 2*3*4 stay; \\*escaped\\* too; `a **b**` is code.\n"

@@ -1,4 +1,4 @@
-"""index.fetch: safe HTTP fetching against a loopback server (no internet)."""
+"""index.ingest.fetch: safe HTTP fetching against a loopback server (no internet)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index import fetch
 from index.config import FetchSettings
 from index.errors import FetchError
-from index.fetch import classify_address, fetch_url, format_size
+from index.ingest import fetch
+from index.ingest.fetch import classify_address, fetch_url, format_size
 
 try:
     from tests.httpserver import LoopbackServer, RecordedRequest, Response, closed_port, repeat

@@ -6,8 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import formatting as fmt
-from index.generate import Citation, GeneratedAnswer
 from index.models import Answer, Quote
+from index.written.generate import Citation, GeneratedAnswer
 from tests.test_formatting import (
     SAFE_URL,
     any_text,

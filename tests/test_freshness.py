@@ -11,11 +11,11 @@ import pytest
 from bot import formatting as fmt
 from index.cli import format_answer
 from index.config import Settings, load_settings
-from index.embedder import HashEmbedder
+from index.embedding.base import HashEmbedder
 from index.errors import ConfigError
 from index.models import Answer, Document, Hit, Quote
 from index.pipeline import Pipeline
-from index.retrieval import prefer_recent
+from index.search.fusion import prefer_recent
 
 pytestmark = pytest.mark.backends  # every test here runs on FAISS and on Milvus Lite
 

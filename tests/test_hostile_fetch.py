@@ -26,13 +26,13 @@ from pathlib import Path
 
 import pytest
 
-from index import fetch
 from index.config import FetchSettings, Settings, load_settings
 from index.errors import ConfigError, FetchError, SourceError
-from index.fetch import fetch_url
+from index.feeds.engine import SyncEngine
+from index.ingest import fetch
+from index.ingest.fetch import fetch_url
+from index.ingest.sources import collect, poll_feed
 from index.pipeline import Pipeline
-from index.sources import collect, poll_feed
-from index.sync import SyncEngine
 from tests.conftest import Nd
 from tests.feedserver import FeedSite
 from tests.httpserver import LoopbackServer, Response

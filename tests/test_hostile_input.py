@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 
 from index.config import FetchSettings
 from index.errors import InvalidQuestionError, SourceError
-from index.extract import decode_detected, normalise_newlines
+from index.ingest.extract import decode_detected, normalise_newlines
+from index.ingest.sources import read_file
 from index.models import Answer, Document
 from index.pipeline import GEN_DIR, Pipeline
-from index.sources import read_file
 from tests.conftest import DiscordWorld, Nd
 from tests.reliability_helpers import open_pipeline, write_corpus
 from tests.test_formatting import assert_embed_limits, assert_safe

@@ -1,4 +1,4 @@
-"""index/llm.py and index/generate.py against the loopback fake OpenAI-compatible server."""
+"""index/written/client.py and generate.py against the loopback fake OpenAI-compatible server."""
 
 from __future__ import annotations
 
@@ -11,18 +11,18 @@ from fnmatch import fnmatch
 
 import pytest
 
-from index import llm
 from index.config import LLMSettings, Settings
 from index.errors import ConfigError
-from index.generate import (
+from index.models import Hit
+from index.pipeline import Pipeline
+from index.written import client as llm
+from index.written.generate import (
     PROMPT_VERSION,
     GeneratedAnswer,
     build_messages,
     format_passages,
     load_prompt,
 )
-from index.models import Hit
-from index.pipeline import Pipeline
 from tests.conftest import ROOT
 from tests.fakeopenai import ChatRequest, FakeOpenAI
 from tests.httpserver import closed_port

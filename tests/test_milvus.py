@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from index.config import Settings, load_settings
-from index.embedder import HashEmbedder
+from index.embedding.base import HashEmbedder
 from index.errors import ConfigError, IndexBusyError, NewsdeskError
 from index.models import Document
 from index.pipeline import Pipeline
@@ -196,7 +196,7 @@ def test_interrupted_write_leaves_no_trace(
 ) -> None:
     """A writer that dies before its switch: readers see the old generation, the next writer
     deletes the rows it left and undoes its removal marks."""
-    from index import milvus
+    from index.storage.milvus import backend as milvus
 
     mpipe.add_documents(DOCS[:2])
     before = answer_key(mpipe, QUESTIONS[0], "hybrid")
@@ -230,7 +230,7 @@ def test_interrupted_write_leaves_no_trace(
 
 
 def test_check_finds_damage(mpipe: Pipeline) -> None:
-    from index.milvus import MilvusBackend
+    from index.storage.milvus.backend import MilvusBackend
 
     mpipe.add_documents(DOCS)
     assert mpipe.check() == []
@@ -249,7 +249,7 @@ def test_damaged_state_and_sentence_vectors_are_one_line_or_skipped(mpipe: Pipel
     """Milvus too: a garbled sentence-vector field never crashes a question (it is skipped);
     a non-numeric generation in the state row is one line, not a traceback."""
     from index.errors import IndexCorruptError
-    from index.milvus import MilvusBackend
+    from index.storage.milvus.backend import MilvusBackend
 
     mpipe.add_documents(DOCS)
     backend = mpipe.backend
@@ -281,7 +281,7 @@ def test_damaged_state_and_sentence_vectors_are_one_line_or_skipped(mpipe: Pipel
 
 
 def test_writer_lease_is_kept_in_milvus(milvus_settings: Settings) -> None:
-    from index.milvus import MilvusBackend
+    from index.storage.milvus.backend import MilvusBackend
 
     a, b = MilvusBackend(milvus_settings), MilvusBackend(milvus_settings)
     try:
@@ -296,7 +296,7 @@ def test_writer_lease_is_kept_in_milvus(milvus_settings: Settings) -> None:
 
 
 def test_expired_lease_is_taken_over(milvus_settings: Settings) -> None:
-    from index.milvus import DUMMY, MilvusBackend
+    from index.storage.milvus.backend import DUMMY, MilvusBackend
 
     b = MilvusBackend(milvus_settings)
     try:
@@ -311,7 +311,7 @@ def test_expired_lease_is_taken_over(milvus_settings: Settings) -> None:
 
 def test_lease_admits_one_writer_at_a_time(milvus_settings: Settings) -> None:
     """Fischer's claim-wait-check with racing backends (as separate processes would be)."""
-    from index.milvus import MilvusBackend
+    from index.storage.milvus.backend import MilvusBackend
 
     backends = [MilvusBackend(milvus_settings) for _ in range(3)]
     for b in backends:
@@ -357,7 +357,7 @@ def test_collections_are_created_safely_by_several_processes_at_once(
     Every one of them ends with the collections created, indexed and loaded; none fails."""
     from pymilvus import MilvusClient
 
-    from index.milvus import MilvusBackend
+    from index.storage.milvus.backend import MilvusBackend
 
     create_index = MilvusClient.create_index
 
@@ -412,7 +412,7 @@ def test_collection_creation_rides_out_every_answer_a_racing_process_causes(
     the store waits them out; a writer and a reader both end with the collections loaded."""
     from pymilvus import MilvusClient, MilvusException
 
-    from index.milvus import MilvusBackend
+    from index.storage.milvus.backend import MilvusBackend
 
     failed: set[tuple[str, str, str]] = set()
 
@@ -464,8 +464,8 @@ def test_collection_creation_rides_out_every_answer_a_racing_process_causes(
 def test_migrate_copies_without_reembedding(
     tmp_path: Path, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from index import embedder
     from index.cli import main
+    from index.embedding import base as embedder
 
     faiss_settings = make_settings(tmp_path / "data", "faiss")
     source = Pipeline(faiss_settings, HashEmbedder())

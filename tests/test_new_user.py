@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from index.errors import ArticleNotFoundError
-from index.extract import from_text
+from index.ingest.extract import from_text
 from index.pipeline import Pipeline
 from tests.conftest import ROOT, Nd, milvus_available
 
@@ -403,7 +403,7 @@ def test_readme_and_help_never_point_at_the_shared_folder() -> None:
 
 def test_eval_question_file_is_documented_with_a_working_example(nd: Nd, tmp_path: Path) -> None:
     from index.cli import EVAL_QA_EXAMPLE
-    from index.evaluate import load_qa
+    from index.tools.evaluate import load_qa
 
     assert len(EVAL_QA_EXAMPLE) == 3
     readme = README.read_text(encoding="utf-8")

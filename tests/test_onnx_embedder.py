@@ -13,10 +13,10 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from index import onnx_embedder as oe
 from index.config import EmbeddingSettings
-from index.embedder import SentenceTransformerEmbedder
-from index.onnx_embedder import OnnxEmbedder, export_onnx, is_fresh
+from index.embedding import onnx_runtime as oe
+from index.embedding.base import SentenceTransformerEmbedder
+from index.embedding.onnx_runtime import OnnxEmbedder, export_onnx, is_fresh
 
 SENTENCES = [
     "What did Ma say about Apple Pay?",
@@ -169,7 +169,7 @@ def test_fp32_falls_back_to_torch_when_export_fails(
 def test_make_embedder_default_is_onnx_and_falls_back_on_unsupported_models(
     tmp_path: Path, caplog: Any
 ) -> None:
-    from index.embedder import make_embedder, resolve_model_path
+    from index.embedding.base import make_embedder, resolve_model_path
 
     assert EmbeddingSettings().backend == "onnx"
     assert isinstance(make_embedder(EmbeddingSettings()), OnnxEmbedder)

@@ -17,12 +17,12 @@ import Stemmer
 
 from index import cli
 from index.config import EmbeddingSettings, Settings, load_settings
-from index.embedder import HashEmbedder, SentenceTransformerEmbedder
-from index.lexical import LexicalIndex, tokenize
+from index.embedding.base import HashEmbedder, SentenceTransformerEmbedder
+from index.embedding.onnx_runtime import OnnxEmbedder
 from index.models import Document
-from index.onnx_embedder import OnnxEmbedder
 from index.pipeline import Pipeline
-from index.vectors import IndexPolicy, VectorIndex, ivf_nlist
+from index.search.lexical import LexicalIndex, tokenize
+from index.storage.faiss_index import IndexPolicy, VectorIndex, ivf_nlist
 
 WORDS = [
     *[
@@ -182,7 +182,7 @@ def test_auto_switches_at_the_threshold_and_back(settings: Settings) -> None:
 def test_explicit_types_and_sq8_through_the_pipeline(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("index.vectors.SQ_MIN_TRAIN", 20)
+    monkeypatch.setattr("index.storage.faiss_index.SQ_MIN_TRAIN", 20)
     docs = make_docs(30)
     for kind in ("flat", "ivf", "hnsw"):
         s = dataclasses.replace(settings, data_dir=tmp_path / kind)
@@ -420,6 +420,6 @@ def test_bench_runs_end_to_end_and_reports_every_figure(
 
 
 def cli_markdown(results: dict[str, object]) -> str:
-    from index.bench import markdown_report
+    from index.tools.bench import markdown_report
 
     return markdown_report(results)  # type: ignore[arg-type]

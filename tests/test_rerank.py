@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.answer import question_parts, rerank_select, second_part, select, shortlist
 from index.config import Settings
-from index.lexical import LexicalIndex
 from index.models import Hit
-from index.rerank import DEFAULT_DIR, OnnxReranker, pair_text, read_info
-from index.smalltalk import classify
+from index.search.answer import question_parts, rerank_select, second_part, select, shortlist
+from index.search.lexical import LexicalIndex
+from index.search.rerank import DEFAULT_DIR, OnnxReranker, pair_text, read_info
+from index.search.smalltalk import classify
 from tests.answer_helpers import EMB, idf, lookup_for, make_hit
 
 
@@ -104,7 +104,7 @@ def test_a_caption_never_wins_over_a_sentence() -> None:
 def test_shortlist_keeps_the_best_of_every_passage() -> None:
     hits = [make_hit(f"Sentence number {i} is here. Another one {i} follows.", cid=i, art=str(i))
             for i in range(6)]  # fmt: skip
-    from index.answer import candidates
+    from index.search.answer import candidates
 
     cands = candidates(hits, 6, lookup_for(hits), EMB.embed_query("x"))
     for i, c in enumerate(cands):
@@ -264,7 +264,7 @@ def test_verdicts_unchanged_when_unrelated_articles_are_added(
 
 
 def test_combiner_ranks_by_its_features_and_round_trips_through_the_meta() -> None:
-    from index.answer import FEATURES, Combiner
+    from index.search.answer import FEATURES, Combiner
 
     meta = {"combiner": {"features": list(FEATURES), "weights": [0, 0, 5, 0, 0, 0], "bias": -1}}
     comb = Combiner.from_meta(meta)
@@ -310,7 +310,7 @@ def test_real_words_the_articles_lack_are_not_corrected_into_look_alikes() -> No
 def test_ask_embeds_the_corrected_question_and_answers_the_one_asked(
     settings: Settings, corpus_dir: Path
 ) -> None:
-    from index.embedder import HashEmbedder
+    from index.embedding.base import HashEmbedder
     from index.pipeline import Pipeline
 
     class Recording(HashEmbedder):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from index.models import Hit
-from index.retrieval import merge_overlapping, relative_fusion, rrf, single
+from index.search.fusion import merge_overlapping, relative_fusion, rrf, single
 
 
 def test_rrf_scores_and_details() -> None:

@@ -1,4 +1,4 @@
-"""index.sources and index.extract: files, folders, web pages and feeds into Documents."""
+"""index.ingest.sources and .extract: files, folders, web pages and feeds into Documents."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from index.config import FetchSettings
 from index.errors import SourceError
-from index.extract import (
+from index.ingest.extract import (
     decode_file,
     decode_http,
     from_html,
@@ -23,7 +23,7 @@ from index.extract import (
     normalise_date,
     normalise_newlines,
 )
-from index.sources import Collected, collect, iter_folder, title_from_name
+from index.ingest.sources import Collected, collect, iter_folder, title_from_name
 
 try:
     from tests.httpserver import LoopbackServer, closed_port, repeat

@@ -185,7 +185,7 @@ def test_help_teaches_the_sync_commands(capsys: pytest.CaptureFixture[str]) -> N
 
 _KILL_BEFORE_ANNOUNCING = """
 import os, signal, sys
-from index import sync
+from index.feeds import engine as sync
 from index.cli import main
 
 def killed(*args, **kwargs):
@@ -207,9 +207,9 @@ def test_sigkill_between_indexing_and_announcing_loses_no_announcement(
     import subprocess
     import sys
 
-    from index.embedder import HashEmbedder
+    from index.embedding.base import HashEmbedder
+    from index.feeds.engine import SyncEngine
     from index.pipeline import Pipeline
-    from index.sync import SyncEngine
     from tests.reliability_helpers import hash_settings
 
     folder = tmp_path / "watched"

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from index import titles
-from index.bench import autocomplete_queries, synthetic_titles
 from index.config import Settings
 from index.models import Document
 from index.pipeline import Pipeline
-from index.store import Store, now_iso
+from index.search import titles
+from index.storage.sqlite import Store, now_iso
+from index.tools.bench import autocomplete_queries, synthetic_titles
 from tests.test_pipeline import CHESS, VOLCANO
 
 pytestmark = pytest.mark.backends

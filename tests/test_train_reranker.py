@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.rerank import OnnxReranker, pair_text
-from index.train_reranker import build_examples, load_squad
+from index.search.rerank import OnnxReranker, pair_text
+from index.tools.train_reranker import build_examples, load_squad
 
 FACTS = [
     ("Tern", "The island of Tern lies in the north sea. Its volcano erupted in 1982. "

@@ -1,4 +1,4 @@
-"""index/verify.py: citations and quotes of a generated answer checked against the passages."""
+"""index/written/verify.py: citations and quotes of a generated answer checked against passages."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.verify import (
+from index.written.verify import (
     citation_numbers,
     fallback_reason,
     is_refusal,

@@ -12,8 +12,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from index import smalltalk
-from index.generate import GeneratedAnswer
+from index.search import smalltalk
+from index.written.generate import GeneratedAnswer
 
 from .. import formatting as fmt
 from ..client import NO_MENTIONS, defer, describe_error

@@ -2,7 +2,8 @@
 background polling of feeds and folders, and announcements of new articles.
 
 Polling is an asyncio task: it wakes when the next subscription is due (at least every
-:attr:`SubscriptionsCog.tick` seconds), runs one round of :class:`index.sync.SyncEngine` in a
+:attr:`SubscriptionsCog.tick` seconds), runs one round of
+:class:`index.feeds.engine.SyncEngine` in a
 worker thread (fetching, reading files and embedding never block the event loop), then sends the
 announcements waiting in the queue. Each announcement is marked sent once its message went out,
 so it appears once; messages are batched (several embeds per message, a digest when many
@@ -22,7 +23,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from index.errors import NewsdeskError
-from index.sync import Announcement, SyncEngine, SyncResult
+from index.feeds.engine import Announcement, SyncEngine, SyncResult
 
 from .. import formatting as fmt
 from ..client import NO_MENTIONS, InputError, defer

@@ -1,0 +1,1 @@
+"""feeds: see README "Architecture"."""

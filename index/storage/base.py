@@ -1,0 +1,125 @@
+"""The vector-store interface: where passages, their vectors and the article text live.
+
+Two implementations, chosen by ``[store] backend`` (one config line):
+
+- ``"faiss"`` (the default): SQLite + per-generation FAISS and BM25 files in the data dir,
+  written by :mod:`index.pipeline` itself (:class:`index.storage.sqlite.Store`,
+  :class:`index.storage.faiss_index.VectorIndex`, :class:`index.search.lexical.LexicalIndex`).
+  One machine; one
+  writer through a file lock in the data dir.
+- ``"milvus"``: :class:`index.storage.milvus.backend.MilvusBackend`. Passages with their vectors,
+  article text
+  and the index state live in Milvus collections (Milvus Lite embedded, or a Milvus standalone
+  or cluster deployment), so any number of processes on any machines answer from one index.
+  One writer at a time through a lease kept in Milvus.
+
+What the pipeline needs from a backend is :class:`Backend`; what a question needs from the
+vectors of one generation is :class:`VectorSearch`. Nothing Milvus-related is imported unless
+``backend = "milvus"`` is configured (:func:`open_backend` imports it on demand).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from index.errors import ConfigError
+
+if TYPE_CHECKING:
+    from index.config import Settings
+    from index.models import Chunk, Document
+    from index.pipeline import Snapshot
+    from index.storage.sqlite import Store
+
+Progress = Callable[[str, int, int], None]
+
+BACKENDS = ("faiss", "milvus")
+
+
+class VectorSearch(Protocol):
+    """The vectors of one index generation, as a question uses them."""
+
+    @property
+    def kind(self) -> str:
+        """Index type for ``stats`` and the meta, e.g. ``flat``, ``ivf`` or ``milvus-flat``."""
+        ...
+
+    def __len__(self) -> int: ...
+
+    def ids(self) -> np.ndarray:
+        """Every passage id (int64) in this generation."""
+        ...
+
+    def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every (id, vector) in this generation."""
+        ...
+
+    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The ``k`` passages nearest to ``query`` as (id, inner product), best first."""
+        ...
+
+    def search_many(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]: ...
+
+    def scores_for(self, query: np.ndarray, ids: Sequence[int]) -> np.ndarray:
+        """Exact inner products of ``query`` with the stored vectors of ``ids``."""
+        ...
+
+
+class Backend(Protocol):
+    """A shared store of rows + vectors that replaces the data dir's SQLite + FAISS files."""
+
+    name: str
+
+    @property
+    def store(self) -> Store:
+        """The Store API (articles, passages, meta) over the backend."""
+        ...
+
+    def writer(self, wait: float | None = None) -> contextlib.AbstractContextManager[None]:
+        """The single-writer lease, coordinated through the backend itself."""
+        ...
+
+    def load_snapshot(
+        self, generation: int, dimension: int, previous: Snapshot | None
+    ) -> Snapshot: ...
+
+    def publish(
+        self,
+        *,
+        replace: Sequence[str],
+        planned: Sequence[tuple[Document, Sequence[Chunk]]],
+        vectors: np.ndarray,
+        sentences: Sequence[bytes],
+        texts: Sequence[str],
+        full: bool,
+        delete_articles: bool,
+        meta: dict[str, str],
+        previous: Snapshot | None,
+        progress: Progress | None = None,
+    ) -> Snapshot:
+        """Write the changes and switch to the next generation atomically; its snapshot."""
+        ...
+
+    def check(self, expected_meta: Callable[[], dict[str, str]]) -> list[str]: ...
+
+    def close(self) -> None: ...
+
+
+def open_backend(settings: Settings) -> Backend | None:
+    """The configured backend; ``None`` for the built-in FAISS one."""
+    name = settings.store.backend
+    if name == "faiss":
+        return None
+    if name == "milvus":
+        try:
+            from index.storage.milvus.backend import MilvusBackend
+        except ImportError as e:  # pymilvus (or milvus-lite) not installed
+            raise ConfigError(
+                f'store.backend = "milvus" needs the optional Milvus packages ({e.name or e}): '
+                'pip install "newsdesk[milvus]" (or `pip install pymilvus milvus-lite`)'
+            ) from None
+        return MilvusBackend(settings)
+    raise ConfigError(f"store.backend must be one of {', '.join(BACKENDS)} (got {name!r})")

@@ -1,0 +1,1 @@
+"""storage.milvus: see README "Architecture"."""

@@ -1,0 +1,698 @@
+"""SQLite storage: articles (full text), chunks (offsets), meta. WAL mode, one file.
+
+A chunk's text is never stored twice: it is ``substr(article.text, start + 1, end - start)``.
+Chunk ids come from ``AUTOINCREMENT`` so an id is never reused: a stale vector can never point at
+a different passage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import logging
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from index.errors import (
+    ArticleNotFoundError,
+    DiskFullError,
+    IndexBusyError,
+    IndexCorruptError,
+    NewsdeskError,
+)
+from index.models import Article, Chunk, Document, Hit, text_hash
+from index.search import titles
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+DB_NAME = "newsdesk.db"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    source TEXT NOT NULL UNIQUE,
+    url TEXT,
+    published TEXT,
+    text TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    sentences BLOB,
+    UNIQUE (article_id, ordinal)
+);
+CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
+"""
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+
+
+SentenceVectors = tuple[np.ndarray, np.ndarray]  # spans (n, 2) int32, vectors (n, dim) float32
+
+
+def pack_sentences(spans: Sequence[tuple[int, int]], vectors: np.ndarray) -> bytes:
+    """Sentence spans + unit vectors, 8-bit quantised: 8 + dim bytes per sentence."""
+    n = len(spans)
+    dim = int(vectors.shape[1]) if n else 0
+    head = np.asarray([n, dim], dtype=np.int32).tobytes()
+    sp = np.asarray(spans, dtype=np.int32).reshape(n, 2).tobytes()
+    q = np.clip(np.rint(np.asarray(vectors, np.float32) * 127.0), -127, 127).astype(np.int8)
+    return head + sp + q.tobytes()
+
+
+class BadSentences(ValueError):
+    """A stored sentence-vector blob that is not what :func:`pack_sentences` writes."""
+
+
+def sentence_problem(blob: bytes, dim: int | None = None, length: int | None = None) -> str | None:
+    """What is wrong with a sentence-vector blob (None: nothing): its size must match its
+    header, its vectors the index's ``dim``, its spans lie inside a passage of ``length``."""
+    if len(blob) < 8:
+        return f"{len(blob)} bytes, shorter than its header"
+    n, d = (int(x) for x in np.frombuffer(blob[:8], dtype=np.int32))
+    if n < 0 or d < 0 or (n and d == 0):
+        return f"header says {n} sentences of dimension {d}"
+    if len(blob) != 8 + 8 * n + n * d:
+        return f"{len(blob)} bytes for {n} sentences of dimension {d}"
+    if n and dim is not None and d != dim:
+        return f"dimension {d}, expected {dim}"
+    sp = np.frombuffer(blob[8 : 8 + 8 * n], dtype=np.int32).reshape(n, 2)
+    if n and ((sp[:, 0] < 0).any() or (sp[:, 1] <= sp[:, 0]).any()):
+        return "sentence offsets out of order"
+    if n and length is not None and int(sp[:, 1].max()) > length:
+        return "sentence offsets past the end of the passage"
+    return None
+
+
+def unpack_sentences(blob: bytes) -> SentenceVectors:
+    """The spans and unit vectors of :func:`pack_sentences`; :class:`BadSentences` (a
+    ValueError) for a damaged blob, never a reshape error deep in numpy."""
+    bad = sentence_problem(blob)
+    if bad is not None:
+        raise BadSentences(bad)
+    n, dim = (int(x) for x in np.frombuffer(blob[:8], dtype=np.int32))
+    sp = np.frombuffer(blob[8 : 8 + 8 * n], dtype=np.int32).reshape(n, 2)
+    q = np.frombuffer(blob[8 + 8 * n : 8 + 8 * n + n * dim], dtype=np.int8).reshape(n, dim)
+    vecs = q.astype(np.float32) / 127.0
+    norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+    return sp, vecs / np.maximum(norms, 1e-9)
+
+
+def usable_sentences(
+    rows: Iterable[tuple[int, bytes]], dim: int | None, where: str
+) -> dict[int, SentenceVectors]:
+    """Sentence vectors by chunk id; a damaged blob is left out (the answer then splits that
+    passage itself, lexical scores only) and logged: `newsdesk check` reports it."""
+    out: dict[int, SentenceVectors] = {}
+    for cid, blob in rows:
+        bad = (
+            sentence_problem(blob, dim)
+            if isinstance(blob, bytes)
+            else f"a {type(blob).__name__}, not bytes"
+        )
+        if bad is not None:
+            log.warning(
+                "the sentence vectors of passage %s in %s are damaged (%s); skipped them "
+                "(`newsdesk reindex` rebuilds them)",
+                cid,
+                where,
+                bad,
+            )
+            continue
+        out[cid] = unpack_sentences(blob)
+    return out
+
+
+def article_refs(ref: str) -> tuple[str, list[str]]:
+    """``ref`` stripped, and what it may name as an id or source: itself and, read as a path,
+    its resolved form. An empty ``ref`` is an error."""
+    ref = ref.strip()
+    if not ref:
+        raise ArticleNotFoundError("give an article id, title, path or URL")
+    candidates = [ref]
+    with contextlib.suppress(OSError, ValueError, RuntimeError):  # RuntimeError: a symlink loop
+        candidates.append(str(Path(ref).expanduser().resolve()))
+    return ref, candidates
+
+
+# an article id prefix, as git takes a commit's: at least this many of its hex digits
+MIN_ID_PREFIX = 4
+_ID_PREFIX = re.compile(rf"[0-9a-f]{{{MIN_ID_PREFIX},}}")
+
+# how a store answers :func:`resolve_article`: ``(kind, value)`` -> matching ``(id, title)``s;
+# kind "key": id or source equal to value; "url": url equal to value; "prefix": id starting
+# with value; "title": title equal to value, ignoring case
+Lookup = Callable[[str, str], "list[tuple[str, str]]"]
+
+
+def resolve_article(ref: str, lookup: Lookup) -> str:
+    """The id of the one article ``ref`` names: its id, source (path or URL), URL (front
+    matter, canonical link, feed link), an id prefix of 4+ hex digits, or its exact title
+    (ignoring case). Several matches are an error that lists them, as is no match."""
+    ref, candidates = article_refs(ref)
+    steps = [("key", c) for c in dict.fromkeys(candidates)] + [("url", ref)]
+    if _ID_PREFIX.fullmatch(ref.lower()):
+        steps.append(("prefix", ref.lower()))
+    steps.append(("title", ref))
+    for kind, value in steps:
+        rows = sorted(dict(lookup(kind, value)).items())
+        if len(rows) == 1:
+            return rows[0][0]
+        if len(rows) > 1:
+            shown = "; ".join(f"{i} ({t})" for i, t in rows[:10])
+            more = f" and {len(rows) - 10} more" if len(rows) > 10 else ""
+            what = "are titled" if kind == "title" else "match"
+            raise ArticleNotFoundError(
+                f'several articles {what} "{ref}"; give one of these ids: {shown}{more}'
+            )
+    raise ArticleNotFoundError(
+        f'no article matches "{ref}" (try `newsdesk articles` for ids and titles)'
+    )
+
+
+@dataclass(frozen=True)
+class ArticleRow:
+    id: str
+    title: str
+    source: str
+    url: str | None
+    published: str | None
+    content_hash: str
+    added_at: str
+    chunk_count: int
+
+
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+# how FAISS (C++) reports a failed write: strerror in parentheses at the end
+_FULL_TEXTS = ("(No space left on device)", "(Disk quota exceeded)", "(File too large)")
+
+
+def disk_full_reason(e: BaseException, path: Path | None = None) -> str | None:
+    """Why ``e`` is an out-of-space error (None: it is not one): SQLite's SQLITE_FULL, an
+    OSError ENOSPC / EDQUOT / EFBIG, or FAISS's write error naming one of them. SQLite reports
+    a write that hit a file size limit (EFBIG) as a plain "disk I/O error": that one counts
+    when the file system near ``path`` is (almost) full or a file size limit is set."""
+    if isinstance(e, sqlite3.DatabaseError):
+        code = getattr(e, "sqlite_errorcode", None)
+        if (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or "disk is full" in str(e):
+            return "database or disk is full"
+        if code is not None and code & 0xFF == sqlite3.SQLITE_IOERR and path is not None:
+            return _out_of_room(path)
+        return None
+    if isinstance(e, OSError) and e.errno in _FULL_ERRNOS:
+        return os.strerror(e.errno or 0).lower()
+    if isinstance(e, RuntimeError):
+        for text in _FULL_TEXTS:
+            if text in str(e):
+                return text[1:-1].lower()
+    return None
+
+
+def _out_of_room(path: Path, low: int = 16 << 20) -> str | None:
+    """ "no space left on device" when less than ``low`` bytes are free where ``path`` lives,
+    "file size limit" when the process has one (``ulimit -f``); None otherwise."""
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        if soft != resource.RLIM_INFINITY:
+            return f"disk I/O error under a file size limit of {soft:,} bytes"
+    except (ImportError, OSError, ValueError):
+        pass
+    try:
+        st = os.statvfs(path if path.is_dir() else path.parent)
+    except OSError:
+        return None
+    if st.f_bavail * st.f_frsize < low:
+        return "disk I/O error with no space left on device"
+    return None
+
+
+def rollback(c: sqlite3.Connection) -> None:
+    """End a failed transaction without hiding why it failed: SQLite may have rolled it back
+    itself (SQLITE_FULL does), and then a ROLLBACK raises "no transaction is active"."""
+    if c.in_transaction:
+        try:
+            c.execute("ROLLBACK")
+        except sqlite3.Error as e:
+            log.debug("rollback after a failed transaction: %s", e)
+
+
+@contextlib.contextmanager
+def immediate(c: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``; on any error, or a failed COMMIT, a rollback that
+    never replaces the original error."""
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        yield c
+        c.execute("COMMIT")
+    except BaseException:
+        rollback(c)
+        raise
+
+
+class SQLiteFile:
+    """A SQLite file in WAL mode, one connection per thread (all closed together)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            c = self._connect()
+            self._local.conn = c
+        return c
+
+    def _db_error(self, e: sqlite3.DatabaseError) -> Exception:
+        return database_error(self.path, e)
+
+    def _opened(self, c: sqlite3.Connection) -> None:
+        """Called with each new connection (e.g. to create the schema once)."""
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            c = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            c.execute("PRAGMA journal_mode=WAL")
+            c.execute("PRAGMA synchronous=NORMAL")
+            c.execute("PRAGMA foreign_keys=ON")
+            c.execute("PRAGMA busy_timeout=30000")
+            self._opened(c)
+        except sqlite3.DatabaseError as e:
+            raise self._db_error(e) from e
+        with self._all_lock:
+            self._all.append(c)
+        return c
+
+    def close(self) -> None:
+        with self._all_lock:
+            for c in self._all:
+                with contextlib.suppress(Exception):
+                    c.close()
+            self._all.clear()
+        self._local = threading.local()
+
+
+class Store(SQLiteFile):
+    """Thread-safe access to the index's SQLite file: one connection per thread."""
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(data_dir / DB_NAME)
+        self.data_dir = data_dir
+        self._titles_ready = False
+
+    def init_schema(self) -> None:
+        try:
+            self.conn.executescript(_SCHEMA)
+            self._ensure_titles()
+        except sqlite3.DatabaseError as e:
+            raise database_error(self.path, e) from e
+
+    def _ensure_titles(self) -> None:
+        """The title search tables (index/search/titles.py); a database from before them gains them
+        once, filled from ``articles`` (one writer does it, the others find it done)."""
+        if self._titles_ready:
+            return
+        c = self.conn
+        if not titles.installed(c):
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                if not titles.installed(c):
+                    titles.install(c, follow_articles=True)
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            c.execute("COMMIT")
+        self._titles_ready = True
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """One consistent read: every query of this thread inside sees the same commit.
+
+        Without it each statement is its own transaction, so a writer committing between two
+        queries of one question would mix generations (vectors of one, rows of the next).
+        Re-entrant; inside a write transaction it is that transaction.
+        """
+        c = self.conn
+        if c.in_transaction:
+            yield c
+            return
+        c.execute("BEGIN")
+        try:
+            yield c
+        finally:
+            if c.in_transaction:
+                c.execute("COMMIT")  # read-only: nothing to write, ends the snapshot
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with immediate(self.conn) as c:
+            yield c
+
+    # -- meta --------------------------------------------------------------------------------
+    def meta(self) -> dict[str, str]:
+        try:
+            return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):
+                return {}
+            raise database_error(self.path, e) from e
+        except sqlite3.DatabaseError as e:
+            raise database_error(self.path, e) from e
+
+    def generation(self) -> int:
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):
+                return 0
+            raise database_error(self.path, e) from e
+        except sqlite3.DatabaseError as e:
+            raise database_error(self.path, e) from e
+        if not row:
+            return 0
+        try:
+            return int(row[0])
+        except (TypeError, ValueError):
+            raise IndexCorruptError(
+                f"the database {self.path} is damaged: meta.generation is not a number; "
+                "run `newsdesk reindex` to rebuild the index from the stored articles"
+            ) from None
+
+    @staticmethod
+    def set_meta(c: sqlite3.Connection, values: dict[str, object]) -> None:
+        c.executemany(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            [(k, str(v)) for k, v in values.items()],
+        )
+
+    # -- articles ----------------------------------------------------------------------------
+    def hashes(self) -> dict[str, str]:
+        """article id -> content hash."""
+        return dict(self.conn.execute("SELECT id, content_hash FROM articles").fetchall())
+
+    def counts(self) -> tuple[int, int]:
+        a = self.conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+        c = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        return int(a), int(c)
+
+    def list_articles(self) -> list[ArticleRow]:
+        rows = self.conn.execute(
+            "SELECT a.id, a.title, a.source, a.url, a.published, a.content_hash, a.added_at, "
+            "(SELECT count(*) FROM chunks c WHERE c.article_id = a.id) "
+            "FROM articles a ORDER BY a.title COLLATE NOCASE"
+        ).fetchall()
+        return [ArticleRow(*r) for r in rows]
+
+    def match_titles(self, query: str, limit: int) -> list[ArticleRow]:
+        """Titles for autocomplete: prefix, then substring, then fuzzy (index/search/titles.py)."""
+        ids = titles.match_ids(self.conn, query, limit)
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self.conn.execute(
+            "SELECT a.id, a.title, a.source, a.url, a.published, a.content_hash, a.added_at, "
+            "(SELECT count(*) FROM chunks c WHERE c.article_id = a.id) "
+            f"FROM articles a WHERE a.id IN ({marks})",
+            ids,
+        ).fetchall()
+        by_id = {r[0]: ArticleRow(*r) for r in rows}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def get_article(self, article_id: str) -> Article:
+        r = self.conn.execute(
+            "SELECT id, title, source, text, url, published, content_hash, added_at, "
+            "(SELECT count(*) FROM chunks c WHERE c.article_id = a.id) FROM articles a WHERE id=?",
+            (article_id,),
+        ).fetchone()
+        if r is None:
+            raise ArticleNotFoundError(f"no article with id {article_id}")
+        return Article(*r)
+
+    def find_article(self, ref: str) -> Article:
+        """By id, source (path or URL), URL, id prefix or exact title: :func:`resolve_article`."""
+        return self.get_article(resolve_article(ref, self._lookup))
+
+    def _lookup(self, kind: str, value: str) -> list[tuple[str, str]]:
+        args: tuple[str, ...] = (value,)
+        if kind == "key":
+            sql, args = "id=? OR source=?", (value, value)
+        elif kind == "url":
+            sql = "url=?"
+        elif kind == "prefix":  # ids are hex digits: a range of the primary key
+            sql, args = "id >= ? AND id < ?", (value, value + "g")
+        else:
+            sql = "title = ? COLLATE NOCASE"
+        rows = self.conn.execute(f"SELECT id, title FROM articles WHERE {sql}", args)
+        return [(str(i), str(t)) for i, t in rows.fetchall()]
+
+    def same_text(self, texts: Sequence[str]) -> dict[str, str]:
+        """:func:`text_hash` -> id of the (oldest) stored article with exactly that text, for
+        the hashes of ``texts`` that are stored. Only rows of the same lengths are read."""
+        want = {text_hash(t) for t in texts}
+        lengths = sorted({len(t) for t in texts})
+        found: dict[str, str] = {}
+        for i in range(0, len(lengths), 500):
+            part = lengths[i : i + 500]
+            rows = self.conn.execute(
+                "SELECT id, text FROM articles WHERE length(text) IN "
+                f"({','.join('?' * len(part))}) ORDER BY added_at, id",
+                part,
+            )
+            for article_id, text in rows:
+                found.setdefault(text_hash(text), article_id)
+        return {h: a for h, a in found.items() if h in want}
+
+    def all_articles(self) -> Iterator[Article]:
+        cur = self.conn.execute(
+            "SELECT id, title, source, text, url, published, content_hash, added_at, 0 "
+            "FROM articles ORDER BY added_at, id"
+        )
+        for r in cur:
+            yield Article(*r)
+
+    @staticmethod
+    def upsert_article(c: sqlite3.Connection, doc: Document, when: str) -> None:
+        c.execute(
+            "INSERT INTO articles(id, title, source, url, published, text, content_hash, "
+            "added_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET title=excluded.title, url=excluded.url, "
+            "published=excluded.published, text=excluded.text, "
+            "content_hash=excluded.content_hash, updated_at=excluded.updated_at",
+            (
+                doc.article_id,
+                doc.title,
+                doc.source,
+                doc.url,
+                doc.published,
+                doc.text,
+                doc.content_hash,
+                when,
+                when,
+            ),
+        )
+
+    # -- chunks ------------------------------------------------------------------------------
+    @staticmethod
+    def chunk_ids_of(c: sqlite3.Connection, article_ids: Sequence[str]) -> list[int]:
+        out: list[int] = []
+        for i in range(0, len(article_ids), 500):
+            part = list(article_ids[i : i + 500])
+            q = "SELECT id FROM chunks WHERE article_id IN ({})".format(",".join("?" * len(part)))
+            out.extend(r[0] for r in c.execute(q, part))
+        return out
+
+    @staticmethod
+    def insert_chunks(
+        c: sqlite3.Connection, chunks: Sequence[Chunk], sentences: Sequence[bytes] = ()
+    ) -> list[int]:
+        ids = []
+        for i, ch in enumerate(chunks):
+            blob = sentences[i] if i < len(sentences) else None
+            cur = c.execute(
+                "INSERT INTO chunks(article_id, ordinal, start, end, sentences) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (ch.article_id, ch.ordinal, ch.start, ch.end, blob),
+            )
+            assert cur.lastrowid is not None
+            ids.append(int(cur.lastrowid))
+        return ids
+
+    @staticmethod
+    def passage_texts(c: sqlite3.Connection) -> tuple[list[int], list[str]]:
+        """All chunk ids with "title\\ntext", in id order (for the lexical index)."""
+        ids: list[int] = []
+        texts: list[str] = []
+        for cid, title, text in c.execute(
+            "SELECT c.id, a.title, substr(a.text, c.start + 1, c.end - c.start) "
+            "FROM chunks c JOIN articles a ON a.id = c.article_id ORDER BY c.id"
+        ):
+            ids.append(cid)
+            texts.append(f"{title}\n{text}")
+        return ids, texts
+
+    def chunk_count(self, article_ids: frozenset[str] | set[str]) -> int:
+        ids = list(article_ids)
+        if not ids:
+            return 0
+        marks = ",".join("?" * len(ids))
+        q = f"SELECT count(*) FROM chunks WHERE article_id IN ({marks})"
+        return int(self.conn.execute(q, ids).fetchone()[0])
+
+    def chunk_ids(self) -> list[int]:
+        return [r[0] for r in self.conn.execute("SELECT id FROM chunks ORDER BY id")]
+
+    def hits(self, scored: Sequence[tuple[int, float, dict[str, float]]]) -> list[Hit]:
+        """Hits for (chunk id, score, details), in the given order; unknown ids dropped."""
+        if not scored:
+            return []
+        ids = [s[0] for s in scored]
+        q = (
+            "SELECT c.id, c.article_id, a.title, a.source, a.url, "
+            "substr(a.text, c.start + 1, c.end - c.start), c.start, c.end, a.published "
+            "FROM chunks c JOIN articles a ON a.id = c.article_id WHERE c.id IN ({})"
+        ).format(",".join("?" * len(ids)))
+        rows = {r[0]: r for r in self.conn.execute(q, ids)}
+        out = []
+        for cid, score, details in scored:
+            r = rows.get(cid)
+            if r is None:
+                continue
+            out.append(
+                Hit(
+                    chunk_id=r[0],
+                    article_id=r[1],
+                    title=r[2],
+                    source=r[3],
+                    url=r[4],
+                    text=r[5],
+                    start=r[6],
+                    end=r[7],
+                    published=r[8],
+                    score=score,
+                    details=dict(details),
+                    parts=[(r[0], r[6], r[7])],
+                )
+            )
+        return out
+
+    def sentence_vectors(self, chunk_ids: Sequence[int]) -> dict[int, SentenceVectors]:
+        """Stored sentence spans (relative to the chunk) and vectors, by chunk id."""
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        q = f"SELECT id, sentences FROM chunks WHERE id IN ({marks}) AND sentences IS NOT NULL"
+        rows = self.conn.execute(q, list(chunk_ids)).fetchall()
+        return usable_sentences(rows, self.dimension(), str(self.path))
+
+    def dimension(self) -> int | None:
+        """The vectors' dimension recorded in the meta (None: not recorded or not a number)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key='dimension'").fetchone()
+        try:
+            return int(row[0]) if row else None
+        except ValueError:
+            return None
+
+    def article_sentences(
+        self, article_id: str
+    ) -> tuple[str, list[tuple[int, SentenceVectors]]] | None:
+        """An article's text and, passage by passage in order, (passage start, its stored
+        sentence spans and vectors); None when there is no such article."""
+        row = self.conn.execute("SELECT text FROM articles WHERE id=?", (article_id,)).fetchone()
+        if row is None:
+            return None
+        rows = self.conn.execute(
+            "SELECT id, start, sentences FROM chunks WHERE article_id=? AND sentences IS NOT NULL "
+            "ORDER BY ordinal",
+            (article_id,),
+        ).fetchall()
+        starts = {int(cid): int(start) for cid, start, _blob in rows}
+        usable = usable_sentences(
+            [(cid, blob) for cid, _start, blob in rows], self.dimension(), str(self.path)
+        )
+        return row[0], [(starts[cid], sv) for cid, sv in usable.items()]
+
+    def damaged_sentences(self) -> tuple[int, int | None, str]:
+        """Passages whose stored sentence vectors are damaged: (count, first id, first why)."""
+        dim = self.dimension()
+        count, first, why = 0, None, ""
+        for cid, blob, length in self.conn.execute(
+            "SELECT id, sentences, end - start FROM chunks WHERE sentences IS NOT NULL ORDER BY id"
+        ):
+            if not isinstance(blob, bytes):
+                bad: str | None = f"a {type(blob).__name__}, not bytes"
+            else:
+                bad = sentence_problem(blob, dim, int(length))
+            if bad is not None:
+                count += 1
+                if first is None:
+                    first, why = int(cid), bad
+        return count, first, why
+
+    def article_span(self, article_id: str, start: int, end: int) -> str:
+        r = self.conn.execute(
+            "SELECT substr(text, ? + 1, ? - ?) FROM articles WHERE id=?",
+            (start, end, start, article_id),
+        ).fetchone()
+        return str(r[0]) if r else ""
+
+    def integrity_errors(self, full: bool = False) -> list[str]:
+        """SQLite's own check (``full``: ``integrity_check``, else ``quick_check``)."""
+        pragma = "integrity_check" if full else "quick_check"
+        try:
+            rows = self.conn.execute(f"PRAGMA {pragma}").fetchall()
+        except sqlite3.DatabaseError as e:
+            return [str(e)]
+        return [str(r[0]) for r in rows if r[0] != "ok"]
+
+
+DB_ADVICE = (
+    "restore newsdesk.db from a backup, or move the data dir away and index the articles again"
+)
+
+
+def database_error(path: Path, e: sqlite3.DatabaseError) -> NewsdeskError:
+    """A person's message for an SQLite error: busy, or a damaged or unreadable file."""
+    text = str(e) or type(e).__name__
+    if isinstance(e, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+        return IndexBusyError(
+            f"the database {path} is busy ({text}): another newsdesk process is writing; "
+            "try again in a moment"
+        )
+    full = disk_full_reason(e, path)
+    if full is not None:
+        return DiskFullError(str(path), full)
+    return IndexCorruptError(
+        f"the database {path} is damaged or unreadable ({text}); {DB_ADVICE} "
+        "(`newsdesk check` lists what is wrong)"
+    )
