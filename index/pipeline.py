@@ -76,7 +76,7 @@ from index.search.fusion import (
 )
 from index.search.lexical import LexicalIndex
 from index.search.rerank import Scorer
-from index.storage.base import Backend, VectorSearch, open_backend
+from index.storage.base import Backend, Snapshot, open_backend
 from index.storage.faiss_index import IndexPolicy, VectorIndex
 from index.storage.sqlite import (
     DB_ADVICE,
@@ -102,13 +102,6 @@ NOT_FOUND = "I couldn't find that in the indexed articles."
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
-
-
-@dataclass
-class Snapshot:
-    generation: int
-    vectors: VectorSearch  # a VectorIndex (FAISS), or the backend's (index/storage/base.py)
-    lexical: LexicalIndex
 
 
 @dataclass

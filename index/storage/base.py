@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -31,12 +32,21 @@ from index.errors import ConfigError
 if TYPE_CHECKING:
     from index.config import Settings
     from index.models import Chunk, Document
-    from index.pipeline import Snapshot
+    from index.search.lexical import LexicalIndex
     from index.storage.sqlite import Store
 
 Progress = Callable[[str, int, int], None]
 
 BACKENDS = ("faiss", "milvus")
+
+
+@dataclass
+class Snapshot:
+    """One generation as queries see it: its vectors and its BM25 index, swapped as one value."""
+
+    generation: int
+    vectors: VectorSearch  # a VectorIndex (FAISS), or the backend's
+    lexical: LexicalIndex
 
 
 class VectorSearch(Protocol):

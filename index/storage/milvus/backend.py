@@ -80,7 +80,7 @@ from index.storage.sqlite import (
 
 if TYPE_CHECKING:
     from index.config import Settings
-    from index.pipeline import Snapshot
+    from index.storage.base import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -606,7 +606,7 @@ class MilvusBackend:
 
     # -- snapshots ---------------------------------------------------------------------------
     def load_snapshot(self, generation: int, dimension: int, previous: Snapshot | None) -> Snapshot:
-        from index.pipeline import Snapshot
+        from index.storage.base import Snapshot
 
         state = self.store.state()
         if generation == 0 or int(state.get("generation", 0)) != generation:
@@ -754,7 +754,7 @@ class MilvusBackend:
 
         ``ids``: the new passages' ids (a migration keeps the source's); else the next ones.
         """
-        from index.pipeline import Snapshot
+        from index.storage.base import Snapshot
 
         if self._lease is None:
             raise RuntimeError("publish outside writer()")
