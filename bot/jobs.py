@@ -23,12 +23,12 @@ from collections.abc import Callable
 import discord
 
 from . import formatting as fmt
+from .interactions import NO_MENTIONS
 
 log = logging.getLogger("newsdesk.bot.jobs")
 
 TOKEN_LIFETIME = 15 * 60.0  # seconds an interaction token is valid (Discord)
 TOKEN_MARGIN = 60.0  # leave the reply this long before the token expires
-NO_MENTIONS = discord.AllowedMentions.none()
 
 
 def token_gone(error: discord.HTTPException) -> bool:

@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from .. import formatting as fmt
-from ..client import NO_MENTIONS, defer
+from ..interactions import NO_MENTIONS, defer
 
 if TYPE_CHECKING:
     from ..client import NewsdeskBot

@@ -6,7 +6,7 @@ import dataclasses
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -16,7 +16,8 @@ from index.search import smalltalk
 from index.written.generate import GeneratedAnswer
 
 from .. import formatting as fmt
-from ..client import NO_MENTIONS, defer, describe_error
+from ..checks import question_cooldown
+from ..interactions import NO_MENTIONS, defer, describe_error
 from ..streaming import StreamRelay
 
 if TYPE_CHECKING:
@@ -28,15 +29,6 @@ ANSWERED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 _USER_MENTION_RE = re.compile(r"<@!?(\d+)>")
 _ROLE_MENTION_RE = re.compile(r"<@&(\d+)>")
 _CHANNEL_MENTION_RE = re.compile(r"<#(\d+)>")
-
-
-def question_cooldown(interaction: discord.Interaction) -> bool:
-    """App-command check: the per-user question rate (shared with message questions)."""
-    bot = cast("NewsdeskBot", interaction.client)
-    retry = bot.cooldowns.hit(interaction.user.id)
-    if retry is not None:
-        raise app_commands.CommandOnCooldown(bot.cooldowns.bucket(interaction.user.id), retry)
-    return True
 
 
 QUESTION_OPTION_MAX = 6000  # Discord's cap on max_length

@@ -26,9 +26,9 @@ from index.errors import NewsdeskError
 from index.feeds.engine import Announcement, SyncEngine, SyncResult
 
 from .. import formatting as fmt
-from ..client import NO_MENTIONS, InputError, defer
+from ..checks import check_url, guild_only, manager_only, may_administer
+from ..interactions import NO_MENTIONS, InputError, defer
 from ..jobs import JobMessage
-from .admin import check_url, guild_only, manager_only, may_administer
 
 if TYPE_CHECKING:
     from ..client import NewsdeskBot
