@@ -1,4 +1,4 @@
-"""The Discord client: loads the index in ``setup_hook``, adds the cogs, syncs commands.
+"""The Discord client: loads the index in ``setup_hook``, loads the cogs, syncs commands.
 
 Engine calls (embedding, search, indexing, SQLite) run in worker threads via
 :meth:`NewsdeskBot.run_sync`, so the event loop keeps heart-beating and answering. Errors from
@@ -33,6 +33,15 @@ from .redact import redact_secret
 log = logging.getLogger("newsdesk.bot")
 
 T = TypeVar("T")
+
+# the cogs, each a module with ``async def setup(bot)``, loaded in this order by ``setup_hook``
+# (their commands are registered, and synced, in this order)
+INITIAL_EXTENSIONS = (
+    "bot.cogs.ask",
+    "bot.cogs.articles",
+    "bot.cogs.admin",
+    "bot.cogs.subscriptions",
+)
 
 
 class NewsdeskTree(app_commands.CommandTree["NewsdeskBot"]):
@@ -202,15 +211,11 @@ class NewsdeskBot(commands.Bot):
             stats.chunks,
             stats.model,
         )
-        from .cogs.admin import AdminCog
-        from .cogs.articles import ArticlesCog
-        from .cogs.ask import AskCog
-        from .cogs.subscriptions import SubscriptionsCog
-
-        await self.add_cog(AskCog(self))
-        await self.add_cog(ArticlesCog(self))
-        await self.add_cog(AdminCog(self))
-        await self.add_cog(SubscriptionsCog(self))
+        for name in INITIAL_EXTENSIONS:
+            try:
+                await self.load_extension(name)
+            except commands.ExtensionFailed as e:  # the cog's own error, as before extensions
+                raise e.original from None
         llm = self.settings.llm
         if llm.enabled:
             log.info(

@@ -136,3 +136,8 @@ class AdminCog(commands.Cog):
         await interaction.edit_original_response(
             embed=fmt.stats_embed(stats), allowed_mentions=NO_MENTIONS
         )
+
+
+async def setup(bot: NewsdeskBot) -> None:
+    """The extension's entry point (``bot.load_extension("bot.cogs.admin")``)."""
+    await bot.add_cog(AdminCog(bot))

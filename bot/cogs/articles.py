@@ -37,3 +37,8 @@ class ArticlesCog(commands.Cog):
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         return await self.bot.title_choices(current, interaction.user.id)
+
+
+async def setup(bot: NewsdeskBot) -> None:
+    """The extension's entry point (``bot.load_extension("bot.cogs.articles")``)."""
+    await bot.add_cog(ArticlesCog(bot))

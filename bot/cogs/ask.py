@@ -340,3 +340,8 @@ class AskCog(commands.Cog):
                 "could not answer message %s in channel %s: %s", message.id, message.channel.id, e
             )
             return None
+
+
+async def setup(bot: NewsdeskBot) -> None:
+    """The extension's entry point (``bot.load_extension("bot.cogs.ask")``)."""
+    await bot.add_cog(AskCog(bot))

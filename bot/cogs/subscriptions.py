@@ -238,3 +238,8 @@ class SubscriptionsCog(commands.Cog):
         await interaction.edit_original_response(
             embed=fmt.subscriptions_embed(statuses), allowed_mentions=NO_MENTIONS
         )
+
+
+async def setup(bot: NewsdeskBot) -> None:
+    """The extension's entry point (``bot.load_extension("bot.cogs.subscriptions")``)."""
+    await bot.add_cog(SubscriptionsCog(bot))
