@@ -11,7 +11,8 @@ reports through a :class:`JobMessage`, which moves on instead of repeating a fai
    logged.
 
 Each route is tried at most once: a route that fails is left for the next one, so a job never
-produces a stream of failing requests. Throttling is the caller's (:class:`ProgressRelay`).
+produces a stream of failing requests. Throttling is the caller's
+(:class:`bot.relay.ProgressRelay`).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from discord import app_commands
 
 from bot.checks import check_url, is_manager
 from bot.interactions import NotAllowedHere
-from bot.progress import ProgressRelay
+from bot.relay import ProgressRelay
 from index.config import Settings
 from index.errors import NewsdeskError
 from index.pipeline import Pipeline

@@ -25,7 +25,7 @@ from .. import formatting as fmt
 from ..checks import check_url, guild_only, manager_only, may_administer
 from ..interactions import NO_MENTIONS, defer
 from ..jobs import JobMessage
-from ..progress import ProgressRelay
+from ..relay import ProgressRelay
 
 if TYPE_CHECKING:
     from ..client import NewsdeskBot

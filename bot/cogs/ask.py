@@ -18,7 +18,7 @@ from index.written.generate import GeneratedAnswer
 from .. import formatting as fmt
 from ..checks import question_cooldown
 from ..interactions import NO_MENTIONS, defer, describe_error
-from ..streaming import StreamRelay
+from ..relay import Relay
 
 if TYPE_CHECKING:
     from ..client import NewsdeskBot
@@ -195,7 +195,7 @@ class AskCog(commands.Cog):
     ) -> None:
         """Stream a verified written answer into ``show`` (≤ 1 edit per stream_interval); the
         extractive answer when the endpoint fails. Errors of ``ask`` itself propagate."""
-        relay: StreamRelay[GeneratedAnswer] = StreamRelay(show, interval=self.bot.stream_interval)
+        relay: Relay[GeneratedAnswer] = Relay(show, interval=self.bot.stream_interval)
         try:
             gen = await self.bot.generate(question, relay.update)
         except BaseException:
