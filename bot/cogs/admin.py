@@ -21,7 +21,7 @@ from discord.ext import commands
 
 from index.errors import IndexBusyError
 
-from .. import formatting as fmt
+from .. import formatting_admin as fmt_admin
 from ..checks import check_url, guild_only, manager_only, may_administer
 from ..interactions import NO_MENTIONS, defer
 from ..jobs import JobMessage
@@ -63,7 +63,7 @@ class AdminCog(commands.Cog):
 
     def _relay(self, job: JobMessage, action: str) -> ProgressRelay:
         async def show(stage: str, done: int, total: int, seconds: float) -> None:
-            await job.show(fmt.progress_message(action, stage, done, total, seconds))
+            await job.show(fmt_admin.progress_message(action, stage, done, total, seconds))
 
         return ProgressRelay(show, interval=self.bot.progress_interval)
 
@@ -83,7 +83,7 @@ class AdminCog(commands.Cog):
             await relay.settle()
             for skipped in report.skipped:  # shown to the member without addresses
                 log.info("/add %s skipped %s", url, skipped)
-            await job.finish(fmt.add_report_message(url, report))
+            await job.finish(fmt_admin.add_report_message(url, report))
 
     @app_commands.command(name="remove", description="Remove an article from the index (admins)")
     @app_commands.describe(article="Start typing a title and pick a suggestion")
@@ -100,7 +100,7 @@ class AdminCog(commands.Cog):
             t0 = time.perf_counter()
             removed = await self.bot.run_sync(self.bot.pipeline.remove, found.id)
             log.info("/remove %s by %s", removed.id, interaction.user.id)
-            await job.finish(fmt.removed_message(removed, time.perf_counter() - t0))
+            await job.finish(fmt_admin.removed_message(removed, time.perf_counter() - t0))
 
     @remove.autocomplete("article")
     async def remove_autocomplete(
@@ -124,7 +124,7 @@ class AdminCog(commands.Cog):
             log.info("/reindex by %s", interaction.user.id)
             report = await relay.run(self.bot.pipeline.reindex)
             await relay.settle()
-            await job.finish(fmt.reindex_report_message(report))
+            await job.finish(fmt_admin.reindex_report_message(report))
 
     @app_commands.command(name="stats", description="What is indexed: articles, passages, model")
     @app_commands.default_permissions(manage_guild=True)
@@ -134,7 +134,7 @@ class AdminCog(commands.Cog):
         await defer(interaction, ephemeral=True)
         stats = await self.bot.run_sync(self.bot.pipeline.stats)
         await interaction.edit_original_response(
-            embed=fmt.stats_embed(stats), allowed_mentions=NO_MENTIONS
+            embed=fmt_admin.stats_embed(stats), allowed_mentions=NO_MENTIONS
         )
 
 
