@@ -1,4 +1,4 @@
-"""The Discord client: loads the index in ``setup_hook``, adds the cogs, syncs commands.
+"""The Discord client: loads the index in ``setup_hook``, loads the cogs, syncs commands.
 
 Engine calls (embedding, search, indexing, SQLite) run in worker threads via
 :meth:`NewsdeskBot.run_sync`, so the event loop keeps heart-beating and answering. Errors from
@@ -8,15 +8,9 @@ slash commands are translated in one place, :meth:`NewsdeskBot.handle_app_error`
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
-import json
 import logging
-import os
-import secrets
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import discord
@@ -24,95 +18,30 @@ from discord import app_commands
 from discord.ext import commands
 
 from index.config import Settings
-from index.errors import ArticleNotFoundError, NewsdeskError
+from index.errors import ArticleNotFoundError
 from index.models import Answer, Article, Hit
 from index.pipeline import Pipeline
 from index.written.client import display_url, endpoint
 from index.written.generate import GeneratedAnswer
 
+from . import command_sync
 from . import formatting as fmt
 from .cooldown import AutocompleteGate, UserCooldowns
+from .interactions import NO_MENTIONS, InputError, describe_error, send_error
 from .redact import redact_secret
 
 log = logging.getLogger("newsdesk.bot")
 
 T = TypeVar("T")
 
-NO_MENTIONS = discord.AllowedMentions.none()
-COMMANDS_HASH_FILE = "discord-commands"  # + ".sha256" (global) or "-<guild id>.sha256"
-
-
-class InputError(NewsdeskError):
-    """Something a Discord user typed cannot be used (shown to them, ephemeral)."""
-
-
-class NotAllowedHere(app_commands.CheckFailure):
-    """An admin command outside the servers, users and roles the operator named; ``str()`` is
-    the message shown to the member (it names the config key the operator can set)."""
-
-
-def new_ref() -> str:
-    """A short reference that ties a user-facing error to its log entry."""
-    return secrets.token_hex(3).upper()
-
-
-def describe_error(error: BaseException, where: str) -> str:
-    """The message a person sees for ``error``; unexpected errors are logged with a ref."""
-    if isinstance(error, app_commands.CommandInvokeError):
-        error = error.original
-    if isinstance(error, NewsdeskError):
-        text = str(error)
-        if fmt.public_error(text) != text:  # the user sees less: the operator gets the detail
-            log.info("%s: %s", where, text)
-        return fmt.error_message(text)
-    if isinstance(error, app_commands.CommandOnCooldown):
-        return fmt.cooldown_message(error.retry_after)
-    if isinstance(error, app_commands.MissingPermissions):
-        return "Only members with the **Manage Server** permission can use this command."
-    if isinstance(error, NotAllowedHere):
-        return fmt.error_message(str(error))
-    if isinstance(error, app_commands.NoPrivateMessage):
-        return "This command only works in a server."
-    if isinstance(error, app_commands.CheckFailure):
-        return "You can't use this command here."
-    if isinstance(error, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch):
-        # Discord still shows an older version of the command; the new one is being synced
-        return "This command has just been updated: please try again in a minute."
-    ref = new_ref()
-    log.error("unexpected error in %s (ref %s)", where, ref, exc_info=error)
-    return fmt.unexpected_error_message(ref)
-
-
-async def defer(interaction: discord.Interaction, *, ephemeral: bool) -> None:
-    """Acknowledge now ("thinking…"); the answer follows by editing the deferred reply."""
-    interaction.extras["ephemeral"] = ephemeral
-    await interaction.response.defer(thinking=True, ephemeral=ephemeral)
-
-
-async def send_error(interaction: discord.Interaction, text: str) -> None:
-    """Show ``text`` privately, whatever state the interaction is in; never leave "thinking…"."""
-    try:
-        if not interaction.response.is_done():
-            await interaction.response.send_message(
-                text, ephemeral=True, allowed_mentions=NO_MENTIONS
-            )
-            return
-        deferred = interaction.response.type in (
-            discord.InteractionResponseType.deferred_channel_message,
-            discord.InteractionResponseType.deferred_message_update,
-        )
-        if deferred and interaction.extras.get("ephemeral"):
-            await interaction.edit_original_response(
-                content=text, embed=None, allowed_mentions=NO_MENTIONS
-            )
-            return
-        if deferred:
-            # a public "thinking…" message: remove it, then answer privately
-            with contextlib.suppress(discord.HTTPException):
-                await interaction.delete_original_response()
-        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
-    except discord.HTTPException as e:
-        log.warning("could not report an error to %s: %s", interaction.user.id, e)
+# the cogs, each a module with ``async def setup(bot)``, loaded in this order by ``setup_hook``
+# (their commands are registered, and synced, in this order)
+INITIAL_EXTENSIONS = (
+    "bot.cogs.ask",
+    "bot.cogs.articles",
+    "bot.cogs.admin",
+    "bot.cogs.subscriptions",
+)
 
 
 class NewsdeskTree(app_commands.CommandTree["NewsdeskBot"]):
@@ -282,15 +211,11 @@ class NewsdeskBot(commands.Bot):
             stats.chunks,
             stats.model,
         )
-        from .cogs.admin import AdminCog
-        from .cogs.articles import ArticlesCog
-        from .cogs.ask import AskCog
-        from .cogs.subscriptions import SubscriptionsCog
-
-        await self.add_cog(AskCog(self))
-        await self.add_cog(ArticlesCog(self))
-        await self.add_cog(AdminCog(self))
-        await self.add_cog(SubscriptionsCog(self))
+        for name in INITIAL_EXTENSIONS:
+            try:
+                await self.load_extension(name)
+            except commands.ExtensionFailed as e:  # the cog's own error, as before extensions
+                raise e.original from None
         llm = self.settings.llm
         if llm.enabled:
             log.info(
@@ -330,81 +255,11 @@ class NewsdeskBot(commands.Bot):
         await send_error(interaction, describe_error(error, f"/{name}"))
 
     # -- command sync ------------------------------------------------------------------------------
-    def _hash_path(self, guild_id: int | None) -> Path:
-        suffix = "" if guild_id is None else f"-{guild_id}"
-        return Path(self.settings.data_dir) / f"{COMMANDS_HASH_FILE}{suffix}.sha256"
-
-    def _digest(self, guild: discord.abc.Snowflake | None) -> str:
-        payload = {
-            "application_id": self.application_id,
-            "commands": [c.to_dict(self.tree) for c in self.tree.get_commands(guild=guild)],
-        }
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-
-    @staticmethod
-    def _read_hash(path: Path) -> str | None:
-        try:
-            return path.read_text(encoding="utf-8").strip()
-        except OSError:
-            return None
-
-    @staticmethod
-    def _write_hash(path: Path, digest: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(digest + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-
-    async def _sync_target(self, guild_id: int | None) -> None:
-        guild = discord.Object(guild_id) if guild_id is not None else None
-        target = "global" if guild_id is None else f"guild {guild_id}"
-        digest = self._digest(guild)
-        path = self._hash_path(guild_id)
-        if await self.run_sync(self._read_hash, path) == digest:
-            log.info("slash commands unchanged for %s: not syncing", target)
-            return
-        try:
-            synced = await self.tree.sync(guild=guild)
-        except discord.HTTPException as e:
-            log.error("could not sync slash commands to %s: %s", target, e)
-            return
-        await self.run_sync(self._write_hash, path, digest)
-        self.synced.append(target)
-        log.info("synced %d slash commands to %s", len(synced), target)
-
     async def sync_commands(self) -> None:
-        """Sync globally, or to ``discord.guild_ids``; only when the command set changed.
-
-        A hash of the command payloads (and the application id) is kept per target in the data
-        dir. Switching between global and guild commands clears the side no longer used.
-        """
-        guild_ids = list(dict.fromkeys(self.settings.discord.guild_ids))
-        if guild_ids:
-            for gid in guild_ids:
-                self.tree.copy_global_to(guild=discord.Object(gid))
-            for gid in guild_ids:
-                await self._sync_target(gid)
-            # leave no stale global copies behind (they would show twice)
-            self.tree.clear_commands(guild=None)
-            if self._hash_path(None).exists():
-                await self._sync_target(None)
-        else:
-            await self._sync_target(None)
-        # guilds we synced to before but are no longer configured: clear their copies
-        stale = sorted(Path(self.settings.data_dir).glob(f"{COMMANDS_HASH_FILE}-*.sha256"))
-        for path in stale:
-            gid_text = path.name[len(COMMANDS_HASH_FILE) + 1 : -len(".sha256")]
-            if not gid_text.isdigit() or int(gid_text) in guild_ids:
-                continue
-            gid = int(gid_text)
-            self.tree.clear_commands(guild=discord.Object(gid))
-            try:
-                await self.tree.sync(guild=discord.Object(gid))
-                log.info("cleared slash commands from guild %d (no longer in guild_ids)", gid)
-            except discord.HTTPException as e:
-                log.warning("could not clear slash commands from guild %d: %s", gid, e)
-            with contextlib.suppress(OSError):
-                path.unlink()
+        """Sync globally, or to ``discord.guild_ids``; only when the command set changed
+        (:mod:`bot.command_sync`). The targets actually PUT are recorded in :attr:`synced`."""
+        d = self.settings
+        await command_sync.sync_commands(self.tree, d.data_dir, d.discord.guild_ids, self.synced)
 
 
 class ShardedNewsdeskBot(NewsdeskBot, commands.AutoShardedBot):

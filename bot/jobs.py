@@ -11,7 +11,8 @@ reports through a :class:`JobMessage`, which moves on instead of repeating a fai
    logged.
 
 Each route is tried at most once: a route that fails is left for the next one, so a job never
-produces a stream of failing requests. Throttling is the caller's (:class:`ProgressRelay`).
+produces a stream of failing requests. Throttling is the caller's
+(:class:`bot.relay.ProgressRelay`).
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from collections.abc import Callable
 import discord
 
 from . import formatting as fmt
+from .interactions import NO_MENTIONS
 
 log = logging.getLogger("newsdesk.bot.jobs")
 
 TOKEN_LIFETIME = 15 * 60.0  # seconds an interaction token is valid (Discord)
 TOKEN_MARGIN = 60.0  # leave the reply this long before the token expires
-NO_MENTIONS = discord.AllowedMentions.none()
 
 
 def token_gone(error: discord.HTTPException) -> bool:

@@ -16,9 +16,9 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.client import NotAllowedHere
-from bot.cogs.admin import check_url, is_manager
-from bot.progress import ProgressRelay
+from bot.checks import check_url, is_manager
+from bot.interactions import NotAllowedHere
+from bot.relay import ProgressRelay
 from index.config import Settings
 from index.errors import NewsdeskError
 from index.pipeline import Pipeline

@@ -319,7 +319,7 @@ async def test_unexpected_error_after_a_private_defer_edits_the_reply(
 def test_describe_error_translates_once(caplog: pytest.LogCaptureFixture) -> None:
     from discord import app_commands
 
-    from bot.client import describe_error
+    from bot.interactions import describe_error
     from index.errors import InvalidQuestionError
 
     assert describe_error(InvalidQuestionError("the question is empty"), "/ask") == (

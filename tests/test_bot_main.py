@@ -21,7 +21,6 @@ import pytest
 from bot.__main__ import main as bot_main
 from bot.__main__ import run_bot, serve
 from bot.client import NewsdeskBot, intents_for
-from bot.cogs.ask import AskCog
 from index.cli import main as cli_main
 from index.config import Settings, load_settings
 from index.embedding.base import HashEmbedder
@@ -195,7 +194,6 @@ async def test_commands_sync_once_and_only_when_they_change(
     discord_world: DiscordWorld,
     start_bot: StartBot,
     bot_settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fake, guild = discord_world.fake, discord_world.guild
     data = Path(bot_settings.data_dir)
@@ -208,11 +206,14 @@ async def test_commands_sync_once_and_only_when_they_change(
         assert fake.sync_calls == 1 and bot.synced == []
         inter = await fake.invoke_command("ask", {"question": BREAD_Q}, **where(discord_world))
         await inter.wait_done()
-    monkeypatch.setattr(AskCog.ask, "description", "Ask the newsdesk anything")
+    # a changed command: the question option's max_length follows answer.max_question_chars
+    # (each start loads the cogs afresh as extensions, so the config is what changes them)
+    bot_settings.answer.max_question_chars = 700
     async with start_bot() as bot:  # a changed command: synced again
         assert fake.sync_calls == 2 and bot.synced == ["global"]
         ask = next(c for c in fake.synced_commands[None] if c["name"] == "ask")
-        assert ask["description"] == "Ask the newsdesk anything"
+        question = next(o for o in ask["options"] if o["name"] == "question")
+        assert question["max_length"] == 700
     assert (data / "discord-commands.sha256").read_text() != digest
 
     bot_settings.discord.guild_ids = [guild]  # instant updates in one server

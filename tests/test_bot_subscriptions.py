@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import formatting as fmt
+from bot import formatting_admin as fmt_admin
 from index.config import FeedSubscription, Settings
 from index.errors import NewsdeskError
 from index.feeds.engine import Announcement, Subscription, SubscriptionStatus
@@ -341,7 +342,7 @@ def test_announcements_fit_discord_limits_and_never_ping(
         item(i, title, summary, origin=origin, link=f"https://news.example.com/{i}")
         for i, (title, summary, origin) in enumerate(raw)
     ]
-    messages = fmt.announcement_messages(items, max_each)
+    messages = fmt_admin.announcement_messages(items, max_each)
     carried = [i for _, ids in messages for i in ids]
     assert sorted(carried) == [i.id for i in items]  # every article marked once, when sent
     links = {i.link or "" for i in items}
@@ -357,17 +358,17 @@ def test_announcements_fit_discord_limits_and_never_ping(
 
 def test_digest_lists_titles_and_counts_the_rest() -> None:
     items = [item(i, f"Story {i}") for i in range(130)]
-    messages = fmt.announcement_messages(items, 10)
+    messages = fmt_admin.announcement_messages(items, 10)
     embeds = [e for m, _ in messages for e in m]
     assert embeds[0].title == "📰 130 new articles from Gazette"
     text = "\n".join(e.description or "" for e in embeds)
     assert "• [Story 0](https://news.example.com/0) · 2024-09-03" in text
     assert text.endswith("…and 30 more") and "Story 99" in text and "Story 100" not in text
     assert [ids for _, ids in messages][-1] == list(range(130))
-    few = fmt.announcement_messages(items[:3], 10)
+    few = fmt_admin.announcement_messages(items[:3], 10)
     assert len(few) == 1 and [e.title for e in few[0][0]] == ["Story 0", "Story 1", "Story 2"]
     mixed = [item(1), item(2, origin="Other"), item(3, link=None, title="No link")]
-    (digest,) = [e for m, _ in fmt.announcement_messages(mixed, 2) for e in m]
+    (digest,) = [e for m, _ in fmt_admin.announcement_messages(mixed, 2) for e in m]
     assert digest.title == "📰 3 new articles from your subscriptions"
     assert "• **No link** · 2024-09-03" in (digest.description or "")
 
@@ -390,11 +391,11 @@ def test_subscriptions_embed_stays_within_limits() -> None:
         )
         for i in range(60)
     ]
-    e = fmt.subscriptions_embed(many)
+    e = fmt_admin.subscriptions_embed(many)
     assert_embed_limits(e)
     assert (e.description or "").endswith("(`newsdesk subscriptions` lists them all)")
     assert "@everyone" not in (e.description or "") and "<@123>" not in (e.description or "")
-    empty = fmt.subscriptions_embed([])
+    empty = fmt_admin.subscriptions_embed([])
     assert "No subscriptions yet" in (empty.description or "")
     folder = SubscriptionStatus(
         1,
@@ -402,17 +403,19 @@ def test_subscriptions_embed_stays_within_limits() -> None:
         "2024-09-01T00:00:00+00:00",
         articles=1,
     )
-    text = fmt.subscriptions_embed([folder]).description or ""
+    text = fmt_admin.subscriptions_embed([folder]).description or ""
     assert text.startswith("📁 **articles**\nevery 5 min · 1 article · announced in <#42>")
     assert "/srv/private" not in text
 
 
 def test_announcement_embed_layout() -> None:
-    e = fmt.announcement_embed(item(7, "Harbour cranes sold", "The port sold its cranes."))
+    e = fmt_admin.announcement_embed(item(7, "Harbour cranes sold", "The port sold its cranes."))
     assert e.title == "Harbour cranes sold" and e.url == "https://news.example.com/7"
     assert e.description == "> The port sold its cranes."
     assert e.footer.text == "New from Gazette · published 2024-09-03"
-    bare = fmt.announcement_embed(item(8, summary=None, link="javascript:alert(1)", published=None))
+    bare = fmt_admin.announcement_embed(
+        item(8, summary=None, link="javascript:alert(1)", published=None)
+    )
     assert bare.url is None and bare.description is None
     assert bare.footer.text == "New from Gazette"
     assert isinstance(bare, discord.Embed)

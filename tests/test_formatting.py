@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import formatting as fmt
+from bot import formatting_admin as fmt_admin
 from index.models import Answer, Article, Hit, IndexReport, Quote, Stats
 
 SAFE_URL = "https://news.example.com/story"
@@ -384,7 +385,7 @@ def test_thread_and_choice_names(text: str) -> None:
 @given(any_text, any_text, st.integers(0, 10**7), st.integers(0, 10**7))
 @settings(max_examples=100, deadline=None)
 def test_progress_and_error_messages(action: str, stage: str, done: int, total: int) -> None:
-    out = fmt.progress_message(action, stage, done, total, 12.3)
+    out = fmt_admin.progress_message(action, stage, done, total, 12.3)
     assert utf16(out) <= 2000
     assert_safe(out)
     assert_no_previews(out)
@@ -395,7 +396,7 @@ def test_progress_and_error_messages(action: str, stage: str, done: int, total: 
 
 
 def test_progress_message_example() -> None:
-    assert fmt.progress_message("Re-indexing", "embedding", 120, 480, 3.2) == (
+    assert fmt_admin.progress_message("Re-indexing", "embedding", 120, 480, 3.2) == (
         "⏳ Re-indexing… embedding passages 120/480 (25%) · 3 s"
     )
 
@@ -404,7 +405,7 @@ def test_progress_message_example() -> None:
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_add_report_message(titles: list[str], skipped: list[str], source: str) -> None:
     r = IndexReport(added=len(titles), titles=titles, skipped=skipped, seconds=1.0)
-    out = fmt.add_report_message(source, r)
+    out = fmt_admin.add_report_message(source, r)
     assert 1 <= utf16(out) <= 2000
     assert_safe(out)
     assert_no_previews(out)
@@ -412,7 +413,7 @@ def test_add_report_message(titles: list[str], skipped: list[str], source: str) 
 
 def test_stats_embed() -> None:
     s = Stats(3, 7, "all-MiniLM-L6-v2", 384, "flat", 123456, "/srv/data", 1, None)
-    e = fmt.stats_embed(s)
+    e = fmt_admin.stats_embed(s)
     assert_embed_limits(e)
     values = {f.name: f.value for f in e.fields}
     assert values["Articles"] == "3" and values["Passages"] == "7"

@@ -1,9 +1,9 @@
 """Admin commands: ``/add``, ``/remove``, ``/reindex``, ``/stats`` (Manage Server only).
 
 Registered with ``default_permissions(manage_guild=True)`` (Discord hides them from others) and
-checked again at run time by :func:`is_manager`, because a server can change who may use a
-command, and because all servers share one index: only the servers, users and roles the operator
-names in ``[discord]`` may change or read it (``admin_guild_ids``, ``admin_user_ids``,
+checked again at run time by :func:`bot.checks.is_manager`, because a server can change who may
+use a command, and because all servers share one index: only the servers, users and roles the
+operator names in ``[discord]`` may change or read it (``admin_guild_ids``, ``admin_user_ids``,
 ``admin_role_ids``).
 """
 
@@ -12,133 +12,25 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import urlsplit
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from index.config import Settings
 from index.errors import IndexBusyError
 
-from .. import formatting as fmt
-from ..client import NO_MENTIONS, InputError, NotAllowedHere, defer
+from .. import formatting_admin as fmt_admin
+from ..checks import check_url, guild_only, manager_only, may_administer
+from ..interactions import NO_MENTIONS, defer
 from ..jobs import JobMessage
-from ..progress import ProgressRelay
+from ..relay import ProgressRelay
 
 if TYPE_CHECKING:
     from ..client import NewsdeskBot
 
 log = logging.getLogger("newsdesk.bot.admin")
-
-T = TypeVar("T")
-
-
-def admin_guilds(settings: Settings) -> set[int]:
-    """The servers whose managers may use admin commands: ``admin_guild_ids``, else
-    ``guild_ids`` (the servers the commands are registered in), else none."""
-    d = settings.discord
-    return set(d.admin_guild_ids or d.guild_ids)
-
-
-async def is_manager(interaction: discord.Interaction) -> bool:
-    """The run-time check behind every admin command (and their autocompletes).
-
-    Every server answers from the one shared index, and a public bot can be added to any
-    server: Manage Server there must not be enough to change or read what the others share.
-    Allowed: the users in ``discord.admin_user_ids`` and the application's owner (anywhere),
-    members holding a role in ``discord.admin_role_ids``, and members with Manage Server in
-    the servers :func:`admin_guilds` names. Checked at run time, so a config change (restart)
-    or a server changing who sees the commands never widens it.
-    """
-    if interaction.guild is None:
-        raise app_commands.NoPrivateMessage()
-    bot = interaction.client
-    settings: Settings = bot.settings  # type: ignore[attr-defined]
-    d = settings.discord
-    user = interaction.user
-    if user.id in d.admin_user_ids:
-        return True
-    roles = user.roles if isinstance(user, discord.Member) else []
-    if any(role.id in d.admin_role_ids for role in roles):
-        return True
-    if await _is_owner(bot, user):
-        return True
-    if not interaction.permissions.manage_guild:
-        raise app_commands.MissingPermissions(["manage_guild"])
-    if interaction.guild.id in admin_guilds(settings):
-        return True
-    log.warning(
-        "admin command /%s refused: user %s in server %s, which is not an admin server",
-        interaction.command.name if interaction.command else "?",
-        user.id,
-        interaction.guild.id,
-    )
-    raise NotAllowedHere(
-        "Admin commands are not enabled in this server: this bot's index is shared by every "
-        "server it is in. The bot's operator can allow them here by adding this server's id "
-        f"({interaction.guild.id}) to `discord.admin_guild_ids` in the config (or your user "
-        "id to `discord.admin_user_ids`)."
-    )
-
-
-async def _is_owner(bot: object, user: discord.abc.User) -> bool:
-    """The application's owner (or a member of its team), as Discord reports it."""
-    is_owner = getattr(bot, "is_owner", None)
-    if is_owner is None:
-        return False
-    try:
-        return bool(await is_owner(user))
-    except discord.HTTPException as e:  # the application info could not be fetched
-        log.warning("cannot tell whether %s owns the application: %s", user.id, e)
-        return False
-
-
-async def may_administer(interaction: discord.Interaction) -> bool:
-    """:func:`is_manager` as a yes/no, for autocompletes (which Discord runs without checks)."""
-    try:
-        return await is_manager(interaction)
-    except app_commands.CheckFailure:
-        return False
-
-
-def manager_only() -> Callable[[T], T]:
-    return app_commands.check(is_manager)
-
-
-def guild_only() -> Callable[[T], T]:
-    """Offered in servers only, declared to Discord (``contexts: [0]``): with the tree's
-    defaults (guild install, bot DMs when ``answer_dms``) an admin command would otherwise
-    also appear in the bot's DMs."""
-    contexts = app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
-    only = app_commands.guild_only()
-
-    def decorator(f: T) -> T:
-        return contexts(only(f))
-
-    return decorator
-
-
-def check_url(url: str) -> str:
-    """Only http(s) addresses: a Discord user must never make the bot read local files."""
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        parts = None
-    if (
-        parts is None
-        or parts.scheme.lower() not in ("http", "https")
-        or not parts.hostname
-        or any(c.isspace() for c in url)
-    ):
-        raise InputError(
-            "Give the http(s) address of a web page or an RSS/Atom feed, "
-            "e.g. https://example.com/story.html"
-        )
-    return url
 
 
 class AdminCog(commands.Cog):
@@ -171,7 +63,7 @@ class AdminCog(commands.Cog):
 
     def _relay(self, job: JobMessage, action: str) -> ProgressRelay:
         async def show(stage: str, done: int, total: int, seconds: float) -> None:
-            await job.show(fmt.progress_message(action, stage, done, total, seconds))
+            await job.show(fmt_admin.progress_message(action, stage, done, total, seconds))
 
         return ProgressRelay(show, interval=self.bot.progress_interval)
 
@@ -191,7 +83,7 @@ class AdminCog(commands.Cog):
             await relay.settle()
             for skipped in report.skipped:  # shown to the member without addresses
                 log.info("/add %s skipped %s", url, skipped)
-            await job.finish(fmt.add_report_message(url, report))
+            await job.finish(fmt_admin.add_report_message(url, report))
 
     @app_commands.command(name="remove", description="Remove an article from the index (admins)")
     @app_commands.describe(article="Start typing a title and pick a suggestion")
@@ -208,7 +100,7 @@ class AdminCog(commands.Cog):
             t0 = time.perf_counter()
             removed = await self.bot.run_sync(self.bot.pipeline.remove, found.id)
             log.info("/remove %s by %s", removed.id, interaction.user.id)
-            await job.finish(fmt.removed_message(removed, time.perf_counter() - t0))
+            await job.finish(fmt_admin.removed_message(removed, time.perf_counter() - t0))
 
     @remove.autocomplete("article")
     async def remove_autocomplete(
@@ -232,7 +124,7 @@ class AdminCog(commands.Cog):
             log.info("/reindex by %s", interaction.user.id)
             report = await relay.run(self.bot.pipeline.reindex)
             await relay.settle()
-            await job.finish(fmt.reindex_report_message(report))
+            await job.finish(fmt_admin.reindex_report_message(report))
 
     @app_commands.command(name="stats", description="What is indexed: articles, passages, model")
     @app_commands.default_permissions(manage_guild=True)
@@ -242,5 +134,10 @@ class AdminCog(commands.Cog):
         await defer(interaction, ephemeral=True)
         stats = await self.bot.run_sync(self.bot.pipeline.stats)
         await interaction.edit_original_response(
-            embed=fmt.stats_embed(stats), allowed_mentions=NO_MENTIONS
+            embed=fmt_admin.stats_embed(stats), allowed_mentions=NO_MENTIONS
         )
+
+
+async def setup(bot: NewsdeskBot) -> None:
+    """The extension's entry point (``bot.load_extension("bot.cogs.admin")``)."""
+    await bot.add_cog(AdminCog(bot))

@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from .. import formatting as fmt
-from ..client import NO_MENTIONS, defer
+from ..interactions import NO_MENTIONS, defer
 
 if TYPE_CHECKING:
     from ..client import NewsdeskBot
@@ -37,3 +37,8 @@ class ArticlesCog(commands.Cog):
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         return await self.bot.title_choices(current, interaction.user.id)
+
+
+async def setup(bot: NewsdeskBot) -> None:
+    """The extension's entry point (``bot.load_extension("bot.cogs.articles")``)."""
+    await bot.add_cog(ArticlesCog(bot))

@@ -6,7 +6,7 @@ import dataclasses
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -16,8 +16,9 @@ from index.search import smalltalk
 from index.written.generate import GeneratedAnswer
 
 from .. import formatting as fmt
-from ..client import NO_MENTIONS, defer, describe_error
-from ..streaming import StreamRelay
+from ..checks import question_cooldown
+from ..interactions import NO_MENTIONS, defer, describe_error
+from ..relay import Relay
 
 if TYPE_CHECKING:
     from ..client import NewsdeskBot
@@ -28,15 +29,6 @@ ANSWERED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 _USER_MENTION_RE = re.compile(r"<@!?(\d+)>")
 _ROLE_MENTION_RE = re.compile(r"<@&(\d+)>")
 _CHANNEL_MENTION_RE = re.compile(r"<#(\d+)>")
-
-
-def question_cooldown(interaction: discord.Interaction) -> bool:
-    """App-command check: the per-user question rate (shared with message questions)."""
-    bot = cast("NewsdeskBot", interaction.client)
-    retry = bot.cooldowns.hit(interaction.user.id)
-    if retry is not None:
-        raise app_commands.CommandOnCooldown(bot.cooldowns.bucket(interaction.user.id), retry)
-    return True
 
 
 QUESTION_OPTION_MAX = 6000  # Discord's cap on max_length
@@ -203,7 +195,7 @@ class AskCog(commands.Cog):
     ) -> None:
         """Stream a verified written answer into ``show`` (≤ 1 edit per stream_interval); the
         extractive answer when the endpoint fails. Errors of ``ask`` itself propagate."""
-        relay: StreamRelay[GeneratedAnswer] = StreamRelay(show, interval=self.bot.stream_interval)
+        relay: Relay[GeneratedAnswer] = Relay(show, interval=self.bot.stream_interval)
         try:
             gen = await self.bot.generate(question, relay.update)
         except BaseException:
@@ -348,3 +340,8 @@ class AskCog(commands.Cog):
                 "could not answer message %s in channel %s: %s", message.id, message.channel.id, e
             )
             return None
+
+
+async def setup(bot: NewsdeskBot) -> None:
+    """The extension's entry point (``bot.load_extension("bot.cogs.ask")``)."""
+    await bot.add_cog(AskCog(bot))

@@ -26,9 +26,10 @@ from index.errors import NewsdeskError
 from index.feeds.engine import Announcement, SyncEngine, SyncResult
 
 from .. import formatting as fmt
-from ..client import NO_MENTIONS, InputError, defer
+from .. import formatting_admin as fmt_admin
+from ..checks import check_url, guild_only, manager_only, may_administer
+from ..interactions import NO_MENTIONS, InputError, defer
 from ..jobs import JobMessage
-from .admin import check_url, guild_only, manager_only, may_administer
 
 if TYPE_CHECKING:
     from ..client import NewsdeskBot
@@ -137,7 +138,7 @@ class SubscriptionsCog(commands.Cog):
             return 0
         sent = 0
         max_each = self.bot.settings.sync.announce_max
-        for embeds, ids in fmt.announcement_messages(items, max_each):
+        for embeds, ids in fmt_admin.announcement_messages(items, max_each):
             try:
                 await channel.send(embeds=embeds, allowed_mentions=NO_MENTIONS)
             except discord.Forbidden as e:
@@ -184,7 +185,7 @@ class SubscriptionsCog(commands.Cog):
                 channel=channel.id if channel else None,
                 guild=interaction.guild_id,
             )
-        await job.finish(fmt.subscribed_message(status, result))
+        await job.finish(fmt_admin.subscribed_message(status, result))
         self.wake()
 
     @app_commands.command(
@@ -202,7 +203,7 @@ class SubscriptionsCog(commands.Cog):
         status = await asyncio.to_thread(self.engine.unsubscribe, ref, interaction.guild_id)
         log.info("/unsubscribe %s by %s", status.subscription.target, interaction.user.id)
         await interaction.edit_original_response(
-            content=fmt.unsubscribed_message(status), allowed_mentions=NO_MENTIONS
+            content=fmt_admin.unsubscribed_message(status), allowed_mentions=NO_MENTIONS
         )
 
     @unsubscribe.autocomplete("feed")
@@ -236,5 +237,10 @@ class SubscriptionsCog(commands.Cog):
         await defer(interaction, ephemeral=True)
         statuses = await asyncio.to_thread(self.engine.statuses, interaction.guild_id)
         await interaction.edit_original_response(
-            embed=fmt.subscriptions_embed(statuses), allowed_mentions=NO_MENTIONS
+            embed=fmt_admin.subscriptions_embed(statuses), allowed_mentions=NO_MENTIONS
         )
+
+
+async def setup(bot: NewsdeskBot) -> None:
+    """The extension's entry point (``bot.load_extension("bot.cogs.subscriptions")``)."""
+    await bot.add_cog(SubscriptionsCog(bot))
