@@ -406,3 +406,21 @@ def test_run_check_reports_without_connecting(
     assert cli_main(args, out=out) == 1
     assert out.getvalue().startswith("token:       DISCORD_TOKEN is not set: the bot cannot")
     assert "client_id=YOUR_APPLICATION_ID" in out.getvalue()
+
+
+async def test_cogs_are_extensions_loaded_in_order_and_reloadable(start_bot: StartBot) -> None:
+    from bot.client import INITIAL_EXTENSIONS
+
+    async with start_bot() as bot:
+        assert list(bot.extensions) == list(INITIAL_EXTENSIONS)
+        assert {type(c).__name__ for c in bot.cogs.values()} == {
+            "AskCog",
+            "ArticlesCog",
+            "AdminCog",
+            "SubscriptionsCog",
+        }
+        assert bot.tree.get_command("article") is not None
+        await bot.unload_extension("bot.cogs.articles")  # an extension takes its commands along
+        assert bot.tree.get_command("article") is None and "ArticlesCog" not in bot.cogs
+        await bot.load_extension("bot.cogs.articles")
+        assert bot.tree.get_command("article") is not None
