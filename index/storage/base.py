@@ -7,15 +7,17 @@ Two implementations, chosen by ``[store] backend`` (one config line):
   :class:`index.storage.faiss_index.VectorIndex`, :class:`index.search.lexical.LexicalIndex`).
   One machine; one
   writer through a file lock in the data dir.
-- ``"milvus"``: :class:`index.storage.milvus.backend.MilvusBackend`. Passages with their vectors,
+- ``"milvus"``: :class:`index.storage.milvus.MilvusBackend`. Passages with their vectors,
   article text
   and the index state live in Milvus collections (Milvus Lite embedded, or a Milvus standalone
   or cluster deployment), so any number of processes on any machines answer from one index.
   One writer at a time through a lease kept in Milvus.
 
 What the pipeline needs from a backend is :class:`Backend`; what a question needs from the
-vectors of one generation is :class:`VectorSearch`. Nothing Milvus-related is imported unless
-``backend = "milvus"`` is configured (:func:`open_backend` imports it on demand).
+vectors of one generation is :class:`VectorSearch`; what it reads of articles and passages is
+:class:`StoreReader`. This module holds only these protocols: the backends import it, never
+the other way round. :func:`index.storage.factory.open_backend` picks the configured one and
+imports it on demand (nothing Milvus-related is imported unless ``backend = "milvus"``).
 """
 
 from __future__ import annotations
@@ -27,17 +29,12 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from index.errors import ConfigError
-
 if TYPE_CHECKING:
-    from index.config import Settings
     from index.models import Chunk, Document
     from index.search.lexical import LexicalIndex
     from index.storage.sqlite import Store
 
 Progress = Callable[[str, int, int], None]
-
-BACKENDS = ("faiss", "milvus")
 
 
 @dataclass
@@ -116,20 +113,3 @@ class Backend(Protocol):
     def check(self, expected_meta: Callable[[], dict[str, str]]) -> list[str]: ...
 
     def close(self) -> None: ...
-
-
-def open_backend(settings: Settings) -> Backend | None:
-    """The configured backend; ``None`` for the built-in FAISS one."""
-    name = settings.store.backend
-    if name == "faiss":
-        return None
-    if name == "milvus":
-        try:
-            from index.storage.milvus.backend import MilvusBackend
-        except ImportError as e:  # pymilvus (or milvus-lite) not installed
-            raise ConfigError(
-                f'store.backend = "milvus" needs the optional Milvus packages ({e.name or e}): '
-                'pip install "newsdesk[milvus]" (or `pip install pymilvus milvus-lite`)'
-            ) from None
-        return MilvusBackend(settings)
-    raise ConfigError(f"store.backend must be one of {', '.join(BACKENDS)} (got {name!r})")
