@@ -44,7 +44,7 @@ import numpy as np
 from index.errors import IndexBusyError, IndexCorruptError, NewsdeskError
 from index.models import Chunk, Document
 from index.search.lexical import LexicalIndex, Tokens, tokenize
-from index.storage.base import Snapshot
+from index.storage.base import Progress, Snapshot
 from index.storage.milvus.collections import (
     DUMMY,
     TEXT_PART,
@@ -62,8 +62,6 @@ if TYPE_CHECKING:
     from index.config import Settings
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str, int, int], None]
 
 BATCH = 1_000  # rows per insert / upsert call
 FLUSH_ROWS = 1_000  # a write adding this many passages seals them into an indexed segment
