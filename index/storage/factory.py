@@ -1,8 +1,8 @@
 """The backend factory: ``[store] backend`` -> the :class:`~index.storage.base.Backend` to open.
 
-Each backend is imported only when configured, so that an optional backend's packages (pymilvus,
-milvus-lite) load only for the processes that use it, and the backends never import each other.
-A new backend is one entry in :data:`BACKENDS` (a function that imports its class).
+The backends never import each other, and an optional backend's packages (pymilvus, milvus-lite)
+load only in the processes configured for it: its entry in :data:`BACKENDS` is a function that
+imports it on demand. A backend without optional packages is its class (``"name": TheBackend``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 Opener = Callable[["Settings"], "Backend"]
 
 
-def _milvus() -> Opener:
+def _milvus(settings: Settings) -> Backend:
     try:
         from index.storage.milvus import MilvusBackend
     except ImportError as e:  # pymilvus (or milvus-lite) not installed
@@ -27,12 +27,11 @@ def _milvus() -> Opener:
             f'store.backend = "milvus" needs the optional Milvus packages ({e.name or e}): '
             'pip install "newsdesk[milvus]" (or `pip install pymilvus milvus-lite`)'
         ) from None
-    return MilvusBackend
+    return MilvusBackend(settings)
 
 
-# name -> a function importing its backend class. "faiss" is None for now: the pipeline itself
-# runs the SQLite + FAISS files of the data dir (open_backend returns None for it).
-BACKENDS: dict[str, Callable[[], Opener] | None] = {
+# "faiss" is None for now: the pipeline itself runs the SQLite + FAISS files of the data dir
+BACKENDS: dict[str, Opener | None] = {
     "faiss": None,
     "milvus": _milvus,
 }
@@ -43,5 +42,5 @@ def open_backend(settings: Settings) -> Backend | None:
     name = settings.store.backend
     if name not in BACKENDS:
         raise ConfigError(f"store.backend must be one of {', '.join(BACKENDS)} (got {name!r})")
-    load = BACKENDS[name]
-    return None if load is None else load()(settings)
+    opener = BACKENDS[name]
+    return None if opener is None else opener(settings)
