@@ -11,7 +11,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from index.errors import ArticleNotFoundError, IndexCorruptError, NewsdeskError
 from index.models import Article, Hit
@@ -44,6 +44,14 @@ def _article_row(r: dict[str, Any]) -> ArticleRow:
         r["added_at"],
         int(r["chunks"]),
     )
+
+
+if TYPE_CHECKING:
+    from index.storage.base import StoreReader
+
+    def _is_a_store_reader(store: MilvusStore) -> StoreReader:
+        """mypy checks here that :class:`MilvusStore` implements the read-side protocol."""
+        return store
 
 
 class MilvusStore(Store):
