@@ -76,7 +76,8 @@ from index.search.fusion import (
 )
 from index.search.lexical import LexicalIndex
 from index.search.rerank import Scorer
-from index.storage.base import Backend, Snapshot, open_backend
+from index.storage.base import Backend, Snapshot
+from index.storage.factory import open_backend
 from index.storage.faiss_index import IndexPolicy, VectorIndex
 from index.storage.sqlite import (
     DB_ADVICE,

@@ -196,7 +196,8 @@ def test_interrupted_write_leaves_no_trace(
 ) -> None:
     """A writer that dies before its switch: readers see the old generation, the next writer
     deletes the rows it left and undoes its removal marks."""
-    from index.storage.milvus import backend as milvus
+    from index.storage.milvus import MilvusBackend
+    from index.storage.milvus.lease import WriterLease
 
     mpipe.add_documents(DOCS[:2])
     before = answer_key(mpipe, QUESTIONS[0], "hybrid")
@@ -205,7 +206,7 @@ def test_interrupted_write_leaves_no_trace(
     def crash(self: object) -> None:
         raise RuntimeError("killed before the switch")
 
-    monkeypatch.setattr(milvus._Lease, "check", crash)
+    monkeypatch.setattr(WriterLease, "check", crash)
     changed = Document(DOCS[1].source, DOCS[1].title, "Nothing about chess any more.")
     with pytest.raises(RuntimeError, match="killed"):
         mpipe.add_documents([changed, DOCS[2]])
@@ -217,7 +218,7 @@ def test_interrupted_write_leaves_no_trace(
         assert reader.stats().articles == 2
         reader.add_documents([DOCS[2]])  # recovers first
         backend = reader.backend
-        assert isinstance(backend, milvus.MilvusBackend)
+        assert isinstance(backend, MilvusBackend)
         state = backend.read_state()
         name = state["passages_collection"]
         assert not backend.query(name, f"gen > {state['generation']}", ["id"])
@@ -230,7 +231,7 @@ def test_interrupted_write_leaves_no_trace(
 
 
 def test_check_finds_damage(mpipe: Pipeline) -> None:
-    from index.storage.milvus.backend import MilvusBackend
+    from index.storage.milvus import MilvusBackend
 
     mpipe.add_documents(DOCS)
     assert mpipe.check() == []
@@ -249,7 +250,7 @@ def test_damaged_state_and_sentence_vectors_are_one_line_or_skipped(mpipe: Pipel
     """Milvus too: a garbled sentence-vector field never crashes a question (it is skipped);
     a non-numeric generation in the state row is one line, not a traceback."""
     from index.errors import IndexCorruptError
-    from index.storage.milvus.backend import MilvusBackend
+    from index.storage.milvus import MilvusBackend
 
     mpipe.add_documents(DOCS)
     backend = mpipe.backend
@@ -281,7 +282,7 @@ def test_damaged_state_and_sentence_vectors_are_one_line_or_skipped(mpipe: Pipel
 
 
 def test_writer_lease_is_kept_in_milvus(milvus_settings: Settings) -> None:
-    from index.storage.milvus.backend import MilvusBackend
+    from index.storage.milvus import MilvusBackend
 
     a, b = MilvusBackend(milvus_settings), MilvusBackend(milvus_settings)
     try:
@@ -296,7 +297,8 @@ def test_writer_lease_is_kept_in_milvus(milvus_settings: Settings) -> None:
 
 
 def test_expired_lease_is_taken_over(milvus_settings: Settings) -> None:
-    from index.storage.milvus.backend import DUMMY, MilvusBackend
+    from index.storage.milvus import MilvusBackend
+    from index.storage.milvus.collections import DUMMY
 
     b = MilvusBackend(milvus_settings)
     try:
@@ -311,7 +313,7 @@ def test_expired_lease_is_taken_over(milvus_settings: Settings) -> None:
 
 def test_lease_admits_one_writer_at_a_time(milvus_settings: Settings) -> None:
     """Fischer's claim-wait-check with racing backends (as separate processes would be)."""
-    from index.storage.milvus.backend import MilvusBackend
+    from index.storage.milvus import MilvusBackend
 
     backends = [MilvusBackend(milvus_settings) for _ in range(3)]
     for b in backends:
@@ -357,7 +359,7 @@ def test_collections_are_created_safely_by_several_processes_at_once(
     Every one of them ends with the collections created, indexed and loaded; none fails."""
     from pymilvus import MilvusClient
 
-    from index.storage.milvus.backend import MilvusBackend
+    from index.storage.milvus import MilvusBackend
 
     create_index = MilvusClient.create_index
 
@@ -412,7 +414,7 @@ def test_collection_creation_rides_out_every_answer_a_racing_process_causes(
     the store waits them out; a writer and a reader both end with the collections loaded."""
     from pymilvus import MilvusClient, MilvusException
 
-    from index.storage.milvus.backend import MilvusBackend
+    from index.storage.milvus import MilvusBackend
 
     failed: set[tuple[str, str, str]] = set()
 

@@ -18,7 +18,7 @@ import math
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,12 +113,21 @@ class Tokens:
     @classmethod
     def of(cls, texts: Sequence[str], vocab: list[str] | None = None) -> Tokens:
         """Tokenise ``texts``, extending (a copy of) ``vocab`` with new terms."""
+        return cls.of_terms(
+            (_tokens(t) if len(t) <= 4096 else _tokens.__wrapped__(t) for t in texts), vocab
+        )
+
+    @classmethod
+    def of_terms(
+        cls, term_lists: Iterable[Sequence[str]], vocab: list[str] | None = None
+    ) -> Tokens:
+        """Already tokenised documents (as :func:`tokenize` makes them; the Milvus backend stores
+        them), extending (a copy of) ``vocab`` with new terms in order of first use."""
         vocab = list(vocab or [])
         index = {t: i for i, t in enumerate(vocab)}
         flat: list[int] = []
         offsets = [0]
-        for text in texts:
-            terms = _tokens(text) if len(text) <= 4096 else _tokens.__wrapped__(text)
+        for terms in term_lists:
             for term in [t for t in dict.fromkeys(terms) if t not in index]:  # new ones
                 index[term] = len(vocab)
                 vocab.append(term)
@@ -141,7 +150,10 @@ class Tokens:
         return Tokens(self.vocab, self.flat[pos], offsets)
 
     def extend(self, other_texts: Sequence[str]) -> Tokens:
-        new = Tokens.of(other_texts, self.vocab)
+        return self.append(Tokens.of(other_texts, self.vocab))
+
+    def append(self, new: Tokens) -> Tokens:
+        """These documents, then ``new``'s (tokenised with this vocabulary, extended)."""
         flat = np.concatenate((self.flat, new.flat))
         offsets = np.concatenate((self.offsets, new.offsets[1:] + self.offsets[-1]))
         return Tokens(new.vocab, flat, offsets)
@@ -368,6 +380,18 @@ class LexicalIndex:
         """This index without the chunk ids ``remove`` and with ``(ids, texts)`` appended (ids
         greater than every kept one): only the new texts are tokenised. None when this index
         keeps no tokens (built by an older newsdesk): build it from all the texts then."""
+        return self._updated(remove, ids, lambda vocab: Tokens.of(texts, vocab))
+
+    def updated_terms(
+        self, remove: Sequence[int], ids: Sequence[int], term_lists: Sequence[Sequence[str]]
+    ) -> LexicalIndex | None:
+        """:meth:`updated` with the new passages already tokenised (the Milvus backend keeps
+        each passage's terms in its row): the same index, to the bit."""
+        return self._updated(remove, ids, lambda vocab: Tokens.of_terms(term_lists, vocab))
+
+    def _updated(
+        self, remove: Sequence[int], ids: Sequence[int], new: Callable[[list[str]], Tokens]
+    ) -> LexicalIndex | None:
         tokens = self.tokens()
         if tokens is None or len(tokens) != len(self):
             return None
@@ -376,7 +400,8 @@ class LexicalIndex:
         kept_ids = self.ids[keep]
         if len(new_ids) and len(kept_ids) and new_ids.min() <= kept_ids.max():
             return None  # would not stay in id order
-        tokens = tokens.select(keep).extend(texts) if len(texts) else tokens.select(keep)
+        kept = tokens.select(keep)
+        tokens = kept.append(new(kept.vocab)) if len(new_ids) else kept
         return LexicalIndex.from_tokens(np.concatenate((kept_ids, new_ids)), tokens)
 
     def __len__(self) -> int:

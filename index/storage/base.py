@@ -7,37 +7,35 @@ Two implementations, chosen by ``[store] backend`` (one config line):
   :class:`index.storage.faiss_index.VectorIndex`, :class:`index.search.lexical.LexicalIndex`).
   One machine; one
   writer through a file lock in the data dir.
-- ``"milvus"``: :class:`index.storage.milvus.backend.MilvusBackend`. Passages with their vectors,
+- ``"milvus"``: :class:`index.storage.milvus.MilvusBackend`. Passages with their vectors,
   article text
   and the index state live in Milvus collections (Milvus Lite embedded, or a Milvus standalone
   or cluster deployment), so any number of processes on any machines answer from one index.
   One writer at a time through a lease kept in Milvus.
 
 What the pipeline needs from a backend is :class:`Backend`; what a question needs from the
-vectors of one generation is :class:`VectorSearch`. Nothing Milvus-related is imported unless
-``backend = "milvus"`` is configured (:func:`open_backend` imports it on demand).
+vectors of one generation is :class:`VectorSearch`; what it reads of articles and passages is
+:class:`StoreReader`. This module holds only these protocols: the backends import it, never
+the other way round. :func:`index.storage.factory.open_backend` picks the configured one and
+imports it on demand (nothing Milvus-related is imported unless ``backend = "milvus"``).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from index.errors import ConfigError
-
 if TYPE_CHECKING:
-    from index.config import Settings
-    from index.models import Chunk, Document
+    from index.models import Article, Chunk, Document, Hit
     from index.search.lexical import LexicalIndex
-    from index.storage.sqlite import Store
+    from index.storage.sqlite import ArticleRow, SentenceVectors, Store
 
 Progress = Callable[[str, int, int], None]
-
-BACKENDS = ("faiss", "milvus")
 
 
 @dataclass
@@ -78,6 +76,69 @@ class VectorSearch(Protocol):
         ...
 
 
+class StoreReader(Protocol):
+    """What the engine reads of an index's articles, passages and meta, whatever holds them
+    (:class:`index.storage.sqlite.Store`, :class:`index.storage.milvus.store.MilvusStore`).
+
+    Inside :meth:`read` every call sees one generation. Writing is the backend's own business
+    (:meth:`Backend.publish`).
+    """
+
+    path: Path  # where the rows live, for messages
+
+    def exists(self) -> bool: ...
+
+    def init_schema(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def read(self) -> contextlib.AbstractContextManager[Any]:
+        """One consistent read: every call of this thread inside sees the same generation."""
+        ...
+
+    def meta(self) -> dict[str, str]: ...
+
+    def generation(self) -> int: ...
+
+    def hashes(self) -> dict[str, str]:
+        """Content hash of every article, by id."""
+        ...
+
+    def counts(self) -> tuple[int, int]:
+        """(articles, passages)."""
+        ...
+
+    def list_articles(self) -> list[ArticleRow]: ...
+
+    def match_titles(self, query: str, limit: int) -> list[ArticleRow]: ...
+
+    def get_article(self, article_id: str) -> Article: ...
+
+    def find_article(self, ref: str) -> Article: ...
+
+    def same_text(self, texts: Sequence[str]) -> dict[str, str]:
+        """Ids of stored articles with exactly these texts, by text."""
+        ...
+
+    def all_articles(self) -> Iterator[Article]: ...
+
+    def chunk_count(self, article_ids: frozenset[str] | set[str]) -> int: ...
+
+    def chunk_ids(self) -> list[int]: ...
+
+    def hits(self, scored: Sequence[tuple[int, float, dict[str, float]]]) -> list[Hit]: ...
+
+    def sentence_vectors(self, chunk_ids: Sequence[int]) -> dict[int, SentenceVectors]: ...
+
+    def article_sentences(
+        self, article_id: str
+    ) -> tuple[str, list[tuple[int, SentenceVectors]]] | None: ...
+
+    def article_span(self, article_id: str, start: int, end: int) -> str: ...
+
+    def integrity_errors(self, full: bool = False) -> list[str]: ...
+
+
 class Backend(Protocol):
     """A shared store of rows + vectors that replaces the data dir's SQLite + FAISS files."""
 
@@ -85,7 +146,12 @@ class Backend(Protocol):
 
     @property
     def store(self) -> Store:
-        """The Store API (articles, passages, meta) over the backend."""
+        """The Store API (articles, passages, meta) over the backend.
+
+        Typed as the SQLite :class:`~index.storage.sqlite.Store` while the pipeline still writes
+        the FAISS backend's rows itself through that type; :class:`StoreReader` once it does not
+        (then :class:`~index.storage.milvus.store.MilvusStore` need not subclass the SQLite one).
+        """
         ...
 
     def writer(self, wait: float | None = None) -> contextlib.AbstractContextManager[None]:
@@ -116,20 +182,3 @@ class Backend(Protocol):
     def check(self, expected_meta: Callable[[], dict[str, str]]) -> list[str]: ...
 
     def close(self) -> None: ...
-
-
-def open_backend(settings: Settings) -> Backend | None:
-    """The configured backend; ``None`` for the built-in FAISS one."""
-    name = settings.store.backend
-    if name == "faiss":
-        return None
-    if name == "milvus":
-        try:
-            from index.storage.milvus.backend import MilvusBackend
-        except ImportError as e:  # pymilvus (or milvus-lite) not installed
-            raise ConfigError(
-                f'store.backend = "milvus" needs the optional Milvus packages ({e.name or e}): '
-                'pip install "newsdesk[milvus]" (or `pip install pymilvus milvus-lite`)'
-            ) from None
-        return MilvusBackend(settings)
-    raise ConfigError(f"store.backend must be one of {', '.join(BACKENDS)} (got {name!r})")

@@ -77,7 +77,7 @@ def migrate(
     """Copy the FAISS index in ``settings.data_dir`` to the ``to`` backend at ``uri``."""
     from index.pipeline import GEN_DIR, manifest_problems
     from index.storage.faiss_index import VectorIndex
-    from index.storage.milvus.backend import MilvusBackend
+    from index.storage.milvus import MilvusBackend
 
     t0 = time.perf_counter()
     if settings.store.backend != "faiss":
