@@ -39,7 +39,7 @@ from filelock import Timeout as LockTimeout
 
 from index.chunking import CHUNKER_VERSION, all_sentences, chunk_text
 from index.config import Settings
-from index.embedding.base import Embedder, make_embedder
+from index.embedding import Embedder, make_embedder
 from index.errors import (
     ArticleNotFoundError,
     ConfigError,

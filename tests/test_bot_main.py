@@ -24,7 +24,7 @@ from bot.client import NewsdeskBot, intents_for
 from bot.cogs.ask import AskCog
 from index.cli import main as cli_main
 from index.config import Settings, load_settings
-from index.embedding.base import HashEmbedder
+from index.embedding.hashing import HashEmbedder
 from index.errors import ConfigError, IndexMismatchError
 from index.pipeline import Pipeline
 from tests.conftest import ROOT, DiscordWorld, GatedEmbedder

@@ -13,7 +13,7 @@ import pytest
 
 from index.chunking import all_sentences
 from index.config import FeedSubscription, FolderSubscription, Settings
-from index.embedding.base import HashEmbedder
+from index.embedding.hashing import HashEmbedder
 from index.errors import NewsdeskError, SourceError
 from index.feeds.engine import SyncEngine
 from index.pipeline import Pipeline
