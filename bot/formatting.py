@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import discord
 
-from index.feeds.engine import Announcement, SubscriptionStatus, SyncResult
+from index.feeds.models import Announcement, SubscriptionStatus, SyncResult
 from index.models import Answer, Article, Hit, IndexReport, Quote, Stats
 from index.written.generate import GeneratedAnswer
 

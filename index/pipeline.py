@@ -84,10 +84,10 @@ from index.storage.sqlite import (
     ArticleRow,
     Store,
     database_error,
-    disk_full_reason,
     now_iso,
     pack_sentences,
 )
+from index.sqlite_util import disk_full_reason
 
 if TYPE_CHECKING:
     from index.written.generate import GeneratedAnswer

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from bot import formatting as fmt
 from index.config import FeedSubscription, Settings
 from index.errors import NewsdeskError
-from index.feeds.engine import Announcement, Subscription, SubscriptionStatus
+from index.feeds.models import Announcement, Subscription, SubscriptionStatus
 from tests.conftest import DiscordWorld
 from tests.feedserver import FeedSite
 from tests.httpserver import LoopbackServer
