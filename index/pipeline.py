@@ -76,6 +76,7 @@ from index.search.fusion import (
 )
 from index.search.lexical import LexicalIndex
 from index.search.rerank import Scorer
+from index.sqlite_util import disk_full_reason
 from index.storage.base import Backend, Snapshot, open_backend
 from index.storage.faiss_index import IndexPolicy, VectorIndex
 from index.storage.sqlite import (
@@ -87,7 +88,6 @@ from index.storage.sqlite import (
     now_iso,
     pack_sentences,
 )
-from index.sqlite_util import disk_full_reason
 
 if TYPE_CHECKING:
     from index.written.generate import GeneratedAnswer
