@@ -289,7 +289,7 @@ class SyncEngine:
 
     # -- feeds -------------------------------------------------------------------------------
     def _sync_feed(self, status: SubscriptionStatus, result: SyncResult) -> None:
-        from index.ingest.sources import poll_feed
+        from index.ingest.feeds import poll_feed
 
         sub = status.subscription
         items = self.store.items(status.id)
@@ -329,7 +329,7 @@ class SyncEngine:
 
     # -- folders -----------------------------------------------------------------------------
     def _sync_folder(self, status: SubscriptionStatus, result: SyncResult) -> None:
-        from index.ingest.sources import iter_folder, read_file, resolve_path
+        from index.ingest.files import iter_folder, read_file, resolve_path
 
         sub = status.subscription
         folder = Path(sub.target)

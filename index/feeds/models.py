@@ -162,7 +162,7 @@ def feed_target(url: str) -> str:
 
 
 def folder_target(path: str | os.PathLike[str]) -> str:
-    from index.ingest.sources import resolve_path
+    from index.ingest.files import resolve_path
 
     return str(resolve_path(Path(path).expanduser(), str(path)))
 
