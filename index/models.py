@@ -13,6 +13,9 @@ Progress = Callable[[str, int, int], None]
 # one message per step, e.g. "fetching https://example.com/a": reading sources (no totals)
 MessageProgress = Callable[[str], None]
 
+# what both faces say when the engine abstains (no passage answers the question well enough)
+NOT_FOUND = "I couldn't find that in the indexed articles."
+
 
 def content_hash(title: str, text: str) -> str:
     """Hash of what gets embedded: a change in either means re-embedding."""

@@ -169,9 +169,9 @@ def test_prompt_file_is_versioned_and_shipped_as_package_data() -> None:
     assert "[1]" in prompt.system and "NOT IN THE ARTICLES" in prompt.system
     assert "{passages}" in prompt.user and "{question}" in prompt.user
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    patterns = config["tool"]["setuptools"]["package-data"]["index"]
+    patterns = config["tool"]["setuptools"]["package-data"]["index.written"]
     assert any(fnmatch("prompts/answer-v1.txt", p) for p in patterns)
-    assert (ROOT / "index" / "prompts" / "answer-v1.txt").is_file()
+    assert (ROOT / "index" / "written" / "prompts" / "answer-v1.txt").is_file()
 
 
 def test_messages_number_the_passages_with_titles() -> None:
