@@ -96,10 +96,9 @@ _COLUMNS = (
 )
 
 
-# one intent: (subscription id, channel, article id, origin, title, link, published, created at)
+# an intent row: (subscription id when written, or the row id when read back; channel,
+# article id, origin, title, link, published, created at)
 Intent = tuple[int, int, str, str, str, str | None, str | None, str]
-# a stored intent: (id, channel, article id, origin, title, link, published, created at)
-StoredIntent = tuple[int, int, str, str, str, str | None, str | None, str]
 
 
 class SubscriptionStore(SQLiteFile):
@@ -180,7 +179,7 @@ class SubscriptionStore(SQLiteFile):
         with self.transaction() as c:
             c.executemany("UPDATE announcements SET sent_at=? WHERE id=?", [(when, i) for i in ids])
 
-    def intents(self) -> list[StoredIntent]:
+    def intents(self) -> list[Intent]:
         """Announcements written down by a round, oldest first (see ``SyncEngine._index``)."""
         rows = self.conn.execute(
             "SELECT id, channel, article_id, origin, title, link, published, created_at "
