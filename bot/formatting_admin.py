@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import discord
 
-from index.feeds.engine import Announcement, SubscriptionStatus, SyncResult
+from index.feeds.models import Announcement, SubscriptionStatus, SyncResult
 from index.models import Article, IndexReport, Stats
 
 from .formatting import (

@@ -56,6 +56,11 @@ class InvalidQuestionError(NewsdeskError):
 class ArticleNotFoundError(NewsdeskError):
     """No article matches the given id, title or source."""
 
+    @classmethod
+    def with_id(cls, article_id: str) -> ArticleNotFoundError:
+        """The one wording for an article id that names no article, whatever the store."""
+        return cls(f"no article with id {article_id}")
+
 
 class DiskFullError(NewsdeskError):
     """A write ran out of disk space (or hit a file size limit); the old state is kept."""

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+# Progress callbacks: the engine reports, each face shows (CLI bars, Discord edits, logs).
+# (stage, done, total), e.g. ("embedding", 120, 480): indexing, migrating, building an index
+Progress = Callable[[str, int, int], None]
+# one message per step, e.g. "fetching https://example.com/a": reading sources (no totals)
+MessageProgress = Callable[[str], None]
+
+# what both faces say when the engine abstains (no passage answers the question well enough)
+NOT_FOUND = "I couldn't find that in the indexed articles."
 
 
 def content_hash(title: str, text: str) -> str:

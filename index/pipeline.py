@@ -39,7 +39,7 @@ from filelock import Timeout as LockTimeout
 
 from index.chunking import CHUNKER_VERSION, all_sentences, chunk_text
 from index.config import Settings
-from index.embedding.base import Embedder, make_embedder
+from index.embedding import Embedder, make_embedder
 from index.errors import (
     ArticleNotFoundError,
     ConfigError,
@@ -76,6 +76,7 @@ from index.search.fusion import (
 )
 from index.search.lexical import LexicalIndex
 from index.search.rerank import Scorer
+from index.sqlite_util import disk_full_reason
 from index.storage.base import Backend, Snapshot
 from index.storage.factory import open_backend
 from index.storage.faiss_index import IndexPolicy, VectorIndex
@@ -85,7 +86,6 @@ from index.storage.sqlite import (
     ArticleRow,
     Store,
     database_error,
-    disk_full_reason,
     now_iso,
     pack_sentences,
 )

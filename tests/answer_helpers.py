@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from index.chunking import all_sentences
-from index.embedding.base import HashEmbedder
+from index.embedding.hashing import HashEmbedder
 from index.models import Hit
 
 EMB = HashEmbedder()

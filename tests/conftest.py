@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from index.config import Settings, load_settings
-from index.embedding.base import HashEmbedder
+from index.embedding.hashing import HashEmbedder
 from index.pipeline import Pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -223,7 +223,7 @@ def nd(
 @pytest.fixture(scope="session")
 def real_embedder():  # type: ignore[no-untyped-def]
     from index.config import EmbeddingSettings
-    from index.embedding.base import SentenceTransformerEmbedder
+    from index.embedding.sbert import SentenceTransformerEmbedder
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     return SentenceTransformerEmbedder(EmbeddingSettings())

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from index.config import Settings, load_settings
-from index.embedding.base import HashEmbedder
+from index.embedding.hashing import HashEmbedder
 from index.pipeline import GEN_DIR, Pipeline
 from index.search.lexical import LexicalIndex
 from index.storage.faiss_index import VectorIndex

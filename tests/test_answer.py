@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from index.embedding.base import HashEmbedder
+from index.embedding.hashing import HashEmbedder
 from index.models import Document
 from index.pipeline import Pipeline
 from index.search.answer import AnswerWeights, confidence, select

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from index.config import Settings
-from index.embedding.base import HashEmbedder
+from index.embedding.hashing import HashEmbedder
 from index.pipeline import Pipeline
 from tests.conftest import DiscordWorld
 from tests.fakeopenai import ChatRequest, FakeOpenAI

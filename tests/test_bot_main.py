@@ -23,7 +23,7 @@ from bot.__main__ import run_bot, serve
 from bot.client import NewsdeskBot, intents_for
 from index.cli import main as cli_main
 from index.config import Settings, load_settings
-from index.embedding.base import HashEmbedder
+from index.embedding.hashing import HashEmbedder
 from index.errors import ConfigError, IndexMismatchError
 from index.pipeline import Pipeline
 from tests.conftest import ROOT, DiscordWorld, GatedEmbedder

@@ -12,7 +12,7 @@ import pytest
 
 from bot.client import NewsdeskBot, ShardedNewsdeskBot, create_bot
 from index.config import Settings
-from index.embedding.base import HashEmbedder
+from index.embedding.hashing import HashEmbedder
 from index.models import Document
 from index.pipeline import Pipeline
 from tests.conftest import _fakediscord, milvus_available

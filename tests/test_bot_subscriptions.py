@@ -18,7 +18,7 @@ from bot import formatting as fmt
 from bot import formatting_admin as fmt_admin
 from index.config import FeedSubscription, Settings
 from index.errors import NewsdeskError
-from index.feeds.engine import Announcement, Subscription, SubscriptionStatus
+from index.feeds.models import Announcement, Subscription, SubscriptionStatus
 from tests.conftest import DiscordWorld
 from tests.feedserver import FeedSite
 from tests.httpserver import LoopbackServer

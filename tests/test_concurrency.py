@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from index.embedding.base import HashEmbedder
+from index.embedding.hashing import HashEmbedder
 from index.errors import IndexBusyError
 from index.pipeline import Pipeline
 from tests.conftest import ROOT

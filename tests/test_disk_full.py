@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from index import pipeline as pipeline_mod
-from index.feeds.engine import SubscriptionStore
+from index.feeds.store import SubscriptionStore
 from index.search.lexical import LexicalIndex
 from index.storage.faiss_index import VectorIndex
 from index.storage.sqlite import Store

@@ -18,8 +18,10 @@ from hypothesis import strategies as st
 
 from index.config import FetchSettings
 from index.errors import FetchError
-from index.ingest import fetch
-from index.ingest.fetch import classify_address, fetch_url, format_size
+from index.ingest import addresses, fetch
+from index.ingest.addresses import classify_address
+from index.ingest.fetch import fetch_url
+from index.text import format_size
 
 try:
     from tests.httpserver import LoopbackServer, RecordedRequest, Response, closed_port, repeat
@@ -52,7 +54,7 @@ def fake_dns(monkeypatch: pytest.MonkeyPatch, table: dict[str, list[str]]) -> li
             raise OSError("unknown host")
         return table[host]
 
-    monkeypatch.setattr(fetch, "_resolve", resolve)
+    monkeypatch.setattr(addresses, "_resolve", resolve)
     return calls
 
 
@@ -102,7 +104,7 @@ def test_classify_accepts_public_addresses(address: str) -> None:
 def test_allow_hosts_by_name_ip_or_cidr(monkeypatch: pytest.MonkeyPatch, allow: list[str]) -> None:
     fake_dns(monkeypatch, {"intranet.test": ["10.1.2.3"]})
     settings_ = FetchSettings(allow_hosts=allow)
-    assert fetch.check_host("intranet.test", 80, settings_, timeout=1) == ["10.1.2.3"]
+    assert addresses.check_host("intranet.test", 80, settings_, timeout=1) == ["10.1.2.3"]
 
 
 @pytest.mark.parametrize("allow", [[], ["other.test"], ["10.9.0.0/16"], ["*.example"]])

@@ -11,7 +11,7 @@ import pytest
 from bot import formatting as fmt
 from index.cli import format_answer
 from index.config import Settings, load_settings
-from index.embedding.base import HashEmbedder
+from index.embedding.hashing import HashEmbedder
 from index.errors import ConfigError
 from index.models import Answer, Document, Hit, Quote
 from index.pipeline import Pipeline

@@ -29,9 +29,10 @@ import pytest
 from index.config import FetchSettings, Settings, load_settings
 from index.errors import ConfigError, FetchError, SourceError
 from index.feeds.engine import SyncEngine
-from index.ingest import fetch
+from index.ingest import addresses, decode, fetch
+from index.ingest.feeds import poll_feed
 from index.ingest.fetch import fetch_url
-from index.ingest.sources import collect, poll_feed
+from index.ingest.sources import collect
 from index.pipeline import Pipeline
 from tests.conftest import Nd
 from tests.feedserver import FeedSite
@@ -68,7 +69,7 @@ def fake_dns(monkeypatch: pytest.MonkeyPatch, table: dict[str, list[str]]) -> No
             raise OSError("unknown host")
         return table[host]
 
-    monkeypatch.setattr(fetch, "_resolve", resolve)
+    monkeypatch.setattr(addresses, "_resolve", resolve)
 
 
 # --------------------------------------------------------------------------- 1: feed bodies
@@ -298,7 +299,7 @@ def test_compressed_pages_still_decode(header: str, layers: list[str]) -> None:
 @pytest.mark.parametrize("step", [1, 2, 7, 4096])
 def test_decoder_fed_in_any_pieces_gives_the_whole_body(step: int) -> None:
     data = gzip.compress(b"a" * 100_000) + gzip.compress(b"b" * 5) + b"trailing"
-    decoder = fetch._BodyDecoder(["gzip"], 1_000_000)
+    decoder = decode.BodyDecoder(["gzip"], 1_000_000)
     out = b"".join(p for i in range(0, len(data), step) for p in decoder.feed(data[i : i + step]))
     assert out + b"".join(decoder.finish()) == b"a" * 100_000 + b"b" * 5
 
@@ -578,8 +579,8 @@ def test_metadata_and_link_local_are_never_allowed(
     monkeypatch: pytest.MonkeyPatch, address: str, allow: list[str]
 ) -> None:
     fake_dns(monkeypatch, {"meta.test": [address]})
-    with pytest.raises(fetch._Refused) as err:
-        fetch.check_host("meta.test", 80, FetchSettings(allow_hosts=allow), timeout=1)
+    with pytest.raises(addresses.Refused) as err:
+        addresses.check_host("meta.test", 80, FetchSettings(allow_hosts=allow), timeout=1)
     assert str(err.value).startswith(f"refused: meta.test resolves to {address}, which is ")
     assert str(err.value).endswith("(never allowed)")
 
@@ -609,10 +610,10 @@ def test_allow_hosts_entries_name_their_ports(
     fake_dns(monkeypatch, {"intranet.test": ["10.1.2.3"]})
     settings_ = FetchSettings(allow_hosts=allow)
     if ok:
-        assert fetch.check_host("intranet.test", port, settings_, timeout=1) == ["10.1.2.3"]
+        assert addresses.check_host("intranet.test", port, settings_, timeout=1) == ["10.1.2.3"]
         return
-    with pytest.raises(fetch._Refused) as err:
-        fetch.check_host("intranet.test", port, settings_, timeout=1)
+    with pytest.raises(addresses.Refused) as err:
+        addresses.check_host("intranet.test", port, settings_, timeout=1)
     assert f"not on port {port}" in str(err.value)
     assert f'add "intranet.test:{port}" to allow it' in str(err.value)
 
@@ -632,10 +633,10 @@ def test_allow_hosts_ipv6_entries_and_ports(
     fake_dns(monkeypatch, {"v6.test": ["fd00::5"]})
     settings_ = FetchSettings(allow_hosts=allow)
     if ok:
-        assert fetch.check_host("v6.test", port, settings_, timeout=1) == ["fd00::5"]
+        assert addresses.check_host("v6.test", port, settings_, timeout=1) == ["fd00::5"]
     else:
-        with pytest.raises(fetch._Refused, match=r'add "v6\.test:8443" to allow it'):
-            fetch.check_host("v6.test", port, settings_, timeout=1)
+        with pytest.raises(addresses.Refused, match=r'add "v6\.test:8443" to allow it'):
+            addresses.check_host("v6.test", port, settings_, timeout=1)
 
 
 def test_allowed_loopback_host_does_not_open_every_port(srv: LoopbackServer) -> None:
@@ -653,7 +654,7 @@ def test_allowed_loopback_host_does_not_open_every_port(srv: LoopbackServer) -> 
 
 def test_public_addresses_need_no_entry_on_any_port(monkeypatch: pytest.MonkeyPatch) -> None:
     fake_dns(monkeypatch, {"news.test": ["93.184.216.34"]})
-    assert fetch.check_host("news.test", 8080, FetchSettings(), timeout=1) == ["93.184.216.34"]
+    assert addresses.check_host("news.test", 8080, FetchSettings(), timeout=1) == ["93.184.216.34"]
 
 
 # --------------------------------------------------------------------------- 15: -q

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from index.config import FetchSettings
 from index.errors import InvalidQuestionError, SourceError
 from index.ingest.extract import decode_detected, normalise_newlines
-from index.ingest.sources import read_file
+from index.ingest.files import read_file
 from index.models import Answer, Document
 from index.pipeline import GEN_DIR, Pipeline
 from tests.conftest import DiscordWorld, Nd

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from index.config import Settings, load_settings
-from index.embedding.base import HashEmbedder
+from index.embedding.hashing import HashEmbedder
 from index.errors import ConfigError, IndexBusyError, NewsdeskError
 from index.models import Document
 from index.pipeline import Pipeline
@@ -467,7 +467,7 @@ def test_migrate_copies_without_reembedding(
     tmp_path: Path, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from index.cli import main
-    from index.embedding import base as embedder
+    from index.embedding import factory as embedder
 
     faiss_settings = make_settings(tmp_path / "data", "faiss")
     source = Pipeline(faiss_settings, HashEmbedder())

@@ -14,9 +14,11 @@ import pytest
 pytest.importorskip("onnxruntime")
 
 from index.config import EmbeddingSettings
+from index.embedding import onnx_export as ox
 from index.embedding import onnx_runtime as oe
-from index.embedding.base import SentenceTransformerEmbedder
-from index.embedding.onnx_runtime import OnnxEmbedder, export_onnx, is_fresh
+from index.embedding.onnx_export import export_onnx, is_fresh
+from index.embedding.onnx_runtime import OnnxEmbedder
+from index.embedding.sbert import SentenceTransformerEmbedder
 
 SENTENCES = [
     "What did Ma say about Apple Pay?",
@@ -76,16 +78,16 @@ def test_pad_and_mean_pool_ignore_padding() -> None:
             self.ids = ids
             self.type_ids = [0] * len(ids)
 
-    feeds = oe._pad([Enc([101, 7, 102]), Enc([101, 102])], pad_id=0)
+    feeds = ox._pad([Enc([101, 7, 102]), Enc([101, 102])], pad_id=0)
     assert feeds["input_ids"].tolist() == [[101, 7, 102], [101, 102, 0]]
     assert feeds["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
     assert all(a.dtype == np.int64 for a in feeds.values())
     hidden = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
     hidden[1, 2] = 1e6  # a padded position must not count
-    pooled = oe._pool(hidden, feeds["attention_mask"], "mean", normalize=False)
+    pooled = ox._pool(hidden, feeds["attention_mask"], "mean", normalize=False)
     np.testing.assert_allclose(pooled[0], hidden[0].mean(axis=0))
     np.testing.assert_allclose(pooled[1], hidden[1, :2].mean(axis=0))
-    unit = oe._pool(hidden, feeds["attention_mask"], "mean", normalize=True)
+    unit = ox._pool(hidden, feeds["attention_mask"], "mean", normalize=True)
     np.testing.assert_allclose(np.linalg.norm(unit, axis=1), 1.0, rtol=1e-6)
     assert unit.dtype == np.float32
 
@@ -99,7 +101,7 @@ def test_stale_fp32_export_is_redone(monkeypatch: pytest.MonkeyPatch, tmp_path: 
         dest.write_bytes(b"onnx" * 10)
         return {"optimized": True}
 
-    monkeypatch.setattr(oe, "_export_fp32", fake_export)
+    monkeypatch.setattr(ox, "_export_fp32", fake_export)
     model_dir = oe.resolve_model_path("all-MiniLM-L6-v2")
     out = tmp_path / "onnx"
     path = export_onnx(model_dir, out, quantize=False)
@@ -138,7 +140,7 @@ def test_failed_export_leaves_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path:
         dest.write_bytes(b"half")
         raise RuntimeError("tracer exploded")
 
-    monkeypatch.setattr(oe, "_export_fp32", broken)
+    monkeypatch.setattr(ox, "_export_fp32", broken)
     # int8 was asked for explicitly and has vectors of its own: a failure is an error
     e = OnnxEmbedder(EmbeddingSettings(), quantize=True, cache_dir=tmp_path)
     with pytest.raises(oe.ConfigError, match="tracer exploded"):
@@ -155,7 +157,7 @@ def test_fp32_falls_back_to_torch_when_export_fails(
     def broken(model_dir: Path, dest: Path) -> dict[str, Any]:
         raise RuntimeError("tracer exploded")
 
-    monkeypatch.setattr(oe, "_export_fp32", broken)
+    monkeypatch.setattr(ox, "_export_fp32", broken)
     e = OnnxEmbedder(EmbeddingSettings(), cache_dir=tmp_path)
     with caplog.at_level("WARNING"):
         got = e.embed(SENTENCES[:3])
@@ -169,7 +171,8 @@ def test_fp32_falls_back_to_torch_when_export_fails(
 def test_make_embedder_default_is_onnx_and_falls_back_on_unsupported_models(
     tmp_path: Path, caplog: Any
 ) -> None:
-    from index.embedding.base import make_embedder, resolve_model_path
+    from index.embedding import make_embedder
+    from index.embedding.base import resolve_model_path
 
     assert EmbeddingSettings().backend == "onnx"
     assert isinstance(make_embedder(EmbeddingSettings()), OnnxEmbedder)
@@ -311,12 +314,12 @@ def test_stale_int8_export_is_redone(onnx_cache: Path, tmp_path: Path) -> None:
     meta = json.loads(meta_file.read_text())
     meta["weights_mtime_ns"] += 1_000_000_000
     meta_file.write_text(json.dumps(meta))
-    assert not is_fresh(int8, oe._wanted_meta(model_dir, True))
+    assert not is_fresh(int8, ox._wanted_meta(model_dir, True))
     fp32_before = (out / "model.onnx").stat().st_ino
     export_onnx(model_dir, out, quantize=True)
     assert int8.stat().st_ino != before[0]  # replaced by a new file
     assert (out / "model.onnx").stat().st_ino == fp32_before  # the fresh fp32 was reused
-    assert is_fresh(int8, oe._wanted_meta(model_dir, True))
+    assert is_fresh(int8, ox._wanted_meta(model_dir, True))
     e = OnnxEmbedder(EmbeddingSettings(), quantize=True, cache_dir=tmp_path)
     a = e.embed(SENTENCES[:3])
     assert e.onnx_path == int8 and e.export_seconds is None

@@ -17,8 +17,9 @@ import Stemmer
 
 from index import cli
 from index.config import EmbeddingSettings, Settings, load_settings
-from index.embedding.base import HashEmbedder, SentenceTransformerEmbedder
+from index.embedding.hashing import HashEmbedder
 from index.embedding.onnx_runtime import OnnxEmbedder
+from index.embedding.sbert import SentenceTransformerEmbedder
 from index.models import Document
 from index.pipeline import Pipeline
 from index.search.lexical import LexicalIndex, tokenize

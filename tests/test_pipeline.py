@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from index.config import load_settings
-from index.embedding.base import HashEmbedder
+from index.embedding.hashing import HashEmbedder
 from index.errors import (
     ArticleNotFoundError,
     EmptyIndexError,

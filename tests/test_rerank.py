@@ -310,7 +310,7 @@ def test_real_words_the_articles_lack_are_not_corrected_into_look_alikes() -> No
 def test_ask_embeds_the_corrected_question_and_answers_the_one_asked(
     settings: Settings, corpus_dir: Path
 ) -> None:
-    from index.embedding.base import HashEmbedder
+    from index.embedding.hashing import HashEmbedder
     from index.pipeline import Pipeline
 
     class Recording(HashEmbedder):

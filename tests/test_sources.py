@@ -23,7 +23,8 @@ from index.ingest.extract import (
     normalise_date,
     normalise_newlines,
 )
-from index.ingest.sources import Collected, collect, iter_folder, title_from_name
+from index.ingest.files import iter_folder, title_from_name
+from index.ingest.sources import Collected, collect
 
 try:
     from tests.httpserver import LoopbackServer, closed_port, repeat

@@ -13,7 +13,7 @@ import pytest
 
 from index.chunking import all_sentences
 from index.config import FeedSubscription, FolderSubscription, Settings
-from index.embedding.base import HashEmbedder
+from index.embedding.hashing import HashEmbedder
 from index.errors import NewsdeskError, SourceError
 from index.feeds.engine import SyncEngine
 from index.pipeline import Pipeline
@@ -184,16 +184,16 @@ def test_one_failing_feed_never_stops_the_others(
     bad.status = 500
     good.publish("/market", "Market opens on Sundays", MARKET)
 
-    import index.ingest.sources
+    import index.ingest.feeds
 
-    real = index.ingest.sources.poll_feed
+    real = index.ingest.feeds.poll_feed
 
     def poll(url: str, *args: object, **kwargs: object) -> object:
         if url.endswith("/odd.xml"):
             raise RuntimeError("a bug")
         return real(url, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(index.ingest.sources, "poll_feed", poll)
+    monkeypatch.setattr(index.ingest.feeds, "poll_feed", poll)
     results = {r.target.rsplit("/", 1)[-1]: r for r in engine.run_all()}
     assert not results["bad.xml"].ok and "HTTP 500" in (results["bad.xml"].error or "")
     assert results["odd.xml"].error == "unexpected error (RuntimeError); details in the log"
@@ -438,16 +438,16 @@ def test_rounds_do_not_overlap(srv: LoopbackServer, engine: SyncEngine, clock: C
     engine.subscribe("feed", site.url)
     clock.now += 3600
     entered, release = threading.Event(), threading.Event()
-    import index.ingest.sources
+    import index.ingest.feeds
 
-    real = index.ingest.sources.poll_feed
+    real = index.ingest.feeds.poll_feed
 
     def slow(*args: object, **kwargs: object) -> object:
         entered.set()
         release.wait(10)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    index.ingest.sources.poll_feed = slow  # type: ignore[assignment]
+    index.ingest.feeds.poll_feed = slow  # type: ignore[assignment]
     try:
         results: list[object] = []
         t = threading.Thread(target=lambda: results.extend(engine.run_due()))
@@ -457,7 +457,7 @@ def test_rounds_do_not_overlap(srv: LoopbackServer, engine: SyncEngine, clock: C
         release.set()
         t.join(10)
     finally:
-        index.ingest.sources.poll_feed = real
+        index.ingest.feeds.poll_feed = real
     assert len(results) == 1
 
 

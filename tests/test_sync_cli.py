@@ -207,7 +207,7 @@ def test_sigkill_between_indexing_and_announcing_loses_no_announcement(
     import subprocess
     import sys
 
-    from index.embedding.base import HashEmbedder
+    from index.embedding.hashing import HashEmbedder
     from index.feeds.engine import SyncEngine
     from index.pipeline import Pipeline
     from tests.reliability_helpers import hash_settings

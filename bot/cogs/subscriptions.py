@@ -23,7 +23,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from index.errors import NewsdeskError
-from index.feeds.engine import Announcement, SyncEngine, SyncResult
+from index.feeds.engine import SyncEngine
+from index.feeds.models import Announcement, SyncResult
 
 from .. import formatting as fmt
 from .. import formatting_admin as fmt_admin

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
 import logging
-import os
 import re
 import sqlite3
 import threading
@@ -23,13 +21,12 @@ import numpy as np
 
 from index.errors import (
     ArticleNotFoundError,
-    DiskFullError,
-    IndexBusyError,
     IndexCorruptError,
     NewsdeskError,
 )
 from index.models import Article, Chunk, Document, Hit, text_hash
 from index.search import titles
+from index.sqlite_util import immediate, sqlite_error
 
 log = logging.getLogger(__name__)
 
@@ -199,75 +196,6 @@ class ArticleRow:
     content_hash: str
     added_at: str
     chunk_count: int
-
-
-_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
-# how FAISS (C++) reports a failed write: strerror in parentheses at the end
-_FULL_TEXTS = ("(No space left on device)", "(Disk quota exceeded)", "(File too large)")
-
-
-def disk_full_reason(e: BaseException, path: Path | None = None) -> str | None:
-    """Why ``e`` is an out-of-space error (None: it is not one): SQLite's SQLITE_FULL, an
-    OSError ENOSPC / EDQUOT / EFBIG, or FAISS's write error naming one of them. SQLite reports
-    a write that hit a file size limit (EFBIG) as a plain "disk I/O error": that one counts
-    when the file system near ``path`` is (almost) full or a file size limit is set."""
-    if isinstance(e, sqlite3.DatabaseError):
-        code = getattr(e, "sqlite_errorcode", None)
-        if (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or "disk is full" in str(e):
-            return "database or disk is full"
-        if code is not None and code & 0xFF == sqlite3.SQLITE_IOERR and path is not None:
-            return _out_of_room(path)
-        return None
-    if isinstance(e, OSError) and e.errno in _FULL_ERRNOS:
-        return os.strerror(e.errno or 0).lower()
-    if isinstance(e, RuntimeError):
-        for text in _FULL_TEXTS:
-            if text in str(e):
-                return text[1:-1].lower()
-    return None
-
-
-def _out_of_room(path: Path, low: int = 16 << 20) -> str | None:
-    """ "no space left on device" when less than ``low`` bytes are free where ``path`` lives,
-    "file size limit" when the process has one (``ulimit -f``); None otherwise."""
-    try:
-        import resource
-
-        soft, _hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-        if soft != resource.RLIM_INFINITY:
-            return f"disk I/O error under a file size limit of {soft:,} bytes"
-    except (ImportError, OSError, ValueError):
-        pass
-    try:
-        st = os.statvfs(path if path.is_dir() else path.parent)
-    except OSError:
-        return None
-    if st.f_bavail * st.f_frsize < low:
-        return "disk I/O error with no space left on device"
-    return None
-
-
-def rollback(c: sqlite3.Connection) -> None:
-    """End a failed transaction without hiding why it failed: SQLite may have rolled it back
-    itself (SQLITE_FULL does), and then a ROLLBACK raises "no transaction is active"."""
-    if c.in_transaction:
-        try:
-            c.execute("ROLLBACK")
-        except sqlite3.Error as e:
-            log.debug("rollback after a failed transaction: %s", e)
-
-
-@contextlib.contextmanager
-def immediate(c: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``; on any error, or a failed COMMIT, a rollback that
-    never replaces the original error."""
-    c.execute("BEGIN IMMEDIATE")
-    try:
-        yield c
-        c.execute("COMMIT")
-    except BaseException:
-        rollback(c)
-        raise
 
 
 class SQLiteFile:
@@ -683,16 +611,13 @@ DB_ADVICE = (
 
 def database_error(path: Path, e: sqlite3.DatabaseError) -> NewsdeskError:
     """A person's message for an SQLite error: busy, or a damaged or unreadable file."""
-    text = str(e) or type(e).__name__
-    if isinstance(e, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
-        return IndexBusyError(
-            f"the database {path} is busy ({text}): another newsdesk process is writing; "
-            "try again in a moment"
-        )
-    full = disk_full_reason(e, path)
-    if full is not None:
-        return DiskFullError(str(path), full)
-    return IndexCorruptError(
-        f"the database {path} is damaged or unreadable ({text}); {DB_ADVICE} "
-        "(`newsdesk check` lists what is wrong)"
+    return sqlite_error(
+        path,
+        e,
+        busy="the database {path} is busy ({text}): another newsdesk process is writing; "
+        "try again in a moment",
+        damaged="the database {path} is damaged or unreadable ({text}); "
+        + DB_ADVICE
+        + " (`newsdesk check` lists what is wrong)",
+        damaged_error=IndexCorruptError,
     )

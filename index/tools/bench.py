@@ -52,7 +52,7 @@ import numpy as np
 
 from index.chunking import all_sentences
 from index.config import Settings
-from index.embedding.base import BatchProgress, Embedder, Spans, make_embedder
+from index.embedding import BatchProgress, Embedder, Spans, make_embedder
 from index.errors import SourceError
 from index.models import Document
 from index.storage.faiss_index import IndexPolicy, VectorIndex, single_thread
@@ -424,7 +424,7 @@ class Bench:
 
     def encoder(self) -> Callable[[list[str]], np.ndarray]:
         """Bare ``SentenceTransformer.encode`` (the baseline); the embedder itself otherwise."""
-        from index.embedding.base import SentenceTransformerEmbedder
+        from index.embedding.sbert import SentenceTransformerEmbedder
 
         if self._encode_model is None:
             if isinstance(self.embedder, SentenceTransformerEmbedder):
@@ -708,7 +708,7 @@ class Bench:
         ``embed_query`` for the ONNX backends (alternating torch and ONNX Runtime calls in one
         process slows both: their thread pools contend)."""
         self._step(f"question latency ({label})")
-        from index.embedding.base import SentenceTransformerEmbedder
+        from index.embedding.sbert import SentenceTransformerEmbedder
 
         if isinstance(self.embedder, SentenceTransformerEmbedder) or not self.is_model:
             encode = self.encoder()

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from index.config import Settings
-from index.embedding.base import HashEmbedder
+from index.embedding.hashing import HashEmbedder
 from index.models import Document
 
 log = logging.getLogger(__name__)

@@ -397,7 +397,7 @@ def _export(
 
     import torch
 
-    from index.embedding.onnx_runtime import _optimize, _quantize
+    from index.embedding.onnx_export import _optimize, _quantize
 
     out = opts.out
     out.mkdir(parents=True, exist_ok=True)

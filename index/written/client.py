@@ -34,6 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 from index.config import LLMSettings
 from index.errors import NewsdeskError
 from index.lazy import lazy_module
+from index.text import one_line
 
 if TYPE_CHECKING:
     import httpx
@@ -97,25 +98,20 @@ class _Scrubber:
         return text
 
 
-def _first_line(text: str, limit: int = 200) -> str:
-    line = " ".join(text.strip().split())
-    return line[:limit] + ("…" if len(line) > limit else "")
-
-
 def _error_detail(body: bytes) -> str:
     """The ``error.message`` of an OpenAI-style error body, else its first characters."""
     text = body[:4000].decode("utf-8", "replace")
     try:
         data = json.loads(text)
     except ValueError:
-        return _first_line(text)
+        return one_line(text)
     if isinstance(data, dict):
         err = data.get("error")
         if isinstance(err, dict) and isinstance(err.get("message"), str):
-            return _first_line(err["message"])
+            return one_line(err["message"])
         if isinstance(err, str):
-            return _first_line(err)
-    return _first_line(text)
+            return one_line(err)
+    return one_line(text)
 
 
 def _message_text(data: Any) -> tuple[str, str | None]:
@@ -181,7 +177,7 @@ async def chat(
     except LLMError as e:
         raise LLMError(scrub(str(e))) from None
     except httpx.HTTPError as e:
-        reason = scrub(_first_line(str(e)) or type(e).__name__)
+        reason = scrub(one_line(str(e)) or type(e).__name__)
         what = "could not be reached" if isinstance(e, httpx.ConnectError) else "failed"
         raise LLMError(f"{display_url(url)} {what} ({reason})") from None
 
@@ -230,7 +226,7 @@ async def _chat(
         except ValueError:
             raise LLMError(
                 f"the reply is not JSON ({ctype or 'no content type'}: "
-                f"{_first_line(body[:200].decode('utf-8', 'replace'), 80)!r})"
+                f"{one_line(body[:200].decode('utf-8', 'replace'), 80)!r})"
             ) from None
         text, reason = _message_text(data)
         if on_text is not None and text:
@@ -277,7 +273,7 @@ async def _read_events(
         try:
             event = json.loads(data)
         except ValueError:
-            raise LLMError(f"a streamed event is not JSON: {_first_line(data, 80)!r}") from None
+            raise LLMError(f"a streamed event is not JSON: {one_line(data, 80)!r}") from None
         piece, finish = _delta_text(event)
         model = _model_of(event, settings) if model == settings.model else model
         reason = finish or reason
