@@ -76,18 +76,21 @@ def _default(f: dataclasses.Field[Any]) -> Any:
     return f.default
 
 
+def _key(f: dataclasses.Field[Any], annotation: Any, commented: bool) -> list[str]:
+    """A key under its description: ``key = default``, or commented out with its example when
+    it has no literal default (or its whole section is commented out)."""
+    text, extra = _doc(annotation)
+    if "example" in extra:
+        line = f"# {f.name} = {toml_value(extra['example'])}"
+    else:
+        line = ("# " if commented else "") + f"{f.name} = {toml_value(_default(f))}"
+    return [*(comment(text) if text else []), line]
+
+
 def _keys(cls: type, commented: bool) -> list[str]:
-    """One section's keys, each under its description."""
+    """One section's keys, in declaration order."""
     hints = typing.get_type_hints(cls, include_extras=True)
-    lines = []
-    for f in dataclasses.fields(cls):
-        text, extra = _doc(hints[f.name])
-        lines += comment(text) if text else []
-        if "example" in extra:
-            lines.append(f"# {f.name} = {toml_value(extra['example'])}")
-        else:
-            lines.append(("# " if commented else "") + f"{f.name} = {toml_value(_default(f))}")
-    return lines
+    return [line for f in dataclasses.fields(cls) for line in _key(f, hints[f.name], commented)]
 
 
 def _tables(fields: list[tuple[dataclasses.Field[Any], Any]]) -> list[str]:
@@ -126,12 +129,7 @@ def render() -> str:
         elif typing.get_origin(typing.get_args(tp)[0]) is list:
             tables.append((f, tp))
         else:
-            text, extra = _doc(tp)
-            lines += ["", *comment(text)]
-            if "example" in extra:
-                lines.append(f"# {f.name} = {toml_value(extra['example'])}")
-            else:
-                lines.append(f"{f.name} = {toml_value(_default(f))}")
+            lines += ["", *_key(f, tp, commented=False)]
     lines += _tables(tables)
     return "\n".join(lines) + "\n"
 

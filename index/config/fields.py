@@ -12,9 +12,10 @@ from __future__ import annotations
 import inspect
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from msgspec import Meta
+if TYPE_CHECKING:
+    from msgspec import Meta
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 MAX_INTERVAL = 10080  # minutes between polls of a subscription: at most a week
@@ -23,7 +24,13 @@ MAX_INTERVAL = 10080  # minutes between polls of a subscription: at most a week
 def doc(text: str, *, must: str | None = None, example: Any = None, **limits: Any) -> Meta:
     """A field's documentation and limits. ``must`` overrides the generated "must be ..." text;
     ``example`` is shown (commented out) in config.example.toml for a key without a literal
-    default."""
+    default.
+
+    Called only when the annotations are read (they are strings until then), so msgspec is
+    imported by the first config file loaded, not by ``import index.config``: a run without a
+    config file pays nothing for it."""
+    from msgspec import Meta
+
     extra = {k: v for k, v in (("must", must), ("example", example)) if v is not None}
     return Meta(description=inspect.cleandoc(text), extra=extra, **limits)
 

@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import logging
 import os
 import re
 import tomllib
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
-
-import msgspec
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_origin
 
 from index.config import rules
 from index.config.models import Settings
 from index.errors import ConfigError
+
+if TYPE_CHECKING:
+    import msgspec
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,8 @@ def load_settings(
 
 def convert(data: dict[str, Any], where: str) -> Settings:
     """``data`` (a parsed TOML document) as Settings; ConfigError for the first mistake."""
+    import msgspec  # here, not at the top: a run without a config file does not need it
+
     _check_keys(Settings, data, "", where)
     try:
         return msgspec.convert(data, Settings, dec_hook=_to_path)
@@ -126,6 +130,7 @@ def _to_path(tp: type, value: Any) -> Any:
     raise ValueError("not a path")  # msgspec turns it into a ValidationError at the key
 
 
+@functools.cache
 def _fields(cls: type) -> dict[str, Any]:
     """A dataclass's settable keys and their annotations (``config_path`` is not a key)."""
     hints = typing.get_type_hints(cls, include_extras=True)
@@ -200,6 +205,8 @@ def _base(tp: Any) -> Any:
 
 def _meta(tp: Any) -> msgspec.Meta | None:
     """The ``doc(...)`` of an annotation (also inside ``X | None``)."""
+    import msgspec
+
     if get_origin(tp) is Annotated:
         return next((m for m in get_args(tp)[1:] if isinstance(m, msgspec.Meta)), None)
     args = [a for a in get_args(tp) if a is not type(None)]

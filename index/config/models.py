@@ -140,9 +140,6 @@ class DiscordSettings:
     ] = field(default_factory=list)
 
 
-Channel = doc("0 = no announcements", ge=0, must="a Discord channel id (0 = none)")
-
-
 @dataclass
 class FeedSubscription:
     """One ``[[feeds]]`` table: an RSS/Atom feed polled by the bot and ``newsdesk sync``."""
@@ -184,7 +181,9 @@ class FolderSubscription:
             example=5,
         ),
     ] = 5.0
-    channel: Annotated[int, Channel] = 0
+    channel: Annotated[
+        int, doc("0 = no announcements", ge=0, must="a Discord channel id (0 = none)")
+    ] = 0
 
 
 @dataclass
