@@ -145,27 +145,44 @@ def _table_type(tp: Any) -> type | None:
     return None
 
 
+@functools.cache
+def _shape(cls: type) -> dict[str, tuple[str, type] | None]:
+    """Each key of ``cls``: ("section", class) for a table, ("tables", class) for an array of
+    tables, None for a value. Sections are known from their default factories, so only the
+    top level's annotations are evaluated (each ``doc(...)`` costs a little start-up)."""
+    shape: dict[str, tuple[str, type] | None] = {}
+    for f in dataclasses.fields(cls):
+        factory = f.default_factory
+        if isinstance(factory, type) and dataclasses.is_dataclass(factory):
+            shape[f.name] = ("section", factory)
+        elif factory is list and cls is Settings and (item := _table_type(_fields(cls)[f.name])):
+            shape[f.name] = ("tables", item)
+        elif f.name != "config_path":
+            shape[f.name] = None
+    return shape
+
+
 def _check_keys(cls: type, data: dict[str, Any], prefix: str, where: str) -> None:
     """Unknown keys (with the closest known one) and tables where a table belongs."""
-    fields = _fields(cls)
+    shape = _shape(cls)
     for key, value in data.items():
         dotted = f"{prefix}{key}"
-        if key not in fields:
-            close = difflib.get_close_matches(key, list(fields), n=1)
+        if key not in shape:
+            close = difflib.get_close_matches(key, list(shape), n=1)
             hint = f' (did you mean "{prefix}{close[0]}"?)' if close else ""
             raise ConfigError(f"{where}: unknown key {dotted!r}{hint}")
-        tp = fields[key]
-        if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        kind = shape[key]
+        if kind is not None and kind[0] == "section":
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: [{dotted}] must be a table")
-            _check_keys(tp, value, dotted + ".", where)
-        elif (item := _table_type(tp)) is not None:
+            _check_keys(kind[1], value, dotted + ".", where)
+        elif kind is not None:
             if not isinstance(value, list):
                 raise ConfigError(f"{where}: {dotted} must be a list of tables, written [[{key}]]")
             for i, table in enumerate(value):
                 if not isinstance(table, dict):
                     raise ConfigError(f"{where}: {dotted}[{i}] must be a table, written [[{key}]]")
-                _check_keys(item, table, f"{dotted}[{i}].", where)
+                _check_keys(kind[1], table, f"{dotted}[{i}].", where)
 
 
 _AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
