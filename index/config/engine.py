@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
-from index.config.fields import DEFAULT_MODEL, Seconds, doc
+from index.config.fields import DEFAULT_MODEL, SECONDS, doc
 
 
 @dataclass
@@ -199,7 +199,7 @@ class FetchSettings:
             body)
             """,
             gt=0,
-            must=f"{Seconds} > 0",
+            must=f"{SECONDS} > 0",
         ),
     ] = 15.0
     max_bytes: Annotated[
@@ -292,6 +292,6 @@ class StoreSettings:
             writing; a writer that crashed loses it after this many seconds
             """,
             ge=5,
-            must=f"{Seconds} >= 5",
+            must=f"{SECONDS} >= 5",
         ),
     ] = 60.0

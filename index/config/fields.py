@@ -40,4 +40,4 @@ def default_data_dir() -> Path:
     return Path(base) / "newsdesk"
 
 
-Seconds = "a number of seconds"
+SECONDS = "a number of seconds"

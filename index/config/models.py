@@ -26,7 +26,7 @@ from index.config.engine import (
     RetrievalSettings,
     StoreSettings,
 )
-from index.config.fields import MAX_INTERVAL, Seconds, default_data_dir, doc
+from index.config.fields import MAX_INTERVAL, SECONDS, default_data_dir, doc
 
 __all__ = [
     "AnswerSettings",
@@ -116,7 +116,7 @@ class DiscordSettings:
             """,
             ge=0,
             le=2,
-            must=f"{Seconds} between 0 and 2 (Discord waits 3 s for choices)",
+            must=f"{SECONDS} between 0 and 2 (Discord waits 3 s for choices)",
         ),
     ] = 0.3
     message_content: Annotated[
@@ -266,7 +266,7 @@ class LLMSettings:
             """,
             gt=0,
             le=600,
-            must=f"{Seconds} > 0 and <= 600",
+            must=f"{SECONDS} > 0 and <= 600",
         ),
     ] = 30.0
     temperature: Annotated[
