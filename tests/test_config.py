@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
+import subprocess
+import sys
 import tomllib
 import typing
 from pathlib import Path
@@ -307,3 +310,23 @@ def test_float_keys_take_integers_and_values_keep_their_types(tmp_path: Path) ->
     s = load_settings(write(tmp_path, "[fetch]\ntimeout = 3\n[[folders]]\npath = 'a'\n"))
     assert s.fetch.timeout == 3.0 and isinstance(s.fetch.timeout, float)
     assert s.folders[0].path == tmp_path / "a" and isinstance(s.folders[0].interval, float)
+
+
+def test_msgspec_is_imported_only_when_a_config_file_is_read(tmp_path: Path) -> None:
+    """Start-up: ``import index.config`` and settings from defaults and the environment do not
+    import the validator; the first config file read does (see index/config/fields.py)."""
+    config = write(tmp_path, "[retrieval]\nk = 7\n")
+    code = (
+        "import sys\n"
+        "from index.config import load_settings\n"
+        f"load_settings(data_dir={str(tmp_path)!r})\n"
+        "assert 'msgspec' not in sys.modules, 'imported without a config file'\n"
+        f"assert load_settings({str(config)!r}).retrieval.k == 7\n"
+        "assert 'msgspec' in sys.modules\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root), "NEWSDESK_CONFIG": ""}
+    r = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
