@@ -1,7 +1,15 @@
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
+import re
+import subprocess
+import sys
+import tomllib
+import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -164,3 +172,161 @@ def test_bench_settings_toml_round_trips_with_unset_values(tmp_path: Path) -> No
     cfg.write_text(settings_toml(s), encoding="utf-8")
     again = load_settings(cfg, data_dir=tmp_path / "d")
     assert again.answer == s.answer and again.retrieval == s.retrieval
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
+
+
+def test_example_is_written_from_the_field_descriptions() -> None:
+    """config.example.toml is the output of index.config.example: the field descriptions in
+    index/config/ are the one source of the documentation, so the two cannot drift. After
+    changing a key or its ``doc(...)``: python -m index.config.example > config.example.toml"""
+    from index.config.example import render
+
+    assert EXAMPLE.read_text(encoding="utf-8") == render(), (
+        "config.example.toml is stale: run `python -m index.config.example > config.example.toml`"
+    )
+
+
+def _uncommented_example() -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The example with every commented-out key and section switched on, read as TOML, and
+    the keys each ``[[table]]`` example shows (read from the text, not from the models)."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    head, _, tables = text.partition("#\n# [[")
+    key = re.compile(r"^# ([a-z][a-z_]* = .*|\[[a-z]+\])$")
+    lines = [m.group(1) if (m := key.match(line)) else line for line in head.splitlines()]
+    shown: dict[str, list[str]] = {}
+    for block in ("[[" + tables).split("#\n# [["):
+        name, *rows = block.strip().splitlines()
+        shown[name.strip("[] ")] = [row.removeprefix("# ").split(" = ")[0] for row in rows]
+    return tomllib.loads("\n".join(lines)), shown
+
+
+def test_example_documents_exactly_the_model_fields(tmp_path: Path) -> None:
+    """Every key of every model is in the example with its default (a key without a literal
+    default with an example value), and the example has no key the models lack."""
+    from index.config import FeedSubscription, FolderSubscription, Settings
+
+    data, tables = _uncommented_example()
+    defaults = Settings()
+    sections = {
+        f.name: getattr(defaults, f.name)
+        for f in dataclasses.fields(Settings)
+        if dataclasses.is_dataclass(getattr(defaults, f.name))
+    }
+    top = {f.name for f in dataclasses.fields(Settings)} - set(sections) - {"config_path"}
+    assert set(data) == top - {"feeds", "folders"} | set(sections)
+    assert data["log_level"] == defaults.log_level and "data_dir" in data
+    for name, section in sections.items():
+        assert set(data[name]) == {f.name for f in dataclasses.fields(section)}, name
+        for key, value in data[name].items():
+            if (name, key) != ("answer", "min_confidence"):  # unset by default: an example
+                assert value == getattr(section, key), f"{name}.{key}"
+    assert tables == {
+        "feeds": [f.name for f in dataclasses.fields(FeedSubscription)],
+        "folders": [f.name for f in dataclasses.fields(FolderSubscription)],
+    }
+    assert load_settings(_write_data(data, tmp_path)).answer.min_confidence == 0.5
+
+
+def _write_data(data: dict[str, Any], folder: Path) -> Path:
+    from index.config.example import toml_value
+
+    path = folder / "all.toml"
+    lines = [f"{k} = {toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for name, table in data.items():
+        if isinstance(table, dict):
+            lines += [f"[{name}]", *(f"{k} = {toml_value(v)}" for k, v in table.items())]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_every_key_has_a_description() -> None:
+    from index.config import Settings
+    from index.config.example import _doc
+
+    def walk(cls: type, prefix: str) -> list[str]:
+        hints = typing.get_type_hints(cls, include_extras=True)
+        missing = []
+        for f in dataclasses.fields(cls):
+            tp = hints[f.name]
+            if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+                missing += walk(tp, f"{f.name}.")
+            elif f.name != "config_path" and not _doc(tp)[0]:
+                missing.append(prefix + f.name)
+        return missing
+
+    assert walk(Settings, "") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[discord]\nguild_ids = [1, "x"]\n', "discord.guild_ids[1] must be an integer (got 'x')"),
+        ("[discord]\nguild_ids = 5\n", "discord.guild_ids must be a list of integers (got 5)"),
+        (
+            "[answer]\nmin_confidence = 2\n",
+            "answer.min_confidence must be between 0 and 1 (got 2.0)",
+        ),
+        ('[answer]\nmin_confidence = "x"\n', "answer.min_confidence must be a number (got 'x')"),
+        ("retrieval = 3\n", "[retrieval] must be a table"),
+        ('data_dir = ""\n', "data_dir must be a path (got '')"),
+        ("[retrieval]\nk = 2.0\n", "retrieval.k must be an integer (got 2.0)"),
+        ("[discord]\nanswer_dms = 1\n", "discord.answer_dms must be true or false (got 1)"),
+        ("[fetch]\nmax_file_bytes = 5\n", "fetch.max_file_bytes must be >= 1024 (got 5)"),
+        ("[retrieval]\ndense_weight = -1\n", "retrieval.dense_weight must be >= 0 (got -1.0)"),
+        (
+            "[llm]\ntimeout = 0\n",
+            "llm.timeout must be a number of seconds > 0 and <= 600 (got 0.0)",
+        ),
+        ('[store]\ncollection_prefix = "9lives"\n', "store.collection_prefix must be letters, "),
+        ("[chunking]\nmax_tokens = 10\n", "chunking.max_tokens must be 0 (the model's limit) or"),
+        ('log_level = "loud"\n', "log_level must be one of CRITICAL, DEBUG, ERROR, INFO, WARNING"),
+        ('config_path = "x"\n', "unknown key 'config_path'"),
+    ],
+)
+def test_each_mistake_is_one_line_naming_the_key(tmp_path: Path, text: str, message: str) -> None:
+    """The type, limit and rule errors read as before the move to declared models."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    assert str(err.value).startswith(f"{path}: {message}")
+    assert "\n" not in str(err.value)
+
+
+def test_settings_built_in_code_are_not_validated(tmp_path: Path) -> None:
+    """Only a loaded file is checked: code and tests copy settings with dataclasses.replace and
+    may go under a file's minimum on purpose (a tiny ANN threshold for a small test)."""
+    from index.config import FetchSettings, RetrievalSettings
+
+    r = dataclasses.replace(RetrievalSettings(), ann_threshold=40)
+    assert dataclasses.replace(r, ivf_nprobe=3).ann_threshold == 40
+    assert FetchSettings(timeout=0.6).timeout == 0.6
+    with pytest.raises(ConfigError, match=r"retrieval\.ann_threshold must be an integer >= 1000"):
+        load_settings(write(tmp_path, "[retrieval]\nann_threshold = 40\n"))
+
+
+def test_float_keys_take_integers_and_values_keep_their_types(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, "[fetch]\ntimeout = 3\n[[folders]]\npath = 'a'\n"))
+    assert s.fetch.timeout == 3.0 and isinstance(s.fetch.timeout, float)
+    assert s.folders[0].path == tmp_path / "a" and isinstance(s.folders[0].interval, float)
+
+
+def test_msgspec_is_imported_only_when_a_config_file_is_read(tmp_path: Path) -> None:
+    """Start-up: ``import index.config`` and settings from defaults and the environment do not
+    import the validator; the first config file read does (see index/config/fields.py)."""
+    config = write(tmp_path, "[retrieval]\nk = 7\n")
+    code = (
+        "import sys\n"
+        "from index.config import load_settings\n"
+        f"load_settings(data_dir={str(tmp_path)!r})\n"
+        "assert 'msgspec' not in sys.modules, 'imported without a config file'\n"
+        f"assert load_settings({str(config)!r}).retrieval.k == 7\n"
+        "assert 'msgspec' in sys.modules\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root), "NEWSDESK_CONFIG": ""}
+    r = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
