@@ -328,3 +328,20 @@ def test_symlink_loops_in_a_folder_are_skipped_with_a_note(nd: Nd, corpus_dir: P
         assert "no article matches" in r.one_error_line()
     r = nd("subscribe", str(corpus_dir / "loopdir"))
     assert "symlink loop" in r.one_error_line()
+
+
+def test_run_hands_its_options_to_python_m_bot() -> None:
+    """`newsdesk run` execs `python -m bot` (the engine never imports the bot): the options of
+    the command line go with it, before or after `run`; nothing else does."""
+    import sys
+
+    from index.cli.commands_tools import bot_command
+    from index.cli.parser import build_parser
+
+    head = [sys.executable, "-P", "-m", "bot"]
+    args = build_parser().parse_args(["run"])
+    assert bot_command(args) == head
+    args = build_parser().parse_args(["--config", "c.toml", "-vv", "run", "--check", "-q"])
+    assert bot_command(args) == [*head, "--config", "c.toml", "-v", "-v", "--quiet", "--check"]
+    args = build_parser().parse_args(["run", "--data-dir", "d"])
+    assert bot_command(args) == [*head, "--data-dir", "d"]

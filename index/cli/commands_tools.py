@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Callable
@@ -197,11 +198,50 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     return 0
 
 
-def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+def bot_command(args: argparse.Namespace) -> list[str]:
+    """``python -m bot`` with the options of this ``newsdesk run`` passed on.
+
+    ``-P``: the working directory is not put first on ``sys.path``, so a ``bot`` folder where
+    newsdesk is started (another project's) is never run instead; the folder this ``index``
+    package was imported from is put first on ``PYTHONPATH`` instead (see :func:`bot_env`).
+    """
+    argv = [sys.executable, "-P", "-m", "bot"]
+    if getattr(args, "config", None):
+        argv += ["--config", str(args.config)]
+    if getattr(args, "data_dir", None):
+        argv += ["--data-dir", str(args.data_dir)]
+    argv += ["-v"] * (args.verbose or 0)
+    if args.quiet:
+        argv.append("--quiet")
     if args.check:
-        from bot.check import run_check
+        argv.append("--check")
+    return argv
 
-        return run_check(settings, out)
-    from bot.__main__ import run_bot
 
-    return run_bot(settings)
+def bot_env() -> dict[str, str]:
+    """This environment, with the folder holding this ``index`` package first on
+    ``PYTHONPATH``: the bot runs against the same newsdesk (a checkout, or site-packages)."""
+    import index
+
+    root = str(Path(index.__file__).resolve().parents[1])
+    paths = [root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """``newsdesk run [--check]``: this process becomes ``python -m bot`` (``os.execve``: the
+    same process id, signals, stdout/stderr and exit status, which a service manager relies
+    on). The engine never imports the Discord face; the bot prints its own one-line errors.
+    The settings were loaded once already, so a broken config is reported by the CLI as usual.
+    """
+    argv = bot_command(args)
+    env = bot_env()
+    out.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.name == "nt":  # pragma: no cover - Windows has no exec that keeps the process
+        import subprocess
+
+        return subprocess.call(argv, env=env)
+    os.execve(sys.executable, argv, env)
+    return 1  # pragma: no cover - execve does not return

@@ -450,7 +450,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = cmd(
         "run",
         "start the Discord bot (needs DISCORD_TOKEN)",
-        "Start the Discord bot. The token is read from $DISCORD_TOKEN only.",
+        "Start the Discord bot. The token is read from $DISCORD_TOKEN only. This process becomes\n"
+        "`python -m bot` with the same --config, --data-dir, -v, -q and --check.",
     )
     p.add_argument(
         "--check",
