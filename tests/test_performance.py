@@ -420,6 +420,6 @@ def test_bench_runs_end_to_end_and_reports_every_figure(
 
 
 def cli_markdown(results: dict[str, object]) -> str:
-    from index.tools.bench import markdown_report
+    from index.tools.bench_report import markdown_report
 
     return markdown_report(results)  # type: ignore[arg-type]

@@ -132,7 +132,8 @@ def _calibrate(args: argparse.Namespace, res: Any, out: TextIO) -> None:
 def cmd_bench(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     if args.backend in ("faiss", "milvus"):
         return cmd_bench_store(args, settings, out)
-    from index.tools.bench import BenchOptions, markdown_report, run_bench
+    from index.tools.bench import BenchOptions, run_bench
+    from index.tools.bench_report import markdown_report
 
     opts = BenchOptions(
         sizes=args.sizes,
