@@ -141,7 +141,6 @@ def cmd_bench(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         corpus=args.corpus,
         backend=args.backend,
         questions=max(1, args.questions),
-        bot=not args.no_bot,
     )
     with progress_bars(not args.quiet) as progress:
         results = run_bench(settings, opts, progress)

@@ -330,7 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(p50/p95/p99) against a bare single-question encode, on the corpus and grown with\n"
         "synthetic passages to each --sizes; vector search alone on synthetic clustered\n"
         "vectors (recall@10, build time, memory, disk); re-indexing unchanged and 1%-changed\n"
-        "corpora; start-up of the CLI and of the Discord bot (on the loopback fake Discord).\n"
+        "corpora; start-up of the CLI. (The Discord bot's start-up is measured by\n"
+        "tests/perf/bot_startup.py in a development checkout; `make bench` runs both.)\n"
         "Corpus: --corpus DIR (questions from a qa.jsonl beside it, as for `newsdesk eval`,\n"
         "else from its sentences), else the bundled samples/ (a development checkout uses the\n"
         "project's evaluation set when it is there).",
@@ -353,7 +354,12 @@ def build_parser() -> argparse.ArgumentParser:
         "the vector-store benchmark instead, FAISS beside Milvus Lite (--sizes, default 100000)",
     )
     p.add_argument("--questions", type=int, default=300, help="questions timed per size")
-    p.add_argument("--no-bot", action="store_true", help="skip the Discord bot start-up")
+    p.add_argument(
+        "--no-bot",
+        action="store_true",
+        help="no effect, kept for scripts: the bot's start-up is measured by "
+        "tests/perf/bot_startup.py (`make bench`)",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument(
         "--out",

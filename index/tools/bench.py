@@ -21,8 +21,9 @@ Every figure is compared with what the hardware allows, measured in the same run
   must not show a model load), and with 1% of the articles changed against the time to embed
   just those passages;
 - **start-up**: a fresh ``newsdesk ask`` process until it has answered (model load reported
-  apart), and the Discord bot until READY against the loopback fake Discord of
-  ``tests/fakediscord.py``.
+  apart). The Discord bot's start-up (until READY on the loopback fake Discord) is measured by
+  ``tests/perf/bot_startup.py``, run by ``make bench`` after this: the engine never imports the
+  bot or the tests, not even in code it runs from a string.
 
 Results print as a table (or JSON with ``--json``) and are saved as JSON (``--out``).
 """
@@ -31,12 +32,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as dt
 import json
 import logging
-import math
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -56,7 +54,14 @@ from index.embedding.base import Embedder, make_embedder
 from index.models import Document
 from index.storage.faiss_index import IndexPolicy
 from index.storage.sqlite import unpack_sentences
-from index.tools.bench_corpus import ROOT, SyntheticEmbedder, find_corpus, find_questions
+from index.tools.bench_corpus import (
+    ROOT,
+    SyntheticEmbedder,
+    changed_copies,
+    find_corpus,
+    find_questions,
+    replicas,
+)
 from index.tools.bench_parts import (
     AUTOCOMPLETE_QUERIES,
     AUTOCOMPLETE_TITLES,
@@ -65,8 +70,9 @@ from index.tools.bench_parts import (
     autocomplete_latency,
     dir_bytes,
     load_average,
-    package_version,
+    machine_info,
     percentiles,
+    settings_toml,
     vector_search,
 )
 from index.tools.bench_report import targets
@@ -87,30 +93,7 @@ class BenchOptions:
     backend: Literal["torch", "onnx", "onnx-int8"] | None = None
     questions: int = 300  # questions timed per size
     queries: int = 1000  # vector-search queries per size
-    bot: bool = True  # time the Discord bot's start (needs discord.py and tests/fakediscord.py)
     seed: int = 0
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    return json.dumps(str(v))
-
-
-def settings_toml(settings: Settings) -> str:
-    """The engine-related sections of ``settings`` as TOML (for the processes bench starts)."""
-    lines = [f"log_level = {_toml_value(settings.log_level)}"]
-    for section in ("embedding", "chunking", "retrieval", "answer"):
-        lines.append(f"\n[{section}]")
-        obj = getattr(settings, section)
-        for f in dataclasses.fields(obj):
-            if getattr(obj, f.name) is not None:  # TOML has no null: unset stays the default
-                lines.append(f"{f.name} = {_toml_value(getattr(obj, f.name))}")
-    return "\n".join(lines) + "\n"
 
 
 # -- the benchmark ---------------------------------------------------------------------------
@@ -235,16 +218,7 @@ class Bench:
     # -- steps -------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         r = self.results
-        r["machine"] = {
-            "cpus": os.cpu_count(),
-            "load_average_start": load_average(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "date": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-            "faiss": package_version("faiss"),
-            "torch": package_version("torch"),
-            "onnxruntime": package_version("onnxruntime"),
-        }
+        r["machine"] = machine_info()
         r["config"] = {
             "model": self.embedder.name,
             "backend": getattr(self.settings.embedding, "backend", "torch"),
@@ -344,6 +318,18 @@ class Bench:
             "backend": self.results["config"]["backend"],
         }
 
+    def build_index(self, size: int = 0) -> Path:
+        """The corpus indexed into this bench's data dir and grown to ``size`` passages with
+        synthetic ones, untimed: the index the figures at that size are measured on (for a
+        measurement made elsewhere: tests/perf/bot_startup.py starts the bot on it)."""
+        shutil.copytree(self.corpus_src, self.corpus)
+        with self._pipeline() as pipe:
+            pipe.add([str(self.corpus)], progress=self.progress)
+            self._capture_real(pipe)
+        if size:
+            self.grow(size)
+        return self.data_dir
+
     def _corpus_files(self) -> list[Path]:
         return sorted(
             p for p in self.corpus.rglob("*") if p.is_file() and not p.name.startswith(".")
@@ -394,18 +380,6 @@ class Bench:
             "exit_code": proc.returncode,
         }
 
-    def _changed_docs(self, pipe: Any, share: float, synthetic_only: bool) -> list[Document]:
-        rows = [a for a in pipe.store.all_articles()]
-        if synthetic_only:
-            rows = [a for a in rows if a.source.startswith("synthetic://")] or rows
-        n = max(1, math.ceil(len(rows) * share))
-        pick = [rows[int(i)] for i in self.rng.choice(len(rows), n, replace=False)]
-        stamp = dt.datetime.now(dt.UTC).isoformat()
-        return [
-            Document(a.source, a.title, a.text + f"\n\nUpdated {stamp}.", a.url, a.published)
-            for a in pick
-        ]
-
     def _time_changed(self, docs: Sequence[Document], total_articles: int) -> dict[str, Any]:
         """The update of ``docs`` in a process with its index loaded, against embedding just
         their passages; alternated ``INDEX_RUNS`` times (each round changes the same articles
@@ -445,14 +419,14 @@ class Bench:
         self._step("re-index, 1% of the articles changed (corpus)")
         with self._pipeline() as pipe:
             total = pipe.store.counts()[0]
-            docs = self._changed_docs(pipe, 0.01, synthetic_only=False)
+            docs = changed_copies(pipe.store.all_articles(), 0.01, self.rng, synthetic_only=False)
         self.results["reindex_changed"] = {"corpus": self._time_changed(docs, total)}
 
     def reindex_changed_large(self) -> None:
         self._step("re-index, 1% of the articles changed (largest size)")
         with self._pipeline() as pipe:
             total, passages = pipe.store.counts()
-            docs = self._changed_docs(pipe, 0.01, synthetic_only=True)
+            docs = changed_copies(pipe.store.all_articles(), 0.01, self.rng, synthetic_only=True)
         res = self._time_changed(docs, total)
         res["index_passages"] = passages
         self.results["reindex_changed"]["largest"] = res
@@ -465,16 +439,7 @@ class Bench:
             self.notes.append(f"size {size}: the corpus alone has {have} passages")
             return
         self._step(f"growing the index to {size:,} passages (synthetic)")
-        docs: list[Document] = []
-        count = have
-        while count < size:
-            self._replica += 1
-            for a, passages in self.real_articles:
-                source = f"synthetic://{self._replica}/{a.article_id}"
-                docs.append(Document(source, a.title, a.text, None, a.published))
-                count += max(1, passages)
-                if count >= size:
-                    break
+        docs, self._replica = replicas(self.real_articles, have, size, self._replica)
         syn = SyntheticEmbedder(self.embedder, self.lookup, self.rng)
         t0 = time.perf_counter()
         with self._pipeline(syn) as pipe:
@@ -599,49 +564,7 @@ class Bench:
         }
         if proc.returncode != 0:
             self.notes.append(f"start-up ({label}): {proc.stderr.strip()[-300:]}")
-        if self.opts.bot:
-            res.update(self._bot_ready())
         self.results.setdefault("startup", []).append(res)
-
-    def _bot_ready(self) -> dict[str, Any]:
-        if not (ROOT / "tests" / "fakediscord.py").is_file():
-            self.notes.append("bot start-up not measured: tests/fakediscord.py not found")
-            return {}
-        code = (
-            "import asyncio, json, sys, time\n"
-            "t0 = time.perf_counter()\n"
-            "sys.path.insert(0, sys.argv[3])\n"
-            "from index.config import load_settings\n"
-            "from bot.client import NewsdeskBot\n"
-            "from tests.fakediscord import FakeDiscord, run_bot\n"
-            "async def main():\n"
-            "    fake = FakeDiscord()\n"
-            "    await fake.start()\n"
-            "    g = fake.add_guild('Bench')\n"
-            "    fake.add_channel(g, 'general')\n"
-            "    bot = NewsdeskBot(load_settings(sys.argv[1], sys.argv[2]))\n"
-            "    try:\n"
-            "        async with run_bot(fake, bot, timeout=300):\n"
-            "            e = bot.pipeline.embedder\n"
-            "            print(json.dumps({'ready': time.perf_counter() - t0,\n"
-            "                'setup_hook': bot.load_seconds,\n"
-            "                'model': getattr(e, 'load_seconds', None)}), flush=True)\n"
-            "    finally:\n"
-            "        await fake.stop()\n"
-            "asyncio.run(main())\n"
-        )
-        _secs, out, err, rc = self._python(
-            code, str(self.cfg_path), str(self.data_dir), str(ROOT), timeout=900
-        )
-        if rc != 0:
-            self.notes.append(f"bot start-up failed: {err.strip()[-300:]}")
-            return {"bot_exit_code": rc}
-        data = json.loads(out.strip().splitlines()[-1])
-        return {
-            "bot_ready_s": round(data["ready"], 3),
-            "bot_setup_hook_s": round(data["setup_hook"], 3) if data["setup_hook"] else None,
-            "bot_model_load_s": round(data["model"], 3) if data["model"] else None,
-        }
 
     def vector_search(self, size: int, quantize: str | None) -> None:
         policy = self.policy

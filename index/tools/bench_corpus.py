@@ -10,16 +10,19 @@ autocomplete.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from index.chunking import all_sentences
 from index.embedding.base import BatchProgress, Embedder, Spans
 from index.errors import SourceError
+from index.models import Document
 
 ROOT = Path(__file__).resolve().parents[2]
 SQUAD_REL = Path("shared") / "eval" / "squad-dev" / "articles"
@@ -309,3 +312,39 @@ def autocomplete_queries(titles: Sequence[str], n: int, seed: int = 0) -> list[s
             q[j - 1], q[j] = q[j], q[j - 1]  # two letters swapped
             out.append("".join(q))
     return out
+
+
+def replicas(
+    articles: Sequence[tuple[Document, int]], have: int, size: int, start: int
+) -> tuple[list[Document], int]:
+    """Copies of the real ``(article, passage count)`` under new sources, round after round
+    (``synthetic://ROUND/…``, from round ``start + 1``), until an index of ``have`` passages
+    holds ``size``; returns them and the last round."""
+    docs: list[Document] = []
+    count = have
+    while count < size:
+        start += 1
+        for a, passages in articles:
+            source = f"synthetic://{start}/{a.article_id}"
+            docs.append(Document(source, a.title, a.text, None, a.published))
+            count += max(1, passages)
+            if count >= size:
+                break
+    return docs, start
+
+
+def changed_copies(
+    articles: Sequence[Any], share: float, rng: np.random.Generator, synthetic_only: bool
+) -> list[Document]:
+    """``share`` of the stored ``articles`` (at least one; only the synthetic ones when asked
+    and there are any), picked at random, each with a line appended: an edit to re-index."""
+    rows = list(articles)
+    if synthetic_only:
+        rows = [a for a in rows if a.source.startswith("synthetic://")] or rows
+    n = max(1, math.ceil(len(rows) * share))
+    pick = [rows[int(i)] for i in rng.choice(len(rows), n, replace=False)]
+    stamp = dt.datetime.now(dt.UTC).isoformat()
+    return [
+        Document(a.source, a.title, a.text + f"\n\nUpdated {stamp}.", a.url, a.published)
+        for a in pick
+    ]

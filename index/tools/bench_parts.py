@@ -6,9 +6,12 @@ load average, package versions.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import datetime as dt
 import json
 import math
 import os
+import platform
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from index.config import Settings
 from index.models import Document
 from index.storage.faiss_index import IndexPolicy, VectorIndex, single_thread
 from index.tools.bench_corpus import (
@@ -88,6 +92,42 @@ def package_version(module: str) -> str | None:
         return version({"faiss": "faiss-cpu"}.get(module, module))
     except Exception:
         return None
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return json.dumps(str(v))
+
+
+def settings_toml(settings: Settings) -> str:
+    """The engine-related sections of ``settings`` as TOML (for the processes bench starts)."""
+    lines = [f"log_level = {_toml_value(settings.log_level)}"]
+    for section in ("embedding", "chunking", "retrieval", "answer"):
+        lines.append(f"\n[{section}]")
+        obj = getattr(settings, section)
+        for f in dataclasses.fields(obj):
+            if getattr(obj, f.name) is not None:  # TOML has no null: unset stays the default
+                lines.append(f"{f.name} = {_toml_value(getattr(obj, f.name))}")
+    return "\n".join(lines) + "\n"
+
+
+def machine_info() -> dict[str, Any]:
+    """The machine and the library versions the figures were measured with."""
+    return {
+        "cpus": os.cpu_count(),
+        "load_average_start": load_average(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "faiss": package_version("faiss"),
+        "torch": package_version("torch"),
+        "onnxruntime": package_version("onnxruntime"),
+    }
 
 
 def vector_search(

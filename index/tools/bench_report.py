@@ -22,7 +22,12 @@ TARGET_BUILD_S = 600.0
 TARGET_FLOAT_BYTES = 2048
 TARGET_SQ8_BYTES = 0.8 * 1024
 TARGET_INT8_RATIO = 2.0  # onnx-int8 indexing against bare torch encode
-TARGET_BOT_EXTRA_S = 2.0  # bot READY minus its model load
+# the Discord bot's start-up is measured apart, by a script beside the tests (the engine never
+# imports the bot or the tests); `newsdesk bench` says where
+BOT_STARTUP_ELSEWHERE = (
+    "Bot start-up (READY on the loopback fake Discord) is measured by tests/perf/bot_startup.py "
+    "in a development checkout (`make bench` runs it after `newsdesk bench`)."
+)
 TARGET_AUTOCOMPLETE_P95_MS = 50.0  # title autocomplete at AUTOCOMPLETE_TITLES (issue 15)
 
 
@@ -80,16 +85,6 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
             f"<= {TARGET_CHANGED_RATIO}",
             ch.get("ratio"),
             (ch.get("ratio") or 99) <= TARGET_CHANGED_RATIO,
-        )
-    for st in r.get("startup", []):
-        if st.get("bot_ready_s") is None:
-            continue
-        load = st.get("bot_model_load_s") or 0.0
-        add(
-            f"bot READY - model load ({st['label']})",
-            f"<= {TARGET_BOT_EXTRA_S} s",
-            round(st["bot_ready_s"] - load, 3),
-            st["bot_ready_s"] - load <= TARGET_BOT_EXTRA_S,
         )
     ac = r.get("autocomplete")
     if ac:
@@ -227,15 +222,14 @@ def markdown_report(r: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "| start-up | passages | CLI ready s | model load s | bot READY s | bot setup_hook s |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| start-up | passages | CLI ready s | model load s |",
+        "|---|---:|---:|---:|",
     ]
     sizes = {s["label"]: s["passages"] for s in r.get("storage", [])}
     for s in r.get("startup", []):
         lines.append(
             f"| {s['label']} | {_fmt(sizes.get(s['label']))} | {_fmt(s.get('cli_ready_s'))} | "
-            f"{_fmt(s.get('cli_model_load_s'))} | {_fmt(s.get('bot_ready_s'))} | "
-            f"{_fmt(s.get('bot_setup_hook_s'))} |"
+            f"{_fmt(s.get('cli_model_load_s'))} |"
         )
     ac = r.get("autocomplete")
     if ac:
@@ -251,6 +245,7 @@ def markdown_report(r: dict[str, Any]) -> str:
     lines += ["", "| target | goal | measured | met |", "|---|---|---:|---|"]
     for t in r.get("targets", []):
         lines.append(f"| {t['target']} | {t['goal']} | {_fmt(t['measured'])} | {_fmt(t['met'])} |")
+    lines.append(f"\n{BOT_STARTUP_ELSEWHERE}")
     for n in r.get("notes", []):
         lines.append(f"\nNote: {n}")
     return "\n".join(lines)
