@@ -345,3 +345,18 @@ def test_run_hands_its_options_to_python_m_bot() -> None:
     assert bot_command(args) == [*head, "--config", "c.toml", "-v", "-v", "--quiet", "--check"]
     args = build_parser().parse_args(["run", "--data-dir", "d"])
     assert bot_command(args) == [*head, "--data-dir", "d"]
+
+
+def test_every_command_of_the_parser_runs_a_command_function() -> None:
+    """COMMANDS imports each command's module only when it runs: every name must resolve."""
+    import argparse
+    import inspect
+
+    from index import cli
+    from index.cli.parser import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) == set(cli.COMMANDS)
+    for name, command in cli.COMMANDS.items():
+        assert isinstance(command, cli.LazyCommand), name
+        assert inspect.isfunction(command.load()), name

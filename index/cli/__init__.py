@@ -16,18 +16,6 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TextIO, cast
 
-from index.cli.commands import (
-    cmd_article,
-    cmd_articles,
-    cmd_check,
-    cmd_index,
-    cmd_reindex,
-    cmd_remove,
-    cmd_stats,
-)
-from index.cli.commands_feeds import cmd_subscribe, cmd_subscriptions, cmd_sync, cmd_unsubscribe
-from index.cli.commands_query import cmd_ask, cmd_chat, cmd_search
-from index.cli.commands_tools import cmd_bench, cmd_eval, cmd_migrate, cmd_run, cmd_train_reranker
 from index.cli.parser import build_parser
 from index.cli.render import SafeFormatter, SafeOutput, stderr_line
 from index.config import Settings, load_settings
@@ -36,26 +24,46 @@ from index.errors import NewsdeskError
 log = logging.getLogger("newsdesk")
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, TextIO], int]] = {
-    "index": cmd_index,
-    "ask": cmd_ask,
-    "search": cmd_search,
-    "chat": cmd_chat,
-    "remove": cmd_remove,
-    "reindex": cmd_reindex,
-    "stats": cmd_stats,
-    "check": cmd_check,
-    "articles": cmd_articles,
-    "article": cmd_article,
-    "eval": cmd_eval,
-    "train-reranker": cmd_train_reranker,
-    "bench": cmd_bench,
-    "migrate": cmd_migrate,
-    "sync": cmd_sync,
-    "subscriptions": cmd_subscriptions,
-    "subscribe": cmd_subscribe,
-    "unsubscribe": cmd_unsubscribe,
-    "run": cmd_run,
+Command = Callable[[argparse.Namespace, Settings, TextIO], int]
+
+
+class LazyCommand:
+    """Command ``name`` of ``index.cli.<module>``, imported when it runs: `newsdesk stats`
+    does not load the code of `eval`, `sync` or `chat` (start-up is a target)."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+    def load(self) -> Command:
+        # what `from index.cli.MODULE import NAME` does (and -X importtime reports)
+        module = __import__(f"index.cli.{self.module}", fromlist=[self.name])
+        command: Command = getattr(module, self.name)
+        return command
+
+    def __call__(self, args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+        return self.load()(args, settings, out)
+
+
+COMMANDS: dict[str, Command] = {
+    "index": LazyCommand("commands", "cmd_index"),
+    "ask": LazyCommand("commands_query", "cmd_ask"),
+    "search": LazyCommand("commands_query", "cmd_search"),
+    "chat": LazyCommand("commands_query", "cmd_chat"),
+    "remove": LazyCommand("commands", "cmd_remove"),
+    "reindex": LazyCommand("commands", "cmd_reindex"),
+    "stats": LazyCommand("commands", "cmd_stats"),
+    "check": LazyCommand("commands", "cmd_check"),
+    "articles": LazyCommand("commands", "cmd_articles"),
+    "article": LazyCommand("commands", "cmd_article"),
+    "eval": LazyCommand("commands_tools", "cmd_eval"),
+    "train-reranker": LazyCommand("commands_tools", "cmd_train_reranker"),
+    "bench": LazyCommand("commands_tools", "cmd_bench"),
+    "migrate": LazyCommand("commands_tools", "cmd_migrate"),
+    "sync": LazyCommand("commands_feeds", "cmd_sync"),
+    "subscriptions": LazyCommand("commands_feeds", "cmd_subscriptions"),
+    "subscribe": LazyCommand("commands_feeds", "cmd_subscribe"),
+    "unsubscribe": LazyCommand("commands_feeds", "cmd_unsubscribe"),
+    "run": LazyCommand("commands_tools", "cmd_run"),
 }
 
 
