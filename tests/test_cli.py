@@ -360,3 +360,21 @@ def test_every_command_of_the_parser_runs_a_command_function() -> None:
     for name, command in cli.COMMANDS.items():
         assert isinstance(command, cli.LazyCommand), name
         assert inspect.isfunction(command.load()), name
+
+
+def test_run_puts_this_checkout_first_for_the_bot_but_never_site_packages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`python -P -m bot` must run the bot beside this `index`: a checkout goes first on
+    PYTHONPATH; site-packages is on the path anyway and must not precede the stdlib."""
+    import os
+    import site
+
+    import index
+    from index.cli.commands_tools import bot_env
+
+    root = str(Path(index.__file__).resolve().parents[1])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(["/elsewhere", root]))
+    assert bot_env()["PYTHONPATH"] == os.pathsep.join([root, "/elsewhere"])
+    monkeypatch.setattr(site, "getsitepackages", lambda: [root])
+    assert bot_env()["PYTHONPATH"] == os.pathsep.join(["/elsewhere", root])  # as it was

@@ -219,12 +219,18 @@ def bot_command(args: argparse.Namespace) -> list[str]:
 
 
 def bot_env() -> dict[str, str]:
-    """This environment, with the folder holding this ``index`` package first on
-    ``PYTHONPATH``: the bot runs against the same newsdesk (a checkout, or site-packages)."""
+    """This environment, with the folder holding this ``index`` package (a checkout) first on
+    ``PYTHONPATH``: the bot runs against the same newsdesk. Not when that folder is
+    site-packages, which is on the path anyway and must not come before the standard library."""
+    import site
+
     import index
 
-    root = str(Path(index.__file__).resolve().parents[1])
-    paths = [root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    root = Path(index.__file__).resolve().parents[1]
+    installed = {Path(p).resolve() for p in [*site.getsitepackages(), site.getusersitepackages()]}
+    if root in installed:
+        return dict(os.environ)
+    paths = [str(root), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
 
 
