@@ -113,6 +113,7 @@ def test_python_m_bot_options(
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     assert "--config" in out and "--data-dir" in out and "DISCORD_TOKEN" in out
+    assert "--check" in out and "--quiet" in out  # what `newsdesk run` passes on
     bad = tmp_path / "bad.toml"
     bad.write_text("[discord]\ncooldown_rate = 0\n", encoding="utf-8")
     assert bot_main(["--config", str(bad)]) == 1

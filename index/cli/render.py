@@ -250,4 +250,5 @@ def writing_status(enabled: bool) -> Iterator[Callable[[GeneratedAnswer], None] 
 
 
 def plural(n: int, noun: str) -> str:
+    """``"1 article"``, ``"1,204 articles"``: a count with its noun."""
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
