@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SAMPLES := samples
 
-.PHONY: install run test lint format pytest test-fast test-milvus clean
+.PHONY: install run test lint format pytest test-fast test-milvus bench clean
 
 install: $(STAMP)
 
@@ -45,6 +45,12 @@ test-fast: install
 # itself are marked faiss_only). CI runs it after `make test`.
 test-milvus: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest --backend milvus -m "not slow" -q
+
+# `newsdesk bench` (docs/performance.md; BENCH_ARGS="--sizes 2000" for a short run), then the
+# bot's start-up on the loopback fake Discord, which needs the tests and so is not part of it
+bench: install
+	HF_HUB_OFFLINE=1 $(BIN)/newsdesk bench $(BENCH_ARGS)
+	HF_HUB_OFFLINE=1 $(BIN)/python tests/perf/bot_startup.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -2,6 +2,8 @@
 
 The token comes only from ``$DISCORD_TOKEN``; settings are resolved exactly like the CLI
 (``--config``, ``$NEWSDESK_CONFIG``, ``./config.toml``; ``--data-dir``, ``$NEWSDESK_DATA_DIR``).
+``newsdesk run [--check]`` execs this module (the engine never imports the bot), so both are
+the same program.
 """
 
 from __future__ import annotations
@@ -139,10 +141,12 @@ def run_bot(settings: Settings) -> int:
         return 0
 
 
-def setup_logging(verbose: int, level: str = "WARNING") -> None:
+def setup_logging(verbose: int, level: str = "WARNING", quiet: bool = False) -> None:
     chosen: int | str = (
         logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else level.upper()
     )
+    if quiet and not verbose:  # as `newsdesk -q`: errors only
+        chosen = logging.ERROR
     logging.basicConfig(
         level=chosen,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -168,6 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)"
     )
+    p.add_argument("-q", "--quiet", action="store_true", help="only errors in the log")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="print what the bot would do and exit, without connecting: token present, "
+        "intents (and which are privileged), the invite URL with the permissions it needs, "
+        "where commands are synced, where it answers (exit 1 without a token)",
+    )
     return p
 
 
@@ -175,10 +187,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from index.config import load_settings
 
     args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
+    setup_logging(args.verbose, quiet=args.quiet)
     try:
         settings = load_settings(args.config, args.data_dir)
-        setup_logging(args.verbose, settings.log_level)
+        setup_logging(args.verbose, settings.log_level, args.quiet)
+        if args.check:
+            from .check import run_check
+
+            return run_check(settings, sys.stdout)
         return run_bot(settings)
     except NewsdeskError as e:
         sys.stderr.write(f"newsdesk: error: {e}\n")

@@ -21,7 +21,6 @@ import pytest
 from bot.__main__ import main as bot_main
 from bot.__main__ import run_bot, serve
 from bot.client import NewsdeskBot, intents_for
-from index.cli import main as cli_main
 from index.config import Settings, load_settings
 from index.embedding.hashing import HashEmbedder
 from index.errors import ConfigError, IndexMismatchError
@@ -57,13 +56,40 @@ def test_run_bot_needs_a_token(settings: Settings) -> None:
         run_bot(settings)
 
 
-def test_newsdesk_run_without_token_is_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], restore_logging: None
+def newsdesk(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`newsdesk ARGS` in a fresh process (`run` execs `python -m bot`, which would replace
+    the test process if called in it), without DISCORD_TOKEN unless ``env`` sets it."""
+    env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"} | (env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "index.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+    )
+
+
+def test_newsdesk_run_without_token_is_one_line(tmp_path: Path) -> None:
+    r = newsdesk("--data-dir", str(tmp_path / "d"), "run")
+    assert r.returncode == 1
+    assert r.stderr.startswith("newsdesk: error: DISCORD_TOKEN is not set")
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert r.stdout == ""
+
+
+def test_newsdesk_run_starts_newsdesks_bot_not_one_in_the_working_directory(
+    tmp_path: Path,
 ) -> None:
-    assert cli_main(["--data-dir", str(tmp_path / "d"), "run"]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("newsdesk: error: DISCORD_TOKEN is not set")
-    assert err.count("\n") == 1 and "Traceback" not in err
+    """`newsdesk run` execs `python -m bot`: a `bot` package in the folder it is started from
+    (another project's) must not be the one that runs."""
+    (tmp_path / "bot").mkdir()
+    (tmp_path / "bot" / "__init__.py").write_text("")
+    (tmp_path / "bot" / "__main__.py").write_text("print('the wrong bot')\nraise SystemExit(7)\n")
+    r = newsdesk("--data-dir", str(tmp_path / "d"), "run", "--check", cwd=tmp_path)
+    assert "the wrong bot" not in r.stdout and r.returncode == 1
+    assert r.stdout.startswith("token:       DISCORD_TOKEN is not set: the bot cannot")
 
 
 def test_python_m_bot_without_token_is_one_line(tmp_path: Path) -> None:
@@ -86,6 +112,7 @@ def test_python_m_bot_options(
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     assert "--config" in out and "--data-dir" in out and "DISCORD_TOKEN" in out
+    assert "--check" in out and "--quiet" in out  # what `newsdesk run` passes on
     bad = tmp_path / "bad.toml"
     bad.write_text("[discord]\ncooldown_rate = 0\n", encoding="utf-8")
     assert bot_main(["--config", str(bad)]) == 1
@@ -357,10 +384,12 @@ async def test_reply_in_thread_without_message_content_warns_at_start(
 
 
 def test_run_check_reports_without_connecting(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_logging: None
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    restore_logging: None,
 ) -> None:
     import base64
-    import io
 
     import discord
 
@@ -375,10 +404,9 @@ def test_run_check_reports_without_connecting(
         "reply_in_thread = true\n",
         encoding="utf-8",
     )
-    out = io.StringIO()
-    args = ["--config", str(config), "--data-dir", str(tmp_path / "d"), "run", "--check"]
-    assert cli_main(args, out=out) == 0
-    text = out.getvalue()
+    args = ["--config", str(config), "--data-dir", str(tmp_path / "d"), "--check"]
+    assert bot_main(args) == 0
+    text = capsys.readouterr().out
     assert token not in text and "GsEcRt" not in text
     assert f"token:       DISCORD_TOKEN is set (application id {app_id})" in text
     assert "intents:     guilds, guild_messages, dm_messages\n" in text
@@ -402,10 +430,17 @@ def test_run_check_reports_without_connecting(
 
     # without a token: the same report, the missing token said first, exit status 1
     monkeypatch.delenv("DISCORD_TOKEN")
-    out = io.StringIO()
-    assert cli_main(args, out=out) == 1
-    assert out.getvalue().startswith("token:       DISCORD_TOKEN is not set: the bot cannot")
-    assert "client_id=YOUR_APPLICATION_ID" in out.getvalue()
+    assert bot_main(args) == 1
+    without = capsys.readouterr().out
+    assert without.startswith("token:       DISCORD_TOKEN is not set: the bot cannot")
+    assert "client_id=YOUR_APPLICATION_ID" in without
+
+    # `newsdesk run --check` is `python -m bot --check`: the same report, the same exit status
+    cli = ["--config", str(config), "--data-dir", str(tmp_path / "d"), "run", "--check"]
+    r = newsdesk(*cli, env={"DISCORD_TOKEN": token})
+    assert (r.returncode, r.stdout) == (0, text)
+    r = newsdesk(*cli)
+    assert (r.returncode, r.stdout) == (1, without)
 
 
 async def test_cogs_are_extensions_loaded_in_order_and_reloadable(start_bot: StartBot) -> None:

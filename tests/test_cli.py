@@ -328,3 +328,53 @@ def test_symlink_loops_in_a_folder_are_skipped_with_a_note(nd: Nd, corpus_dir: P
         assert "no article matches" in r.one_error_line()
     r = nd("subscribe", str(corpus_dir / "loopdir"))
     assert "symlink loop" in r.one_error_line()
+
+
+def test_run_hands_its_options_to_python_m_bot() -> None:
+    """`newsdesk run` execs `python -m bot` (the engine never imports the bot): the options of
+    the command line go with it, before or after `run`; nothing else does."""
+    import sys
+
+    from index.cli.commands_tools import bot_command
+    from index.cli.parser import build_parser
+
+    head = [sys.executable, "-P", "-m", "bot"]
+    args = build_parser().parse_args(["run"])
+    assert bot_command(args) == head
+    args = build_parser().parse_args(["--config", "c.toml", "-vv", "run", "--check", "-q"])
+    assert bot_command(args) == [*head, "--config", "c.toml", "-v", "-v", "--quiet", "--check"]
+    args = build_parser().parse_args(["run", "--data-dir", "d"])
+    assert bot_command(args) == [*head, "--data-dir", "d"]
+
+
+def test_every_command_of_the_parser_runs_a_command_function() -> None:
+    """COMMANDS imports each command's module only when it runs: every name must resolve."""
+    import argparse
+    import inspect
+
+    from index import cli
+    from index.cli.parser import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) == set(cli.COMMANDS)
+    for name, command in cli.COMMANDS.items():
+        assert isinstance(command, cli.LazyCommand), name
+        assert inspect.isfunction(command.load()), name
+
+
+def test_run_puts_this_checkout_first_for_the_bot_but_never_site_packages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`python -P -m bot` must run the bot beside this `index`: a checkout goes first on
+    PYTHONPATH; site-packages is on the path anyway and must not precede the stdlib."""
+    import os
+    import site
+
+    import index
+    from index.cli.commands_tools import bot_env
+
+    root = str(Path(index.__file__).resolve().parents[1])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(["/elsewhere", root]))
+    assert bot_env()["PYTHONPATH"] == os.pathsep.join([root, "/elsewhere"])
+    monkeypatch.setattr(site, "getsitepackages", lambda: [root])
+    assert bot_env()["PYTHONPATH"] == os.pathsep.join(["/elsewhere", root])  # as it was

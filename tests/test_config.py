@@ -164,7 +164,7 @@ def test_ordinary_env_names_and_values_still_load_and_echo(tmp_path: Path) -> No
 def test_bench_settings_toml_round_trips_with_unset_values(tmp_path: Path) -> None:
     """bench hands its settings to the processes it starts as TOML: an unset value (TOML has
     no null) is left out, not written as a string the loader refuses."""
-    from index.tools.bench import settings_toml
+    from index.tools.bench_parts import settings_toml
 
     s = load_settings(data_dir=tmp_path / "d")
     assert s.answer.min_confidence is None

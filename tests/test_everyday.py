@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from index.cli import build_parser
+from index.cli.parser import build_parser
 from tests.conftest import ARTICLES, Nd
 from tests.httpserver import LoopbackServer
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot import formatting as fmt
-from index.cli import format_answer
+from index.cli.render import format_answer
 from index.config import Settings, load_settings
 from index.embedding.hashing import HashEmbedder
 from index.errors import ConfigError

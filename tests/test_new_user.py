@@ -383,7 +383,7 @@ def _all_help() -> dict[str, str]:
     """`newsdesk --help` and every `newsdesk COMMAND --help`, as printed."""
     import argparse
 
-    from index.cli import build_parser
+    from index.cli.parser import build_parser
 
     parser = build_parser()
     out = {"newsdesk": parser.format_help()}
@@ -402,7 +402,7 @@ def test_readme_and_help_never_point_at_the_shared_folder() -> None:
 
 
 def test_eval_question_file_is_documented_with_a_working_example(nd: Nd, tmp_path: Path) -> None:
-    from index.cli import EVAL_QA_EXAMPLE
+    from index.cli.parser import EVAL_QA_EXAMPLE
     from index.tools.evaluate import load_qa
 
     assert len(EVAL_QA_EXAMPLE) == 3
@@ -430,7 +430,7 @@ def test_file_sources_are_shown_relative_to_the_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As README's examples show them (`samples/…`): the path a person would type."""
-    from index.cli import _shown_path
+    from index.cli.render import shown_path as _shown_path
 
     f = tmp_path / "corpus" / "volcano.txt"
     monkeypatch.chdir(tmp_path)

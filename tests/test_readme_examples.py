@@ -63,9 +63,10 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def run(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
     """`newsdesk ARGV` in process, from the project folder, as printed to a pipe."""
     from index import cli
+    from index.cli import render
 
     monkeypatch.chdir(ROOT)
-    monkeypatch.setattr(cli, "_term_width", lambda: 100)  # as on a pipe, whatever runs pytest
+    monkeypatch.setattr(render, "_term_width", lambda: 100)  # as on a pipe, whatever runs pytest
     out = io.StringIO()
     code = cli.main(argv, out=out)
     return code, out.getvalue()

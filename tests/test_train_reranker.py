@@ -90,7 +90,7 @@ def test_train_reranker_refuses_a_missing_folder(nd, tmp_path: Path) -> None:  #
 
 def test_the_documented_recipe_parses() -> None:
     """The model card's command line (12,000 questions, 64 tokens) is accepted as written."""
-    from index.cli import build_parser
+    from index.cli.parser import build_parser
 
     args = build_parser().parse_args(
         ["train-reranker", "--data", "d", "--out", "o", "--questions", "12000", "--layers", "4",
