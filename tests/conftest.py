@@ -229,14 +229,14 @@ def real_embedder():  # type: ignore[no-untyped-def]
     return SentenceTransformerEmbedder(EmbeddingSettings())
 
 
-# -- Discord bot tests (tests/test_bot*.py): the real NewsdeskBot against tests/fakediscord.py ---
+# -- Discord bot tests (tests/test_bot*.py): the real NewsdeskBot against tests/fakes/discord/ ---
 
 
 @dataclasses.dataclass
 class DiscordWorld:
     """A guild with a text channel, a member and an admin, on a started FakeDiscord."""
 
-    fake: Any  # tests.fakediscord.FakeDiscord
+    fake: Any  # tests.fakes.discord.FakeDiscord
     guild: int
     channel: int
     user: int
@@ -244,10 +244,8 @@ class DiscordWorld:
 
 
 def _fakediscord() -> Any:
-    try:
-        from tests import fakediscord
-    except ModuleNotFoundError:  # tests/ itself on sys.path
-        import fakediscord  # type: ignore[no-redef]
+    from tests.fakes import discord as fakediscord
+
     return fakediscord
 
 

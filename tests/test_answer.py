@@ -12,7 +12,7 @@ from index.models import Document
 from index.pipeline import Pipeline
 from index.search.answer import AnswerWeights, confidence, select
 from index.tools.evaluate import run_eval
-from tests.answer_helpers import EMB, idf, lookup_for, make_hit
+from tests.fakes.hits import EMB, idf, lookup_for, make_hit
 
 pytestmark = pytest.mark.backends  # every test here runs on FAISS and on Milvus Lite
 

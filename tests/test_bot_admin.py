@@ -23,12 +23,8 @@ from index.config import Settings
 from index.errors import NewsdeskError
 from index.pipeline import Pipeline
 from tests.conftest import DiscordWorld, GatedEmbedder
-from tests.httpserver import LoopbackServer, closed_port
-
-try:
-    from tests.fakediscord import CommandNotAvailable
-except ModuleNotFoundError:  # tests/ itself on sys.path
-    from fakediscord import CommandNotAvailable  # type: ignore[no-redef]
+from tests.fakes.discord import CommandNotAvailable
+from tests.fakes.http import LoopbackServer, closed_port
 
 StartBot = Callable[..., AbstractAsyncContextManager[Any]]
 

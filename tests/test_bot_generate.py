@@ -18,7 +18,7 @@ from index.config import Settings
 from index.embedding.base import HashEmbedder
 from index.pipeline import Pipeline
 from tests.conftest import DiscordWorld
-from tests.fakeopenai import ChatRequest, FakeOpenAI
+from tests.fakes.openai import ChatRequest, FakeOpenAI
 
 StartBot = Callable[..., AbstractAsyncContextManager[Any]]
 

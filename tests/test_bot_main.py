@@ -28,7 +28,7 @@ from index.embedding.base import HashEmbedder
 from index.errors import ConfigError, IndexMismatchError
 from index.pipeline import Pipeline
 from tests.conftest import ROOT, DiscordWorld, GatedEmbedder
-from tests.httpserver import closed_port
+from tests.fakes.http import closed_port
 
 StartBot = Callable[..., AbstractAsyncContextManager[Any]]
 

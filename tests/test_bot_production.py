@@ -15,12 +15,8 @@ import pytest
 from index.config import Settings
 from index.pipeline import Pipeline
 from tests.conftest import DiscordWorld, GatedEmbedder
+from tests.fakes import discord as fakediscord
 from tests.test_bot_admin import admin_at
-
-try:
-    from tests import fakediscord
-except ModuleNotFoundError:  # tests/ itself on sys.path
-    import fakediscord  # type: ignore[no-redef]
 
 StartBot = Callable[..., AbstractAsyncContextManager[Any]]
 
@@ -203,8 +199,8 @@ async def test_a_job_reports_by_dm_then_only_in_the_log_when_nothing_else_works(
 async def test_subscribe_result_survives_a_first_sync_longer_than_the_token(
     discord_world: DiscordWorld, start_bot: StartBot, bot_settings: Settings
 ) -> None:
-    from tests.feedserver import FeedSite
-    from tests.httpserver import LoopbackServer
+    from tests.fakes.feeds import FeedSite
+    from tests.fakes.http import LoopbackServer
     from tests.test_sync import BRIDGE
 
     fake, ch = discord_world.fake, discord_world.channel

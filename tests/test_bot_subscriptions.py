@@ -19,8 +19,9 @@ from index.config import FeedSubscription, Settings
 from index.errors import NewsdeskError
 from index.feeds.engine import Announcement, Subscription, SubscriptionStatus
 from tests.conftest import DiscordWorld
-from tests.feedserver import FeedSite
-from tests.httpserver import LoopbackServer
+from tests.fakes.discord import CommandNotAvailable
+from tests.fakes.feeds import FeedSite
+from tests.fakes.http import LoopbackServer
 from tests.test_bot_admin import (
     admin_at,
     final_content,
@@ -30,11 +31,6 @@ from tests.test_bot_admin import (
 )
 from tests.test_formatting import HOSTILE, assert_embed_limits, assert_safe, embed_texts
 from tests.test_sync import BRIDGE, FERRY, LIBRARY, MARKET
-
-try:
-    from tests.fakediscord import CommandNotAvailable
-except ModuleNotFoundError:  # tests/ itself on sys.path
-    from fakediscord import CommandNotAvailable  # type: ignore[no-redef]
 
 StartBot = Callable[..., AbstractAsyncContextManager[Any]]
 

@@ -10,7 +10,7 @@ import pytest
 
 from index.cli import main
 from tests.conftest import ARTICLES, HASH_CONFIG, Nd
-from tests.httpserver import LoopbackServer, closed_port
+from tests.fakes.http import LoopbackServer, closed_port
 
 
 @pytest.fixture

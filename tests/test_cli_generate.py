@@ -15,8 +15,8 @@ import pytest
 from index.cli import main
 from index.config import LLMSettings, load_settings
 from tests.conftest import HASH_CONFIG, ROOT, Nd, Run
-from tests.fakeopenai import ChatRequest, FakeOpenAI
-from tests.httpserver import closed_port
+from tests.fakes.http import closed_port
+from tests.fakes.openai import ChatRequest, FakeOpenAI
 
 BREAD_Q = "Who won the national bread prize?"
 STARTER = "uses a sourdough starter that is forty years old"

@@ -24,7 +24,7 @@ from index.embedding.base import HashEmbedder
 from index.errors import IndexBusyError
 from index.pipeline import Pipeline
 from tests.conftest import ROOT
-from tests.reliability_helpers import hash_settings, open_pipeline, write_corpus
+from tests.fakes.corpus import hash_settings, open_pipeline, write_corpus
 
 N_ARTICLES = 60
 QUESTIONS = [f"Who opened the exhibition in Town{i}?" for i in (3, 17, 29, 41, 58)]
@@ -201,7 +201,7 @@ def _cli(
 HOLDER = """
 import sys, time
 from pathlib import Path
-from tests.reliability_helpers import open_pipeline
+from tests.fakes.corpus import open_pipeline
 
 data, go = Path(sys.argv[1]), Path(sys.argv[2])
 

@@ -27,7 +27,7 @@ from index.pipeline import GEN_DIR, MANIFEST, Pipeline, manifest_problems, write
 from index.search.summary import central_sentence
 from index.storage.sqlite import pack_sentences
 from tests.conftest import Nd
-from tests.reliability_helpers import open_pipeline, write_corpus
+from tests.fakes.corpus import open_pipeline, write_corpus
 
 QUESTION = "Which move did the opponent resign on?"
 ANSWER = "Her opponent resigned on move 61."

@@ -32,7 +32,7 @@ from index.config import FetchSettings
 from index.ingest.sources import collect
 from index.pipeline import GEN_DIR
 from tests.conftest import ROOT
-from tests.reliability_helpers import (
+from tests.fakes.corpus import (
     WORDS,
     IndexState,
     figures_path,

@@ -22,7 +22,7 @@ from index.search.lexical import LexicalIndex
 from index.storage.faiss_index import VectorIndex
 from index.storage.sqlite import Store
 from tests.conftest import Nd
-from tests.reliability_helpers import article_text, index_state, open_pipeline, write_corpus
+from tests.fakes.corpus import article_text, index_state, open_pipeline, write_corpus
 
 QUESTION = "Which move did the opponent resign on?"
 ANSWER = "Her opponent resigned on move 61."

@@ -9,7 +9,7 @@ import pytest
 
 from index.cli import build_parser
 from tests.conftest import ARTICLES, Nd
-from tests.httpserver import LoopbackServer
+from tests.fakes.http import LoopbackServer
 
 # --------------------------------------------------------------------------- 9: --allow-host
 

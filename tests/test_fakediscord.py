@@ -1,4 +1,4 @@
-"""Tests proving that tests/fakediscord.py can drive a real discord.py bot over loopback."""
+"""Tests proving that tests/fakes/discord/ can drive a real discord.py bot over loopback."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import json
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import aiohttp
 import discord
@@ -19,13 +18,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-if TYPE_CHECKING:
-    from tests.fakediscord import CommandNotAvailable, FakeDiscord, run_bot
-else:
-    try:
-        from tests.fakediscord import CommandNotAvailable, FakeDiscord, run_bot
-    except ModuleNotFoundError:  # tests/ itself on sys.path
-        from fakediscord import CommandNotAvailable, FakeDiscord, run_bot
+from tests.fakes.discord import CommandNotAvailable, FakeDiscord, run_bot
 
 
 @dataclass

@@ -20,17 +20,7 @@ from index.config import FetchSettings
 from index.errors import FetchError
 from index.ingest import fetch
 from index.ingest.fetch import classify_address, fetch_url, format_size
-
-try:
-    from tests.httpserver import LoopbackServer, RecordedRequest, Response, closed_port, repeat
-except ImportError:  # tests/ itself on sys.path
-    from httpserver import (  # type: ignore[no-redef]
-        LoopbackServer,
-        RecordedRequest,
-        Response,
-        closed_port,
-        repeat,
-    )
+from tests.fakes.http import LoopbackServer, RecordedRequest, Response, closed_port, repeat
 
 ALLOW = FetchSettings(allow_hosts=["127.0.0.1:*"], timeout=2)
 PAGE = "<html><head><title>Hello</title></head><body><p>Hi there.</p></body></html>"

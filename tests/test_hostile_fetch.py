@@ -34,8 +34,8 @@ from index.ingest.fetch import fetch_url
 from index.ingest.sources import collect, poll_feed
 from index.pipeline import Pipeline
 from tests.conftest import Nd
-from tests.feedserver import FeedSite
-from tests.httpserver import LoopbackServer, Response
+from tests.fakes.feeds import FeedSite
+from tests.fakes.http import LoopbackServer, Response
 
 ALLOW = FetchSettings(allow_hosts=["127.0.0.1:*"], timeout=3)
 PAGE = (

@@ -28,7 +28,7 @@ from index.ingest.sources import read_file
 from index.models import Answer, Document
 from index.pipeline import GEN_DIR, Pipeline
 from tests.conftest import DiscordWorld, Nd
-from tests.reliability_helpers import open_pipeline, write_corpus
+from tests.fakes.corpus import open_pipeline, write_corpus
 from tests.test_formatting import assert_embed_limits, assert_safe
 
 StartBot = Callable[..., AbstractAsyncContextManager[Any]]

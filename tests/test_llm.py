@@ -24,8 +24,8 @@ from index.written.generate import (
     load_prompt,
 )
 from tests.conftest import ROOT
-from tests.fakeopenai import ChatRequest, FakeOpenAI
-from tests.httpserver import closed_port
+from tests.fakes.http import closed_port
+from tests.fakes.openai import ChatRequest, FakeOpenAI
 
 BREAD_Q = "Who won the national bread prize?"
 KEY = "sk-test-0123456789abcdefSECRET"

@@ -619,7 +619,7 @@ def milvus_server(tmp_path: Path) -> Iterator[str]:
 def test_processes_share_one_milvus(tmp_path: Path, milvus_server: str) -> None:
     """Two writer processes (one waits for the other's lease) and a reader process answering
     throughout, each with its own data dir: everything is in the shared Milvus."""
-    from tests.reliability_helpers import write_corpus
+    from tests.fakes.corpus import write_corpus
 
     cfg = tmp_path / "shared.toml"
     cfg.write_text(

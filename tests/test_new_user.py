@@ -233,7 +233,7 @@ def test_summary_after_progress_bars_starts_at_the_margin(
 
 def test_feed_entry_from_feed_text_is_added_not_skipped(nd: Nd, tmp_path: Path) -> None:
     from tests.conftest import ARTICLES, HASH_CONFIG
-    from tests.httpserver import LoopbackServer
+    from tests.fakes.http import LoopbackServer
 
     allow = tmp_path / "allow.toml"
     allow.write_text(HASH_CONFIG + '[fetch]\nallow_hosts = ["127.0.0.1:*"]\n', encoding="utf-8")

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.fakeopenai import FakeOpenAI
+from tests.fakes.openai import FakeOpenAI
 
 pytestmark = pytest.mark.model
 

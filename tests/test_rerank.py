@@ -18,7 +18,7 @@ from index.search.answer import question_parts, rerank_select, second_part, sele
 from index.search.lexical import LexicalIndex
 from index.search.rerank import DEFAULT_DIR, OnnxReranker, pair_text, read_info
 from index.search.smalltalk import classify
-from tests.answer_helpers import EMB, idf, lookup_for, make_hit
+from tests.fakes.hits import EMB, idf, lookup_for, make_hit
 
 
 class KeywordScorer:

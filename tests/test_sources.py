@@ -24,11 +24,7 @@ from index.ingest.extract import (
     normalise_newlines,
 )
 from index.ingest.sources import Collected, collect, iter_folder, title_from_name
-
-try:
-    from tests.httpserver import LoopbackServer, closed_port, repeat
-except ImportError:  # tests/ itself on sys.path
-    from httpserver import LoopbackServer, closed_port, repeat  # type: ignore[no-redef]
+from tests.fakes.http import LoopbackServer, closed_port, repeat
 
 ALLOW = FetchSettings(allow_hosts=["127.0.0.1:*"], timeout=2)
 SUPPORTED = ".txt, .md, .markdown, .html, .htm, .pdf, .docx"

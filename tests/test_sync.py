@@ -18,8 +18,8 @@ from index.errors import NewsdeskError, SourceError
 from index.feeds.engine import SyncEngine
 from index.pipeline import Pipeline
 from index.search.summary import central_index, central_sentence
-from tests.feedserver import FeedSite
-from tests.httpserver import LoopbackServer
+from tests.fakes.feeds import FeedSite
+from tests.fakes.http import LoopbackServer
 
 pytestmark = pytest.mark.backends  # every test here runs on FAISS and on Milvus Lite
 

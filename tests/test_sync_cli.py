@@ -10,8 +10,8 @@ import pytest
 
 from index.cli import main
 from tests.conftest import HASH_CONFIG, Nd, Run
-from tests.feedserver import FeedSite
-from tests.httpserver import LoopbackServer
+from tests.fakes.feeds import FeedSite
+from tests.fakes.http import LoopbackServer
 from tests.test_sync import BRIDGE, FERRY, LIBRARY, MARKET
 
 
@@ -210,7 +210,7 @@ def test_sigkill_between_indexing_and_announcing_loses_no_announcement(
     from index.embedding.base import HashEmbedder
     from index.feeds.engine import SyncEngine
     from index.pipeline import Pipeline
-    from tests.reliability_helpers import hash_settings
+    from tests.fakes.corpus import hash_settings
 
     folder = tmp_path / "watched"
     folder.mkdir()

@@ -22,7 +22,7 @@ Every figure is compared with what the hardware allows, measured in the same run
   just those passages;
 - **start-up**: a fresh ``newsdesk ask`` process until it has answered (model load reported
   apart), and the Discord bot until READY against the loopback fake Discord of
-  ``tests/fakediscord.py``.
+  ``tests/fakes/discord/``.
 
 Results print as a table (or JSON with ``--json``) and are saved as JSON (``--out``).
 """
@@ -104,7 +104,7 @@ class BenchOptions:
     backend: Literal["torch", "onnx", "onnx-int8"] | None = None
     questions: int = 300  # questions timed per size
     queries: int = 1000  # vector-search queries per size
-    bot: bool = True  # time the Discord bot's start (needs discord.py and tests/fakediscord.py)
+    bot: bool = True  # time the Discord bot's start (needs discord.py and tests/fakes/discord/)
     seed: int = 0
 
 
@@ -817,8 +817,8 @@ class Bench:
         self.results.setdefault("startup", []).append(res)
 
     def _bot_ready(self) -> dict[str, Any]:
-        if not (ROOT / "tests" / "fakediscord.py").is_file():
-            self.notes.append("bot start-up not measured: tests/fakediscord.py not found")
+        if not (ROOT / "tests" / "fakes" / "discord" / "__init__.py").is_file():
+            self.notes.append("bot start-up not measured: tests/fakes/discord/ not found")
             return {}
         code = (
             "import asyncio, json, sys, time\n"
@@ -826,7 +826,7 @@ class Bench:
             "sys.path.insert(0, sys.argv[3])\n"
             "from index.config import load_settings\n"
             "from bot.client import NewsdeskBot\n"
-            "from tests.fakediscord import FakeDiscord, run_bot\n"
+            "from tests.fakes.discord import FakeDiscord, run_bot\n"
             "async def main():\n"
             "    fake = FakeDiscord()\n"
             "    await fake.start()\n"

@@ -22,7 +22,7 @@ import html
 from dataclasses import dataclass
 from typing import Literal
 
-from tests.httpserver import LoopbackServer, RecordedRequest, Response
+from tests.fakes.http import LoopbackServer, RecordedRequest, Response
 
 
 @dataclass

@@ -37,10 +37,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-try:
-    from tests.httpserver import LoopbackServer, RecordedRequest, Response
-except ModuleNotFoundError:  # tests/ itself on sys.path
-    from httpserver import LoopbackServer, RecordedRequest, Response  # type: ignore[no-redef]
+from tests.fakes.http import LoopbackServer, RecordedRequest, Response
 
 _PASSAGE_HEAD = re.compile(r"^\[(\d+)\] (.*)$")
 
