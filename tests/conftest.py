@@ -17,6 +17,7 @@ import pytest
 from index.config import Settings, load_settings
 from index.embedding.base import HashEmbedder
 from index.pipeline import Pipeline
+from tests.fakes.config import HASH_CONFIG, HASH_MIN_CONFIDENCE, HASH_RERANKER
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -110,16 +111,6 @@ def backend(request: pytest.FixtureRequest) -> str:
     if name == "milvus" and not milvus_available():
         pytest.skip('Milvus packages not installed: pip install -e ".[milvus]"')
     return name
-
-
-HASH_MIN_CONFIDENCE = 0.15
-# unit tests: the hash embedder with the older sentence score (deterministic, model-free); the
-# learned reranker has its own tests (tests/test_rerank.py) and runs in the real-model ones
-HASH_RERANKER = "none"
-HASH_CONFIG = (
-    f'[embedding]\nmodel = "hash"\n[answer]\nmin_confidence = {HASH_MIN_CONFIDENCE}\n'
-    f'reranker = "{HASH_RERANKER}"\n'
-)
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ from index.embedding.base import HashEmbedder
 from index.pipeline import GEN_DIR, Pipeline
 from index.search.lexical import LexicalIndex
 from index.storage.faiss_index import VectorIndex
-from tests.conftest import HASH_MIN_CONFIDENCE, HASH_RERANKER
+from tests.fakes.config import HASH_MIN_CONFIDENCE, HASH_RERANKER
 
 WORDS = [
     *("market", "council", "river", "school", "energy", "price", "storm", "festival"),
