@@ -220,7 +220,7 @@ def real_embedder():  # type: ignore[no-untyped-def]
     return SentenceTransformerEmbedder(EmbeddingSettings())
 
 
-# -- Discord bot tests (tests/test_bot*.py): the real NewsdeskBot against tests/fakes/discord/ ---
+# -- Discord bot tests (tests/bot/): the real NewsdeskBot against tests/fakes/discord/ -------------
 
 
 @dataclasses.dataclass

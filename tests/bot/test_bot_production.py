@@ -14,9 +14,9 @@ import pytest
 
 from index.config import Settings
 from index.pipeline import Pipeline
+from tests.bot.test_bot_admin import admin_at
 from tests.conftest import DiscordWorld, GatedEmbedder
 from tests.fakes import discord as fakediscord
-from tests.test_bot_admin import admin_at
 
 StartBot = Callable[..., AbstractAsyncContextManager[Any]]
 
@@ -201,7 +201,7 @@ async def test_subscribe_result_survives_a_first_sync_longer_than_the_token(
 ) -> None:
     from tests.fakes.feeds import FeedSite
     from tests.fakes.http import LoopbackServer
-    from tests.test_sync import BRIDGE
+    from tests.feeds.test_sync import BRIDGE
 
     fake, ch = discord_world.fake, discord_world.channel
     bot_settings.fetch.allow_hosts = ["127.0.0.1:*"]

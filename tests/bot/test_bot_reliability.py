@@ -33,11 +33,11 @@ from bot.redact import REDACTED, RedactingFilter, SecretRedactor
 from index.cli import main as cli_main
 from index.config import Settings
 from index.pipeline import Pipeline
+from tests.bot.test_bot import bot_posts
+from tests.bot.test_bot_admin import HARBOUR, admin_at, private_reply
 from tests.conftest import DiscordWorld, _fakediscord
 from tests.fakes.corpus import figures_path, write_corpus, write_figures
 from tests.fakes.http import LoopbackServer
-from tests.test_bot import bot_posts
-from tests.test_bot_admin import HARBOUR, admin_at, private_reply
 
 StartBot = Callable[..., AbstractAsyncContextManager[Any]]
 

@@ -18,19 +18,19 @@ from bot import formatting as fmt
 from index.config import FeedSubscription, Settings
 from index.errors import NewsdeskError
 from index.feeds.engine import Announcement, Subscription, SubscriptionStatus
-from tests.conftest import DiscordWorld
-from tests.fakes.discord import CommandNotAvailable
-from tests.fakes.feeds import FeedSite
-from tests.fakes.http import LoopbackServer
-from tests.test_bot_admin import (
+from tests.bot.test_bot_admin import (
     admin_at,
     final_content,
     private_reply,
     stranger_server,
     user_at,
 )
-from tests.test_formatting import HOSTILE, assert_embed_limits, assert_safe, embed_texts
-from tests.test_sync import BRIDGE, FERRY, LIBRARY, MARKET
+from tests.bot.test_formatting import HOSTILE, assert_embed_limits, assert_safe, embed_texts
+from tests.conftest import DiscordWorld
+from tests.fakes.discord import CommandNotAvailable
+from tests.fakes.feeds import FeedSite
+from tests.fakes.http import LoopbackServer
+from tests.feeds.test_sync import BRIDGE, FERRY, LIBRARY, MARKET
 
 StartBot = Callable[..., AbstractAsyncContextManager[Any]]
 
@@ -541,7 +541,7 @@ async def test_refused_addresses_say_not_allowed_to_discord_users(
 ) -> None:
     """A refusal names what an internal name resolves to: Discord members see "not allowed"
     (in replies, /add reports and /subscriptions), the detail goes to the bot's log only."""
-    from tests.test_fetch import fake_dns
+    from tests.ingest.test_fetch import fake_dns
 
     caplog.set_level(logging.INFO, logger="newsdesk")
     fake = discord_world.fake

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from bot import formatting as fmt
 from index.models import Answer, Quote
 from index.written.generate import Citation, GeneratedAnswer
-from tests.test_formatting import (
+from tests.bot.test_formatting import (
     SAFE_URL,
     any_text,
     assert_embed_limits,

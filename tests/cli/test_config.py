@@ -23,7 +23,7 @@ def test_defaults_without_file(tmp_path: Path) -> None:
 
 
 def test_example_config_loads_as_is() -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parent.parent.parent
     s = load_settings(root / "config.example.toml")
     assert s.embedding.model == "all-MiniLM-L6-v2"
     assert s.discord.channel_ids == []

@@ -445,7 +445,7 @@ def _pty_chat(tmp_path: Path, config: Path, keys: list[bytes]) -> str:
     import subprocess
     import sys
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parent.parent.parent
     env = {
         **os.environ,
         "PYTHONPATH": str(root),

@@ -16,7 +16,7 @@ from index.pipeline import Pipeline
 from index.search import titles
 from index.storage.sqlite import Store, now_iso
 from index.tools.bench import autocomplete_queries, synthetic_titles
-from tests.test_pipeline import CHESS, VOLCANO
+from tests.engine.test_pipeline import CHESS, VOLCANO
 
 pytestmark = pytest.mark.backends
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 HASH_MIN_CONFIDENCE = 0.15
 # unit tests: the hash embedder with the older sentence score (deterministic, model-free); the
-# learned reranker has its own tests (tests/test_rerank.py) and runs in the real-model ones
+# learned reranker has its own tests (tests/engine/test_rerank.py) and runs in the real-model ones
 HASH_RERANKER = "none"
 HASH_CONFIG = (
     f'[embedding]\nmodel = "hash"\n[answer]\nmin_confidence = {HASH_MIN_CONFIDENCE}\n'

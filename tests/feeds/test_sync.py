@@ -513,7 +513,7 @@ def test_symlink_loops_in_a_watched_folder_are_skipped_every_round(
 ) -> None:
     """A watched folder with symlink loops keeps syncing its other files, round after round,
     with a note for each loop."""
-    from tests.test_cli import _symlink_loops
+    from tests.cli.test_cli import _symlink_loops
 
     folder = tmp_path / "watched"
     write(folder, "bridge.txt", "Bridge vote passes\n\n" + BRIDGE)

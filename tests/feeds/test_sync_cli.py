@@ -12,7 +12,7 @@ from index.cli import main
 from tests.conftest import HASH_CONFIG, Nd, Run
 from tests.fakes.feeds import FeedSite
 from tests.fakes.http import LoopbackServer
-from tests.test_sync import BRIDGE, FERRY, LIBRARY, MARKET
+from tests.feeds.test_sync import BRIDGE, FERRY, LIBRARY, MARKET
 
 
 @pytest.fixture
@@ -224,7 +224,7 @@ def test_sigkill_between_indexing_and_announcing_loses_no_announcement(
     assert nd("sync", config=config).code == 0  # the first sync announces nothing
     (folder / "market.txt").write_text("Market opens on Sundays\n\n" + MARKET, encoding="utf-8")
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parent.parent.parent
     env = {**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1"}
     argv = ["--config", str(config), "--data-dir", str(data), "sync"]
     code = _KILL_BEFORE_ANNOUNCING.replace("{point}", point)

@@ -177,7 +177,7 @@ def test_a_file_size_limit_in_a_real_process_changes_nothing(
     before = index_state(data)
     big = tmp_path / "big.txt"
     big.write_text(article_text(500, paragraphs=300), encoding="utf-8")
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parent.parent.parent
     env = {**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1"}
     argv = ["--config", str(hash_config), "--data-dir", str(data), "index", "-q", str(big)]
     r = subprocess.run(

@@ -173,7 +173,7 @@ def test_subscription_config_errors_name_the_key(tmp_path: Path, toml: str, mess
 
 
 def test_the_commented_subscription_examples_load(tmp_path: Path) -> None:
-    example = (Path(__file__).resolve().parent.parent / "config.example.toml").read_text()
+    example = (Path(__file__).resolve().parent.parent.parent / "config.example.toml").read_text()
     block = example[example.index("# [[feeds]]") :]
     uncommented = "\n".join(line.removeprefix("# ").removeprefix("#") for line in block.split("\n"))
     s = load_settings(write(tmp_path, example + "\n" + uncommented))

@@ -1,10 +1,11 @@
 """Hostile input, property-tested: files, documents and questions never crash or corrupt.
 
-Complements tests/test_sources.py (extraction of small inputs) and tests/test_formatting.py
-(Discord escaping of arbitrary text): here whole files go through ``read_file``, hostile
-documents through indexing (then ``Pipeline.check()``), hostile questions through
-``Pipeline.ask`` and the CLI (never a traceback, never a change to the index), a 50 MB file
-meets ``fetch.max_file_bytes``, and a hostile article title reaches Discord escaped.
+Complements tests/ingest/test_sources.py (extraction of small inputs) and
+tests/bot/test_formatting.py (Discord escaping of arbitrary text): here whole files go
+through ``read_file``, hostile documents through indexing (then ``Pipeline.check()``),
+hostile questions through ``Pipeline.ask`` and the CLI (never a traceback, never a change
+to the index), a 50 MB file meets ``fetch.max_file_bytes``, and a hostile article title
+reaches Discord escaped.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from index.ingest.extract import decode_detected, normalise_newlines
 from index.ingest.sources import read_file
 from index.models import Answer, Document
 from index.pipeline import GEN_DIR, Pipeline
+from tests.bot.test_formatting import assert_embed_limits, assert_safe
 from tests.conftest import DiscordWorld, Nd
 from tests.fakes.corpus import open_pipeline, write_corpus
-from tests.test_formatting import assert_embed_limits, assert_safe
 
 StartBot = Callable[..., AbstractAsyncContextManager[Any]]
 

@@ -30,7 +30,7 @@ from tests.conftest import HASH_CONFIG, HASH_MIN_CONFIDENCE, HASH_RERANKER, milv
 
 pytestmark = pytest.mark.skipif(not milvus_available(), reason="pip install -e '.[milvus]'")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 DOCS = [
     Document(
