@@ -124,6 +124,16 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(autouse=True)
+def _root_log_level() -> Iterator[None]:
+    """A test that runs the CLI in process (``main([..., "-q"])``) sets the root logger's level;
+    put it back, so that a later test's ``caplog`` sees warnings whatever the order of the tests."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    root.setLevel(level)
+
+
 @pytest.fixture
 def settings(tmp_path: Path, backend: str) -> Settings:
     s = load_settings(data_dir=tmp_path / "data")
