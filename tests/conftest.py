@@ -17,6 +17,7 @@ import pytest
 from index.config import Settings, load_settings
 from index.embedding.hashing import HashEmbedder
 from index.pipeline import Pipeline
+from tests.fakes.config import HASH_CONFIG, HASH_MIN_CONFIDENCE, HASH_RERANKER
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -112,16 +113,6 @@ def backend(request: pytest.FixtureRequest) -> str:
     return name
 
 
-HASH_MIN_CONFIDENCE = 0.15
-# unit tests: the hash embedder with the older sentence score (deterministic, model-free); the
-# learned reranker has its own tests (tests/test_rerank.py) and runs in the real-model ones
-HASH_RERANKER = "none"
-HASH_CONFIG = (
-    f'[embedding]\nmodel = "hash"\n[answer]\nmin_confidence = {HASH_MIN_CONFIDENCE}\n'
-    f'reranker = "{HASH_RERANKER}"\n'
-)
-
-
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's config, data dir or token."""
@@ -131,6 +122,16 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _root_log_level() -> Iterator[None]:
+    """A test that runs the CLI in process (``main([..., "-q"])``) sets the root logger's level;
+    put it back, so that a later test's ``caplog`` sees warnings whatever the order of the tests."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    root.setLevel(level)
 
 
 @pytest.fixture
@@ -229,14 +230,14 @@ def real_embedder():  # type: ignore[no-untyped-def]
     return SentenceTransformerEmbedder(EmbeddingSettings())
 
 
-# -- Discord bot tests (tests/test_bot*.py): the real NewsdeskBot against tests/fakediscord.py ---
+# -- Discord bot tests (tests/bot/): the real NewsdeskBot against tests/fakes/discord/ -------------
 
 
 @dataclasses.dataclass
 class DiscordWorld:
     """A guild with a text channel, a member and an admin, on a started FakeDiscord."""
 
-    fake: Any  # tests.fakediscord.FakeDiscord
+    fake: Any  # tests.fakes.discord.FakeDiscord
     guild: int
     channel: int
     user: int
@@ -244,10 +245,8 @@ class DiscordWorld:
 
 
 def _fakediscord() -> Any:
-    try:
-        from tests import fakediscord
-    except ModuleNotFoundError:  # tests/ itself on sys.path
-        import fakediscord  # type: ignore[no-redef]
+    from tests.fakes import discord as fakediscord
+
     return fakediscord
 
 

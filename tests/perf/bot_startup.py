@@ -2,7 +2,7 @@
 
 `newsdesk bench` measured this until issue 17; it lives here because the engine never imports the
 bot or the tests (not even in code it runs from a string), and this needs both: ``bot.client``
-and ``tests/fakediscord.py``. ``make bench`` runs it after ``newsdesk bench``.
+and ``tests/fakes/discord/``. ``make bench`` runs it after ``newsdesk bench``.
 
 The index the bot loads is what its start-up depends on, so by default it is built as bench
 builds its largest one: the corpus bench uses (``--corpus``, else the evaluation set beside the
@@ -43,7 +43,7 @@ def ready(config: str, data_dir: str) -> None:
     """In the fresh process: start the bot on the fake Discord, print its times as JSON."""
     from bot.client import NewsdeskBot
     from index.config import load_settings
-    from tests.fakediscord import FakeDiscord, run_bot
+    from tests.fakes.discord import FakeDiscord, run_bot
 
     async def main() -> None:
         fake = FakeDiscord()

@@ -1,0 +1,1 @@
+"""Tests of the Discord face against tests/fakes/discord/."""

@@ -1,0 +1,1 @@
+"""Tests of the newsdesk command line, its config, README examples, deployment."""

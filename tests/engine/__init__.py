@@ -1,0 +1,1 @@
+"""Tests of the engine: pipeline, answers, retrieval, chunking, reranker, embedders, titles."""

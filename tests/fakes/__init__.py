@@ -1,0 +1,1 @@
+"""Loopback fakes and shared helpers of the tests: Discord, OpenAI-compatible, feeds, HTTP."""

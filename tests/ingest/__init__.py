@@ -1,0 +1,1 @@
+"""Tests of sources, extraction and safe fetching."""

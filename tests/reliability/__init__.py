@@ -1,0 +1,1 @@
+"""Tests of kills, damage, full disks, concurrency, hostile input, freshness."""

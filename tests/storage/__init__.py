@@ -1,0 +1,1 @@
+"""Tests of vector-store backends (Milvus; FAISS runs through every engine test)."""

@@ -1,0 +1,1 @@
+"""Tests of optional LLM answers and their verification."""
