@@ -17,6 +17,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
+from index import logs
 from index.config import Settings
 from index.errors import ConfigError, NewsdeskError
 from index.pipeline import Pipeline
@@ -142,19 +143,12 @@ def run_bot(settings: Settings) -> int:
 
 
 def setup_logging(verbose: int, level: str = "WARNING", quiet: bool = False) -> None:
-    chosen: int | str = (
-        logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else level.upper()
+    logs.setup_logging(  # as `newsdesk`: -v INFO, -vv DEBUG, -q errors only
+        verbose,
+        level.upper(),
+        quiet=quiet,
+        formatter=logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"),
     )
-    if quiet and not verbose:  # as `newsdesk -q`: errors only
-        chosen = logging.ERROR
-    logging.basicConfig(
-        level=chosen,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
-    for noisy in ("httpx", "httpcore", "sentence_transformers", "transformers", "faiss", "bm25s"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     for handler in logging.getLogger().handlers:  # records made outside the record factory
         handler.addFilter(RedactingFilter(redactor))
 

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import discord
 
-from index.models import Answer, Article, Hit, Quote
+from index.models import NOT_FOUND, Answer, Article, Hit, Quote
 from index.written.generate import GeneratedAnswer
 
 # -- Discord limits (https://discord.com/developers/docs/resources/message#embed-object-limits) --
@@ -51,7 +51,6 @@ SEARCH_SNIPPET_CHARS = 220
 OPENING_CHARS = 1200
 URL_MAX_CHARS = 400
 
-NOT_FOUND = "I couldn't find that in the indexed articles."
 
 COLOUR_ANSWER = discord.Colour.from_rgb(46, 139, 87)
 COLOUR_NOT_FOUND = discord.Colour.light_grey()

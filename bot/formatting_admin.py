@@ -13,6 +13,7 @@ import discord
 
 from index.feeds.models import Announcement, SubscriptionStatus, SyncResult
 from index.models import Article, IndexReport, Stats
+from index.text import human_bytes
 
 from .formatting import (
     COLOUR_INFO,
@@ -35,14 +36,6 @@ from .formatting import (
 )
 
 # -- stats ----------------------------------------------------------------------------------------
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"  # pragma: no cover
 
 
 def stats_embed(stats: Stats) -> discord.Embed:

@@ -15,6 +15,16 @@ def format_size(n: int) -> str:
     return f"{n} bytes"
 
 
+def human_bytes(n: float) -> str:
+    """``123456`` → ``"120.6 KB"``: sizes on disk in binary units, as ``du -h`` and file
+    managers show them (:func:`format_size` is for limits people write in decimal)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"  # pragma: no cover
+
+
 def first_line(e: BaseException, limit: int = 200) -> str:
     """The first line of an exception's message (its ``message`` attribute when it has one,
     as pymilvus errors do), at most ``limit`` characters; the exception's type name when the

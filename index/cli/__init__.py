@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TextIO, cast
 
+from index import logs
 from index.cli.parser import build_parser
 from index.cli.render import SafeFormatter, SafeOutput, stderr_line
 from index.config import Settings, load_settings
@@ -71,14 +72,12 @@ EXTRACTOR_LOGGERS = ("trafilatura", "htmldate", "courlan", "justext", "readabili
 
 
 def setup_logging(verbose: int, quiet: bool, settings_level: str = "WARNING") -> None:
-    level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else settings_level
-    if quiet and not verbose:
-        level = logging.ERROR
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler], force=True)
-    for noisy in ("httpx", "httpcore", "sentence_transformers", "transformers", "faiss", "bm25s"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    level = logs.setup_logging(
+        verbose,
+        settings_level,
+        quiet=quiet,
+        formatter=SafeFormatter("%(levelname)s %(name)s: %(message)s"),
+    )
     # the HTML extractors log their own ERRORs and WARNINGs about pages newsdesk then handles
     # itself (skipped with a one-line note, or read another way): shown only with -v
     for extractor in EXTRACTOR_LOGGERS:

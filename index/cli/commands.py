@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from index.cli.render import plural, progress_bars, shown_path, stderr_line, wrap
 from index.config import Settings
 from index.errors import SourceError
+from index.text import human_bytes
 
 log = logging.getLogger("newsdesk")
 
@@ -114,7 +115,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     print(
         f"articles     {s.articles}\npassages     {s.chunks}\nmodel        {s.model} "
         f"(dimension {s.dimension})\nindex type   {s.index_type}\n"
-        f"on disk      {_human(s.bytes_on_disk)}\ndata dir     {s.data_dir}\n"
+        f"on disk      {human_bytes(s.bytes_on_disk)}\ndata dir     {s.data_dir}\n"
         f"last indexed {s.last_indexed or 'never'}",
         file=out,
     )
@@ -142,14 +143,6 @@ def cmd_check(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         for problem in problems:
             print(f"problem: {problem}", file=out)
     return 1 if problems else 0
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
 
 
 def cmd_articles(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:

@@ -31,11 +31,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 if TYPE_CHECKING:
-    from index.models import Article, Chunk, Document, Hit
+    from index.models import Article, Chunk, Document, Hit, Progress
     from index.search.lexical import LexicalIndex
     from index.storage.sqlite import ArticleRow, SentenceVectors, Store
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass

@@ -51,7 +51,7 @@ import numpy as np
 from index.chunking import all_sentences
 from index.config import Settings
 from index.embedding import Embedder, make_embedder
-from index.models import Document
+from index.models import Document, Progress
 from index.storage.faiss_index import IndexPolicy
 from index.storage.sqlite import unpack_sentences
 from index.tools.bench_corpus import (
@@ -79,7 +79,6 @@ from index.tools.bench_report import targets
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 INDEX_RUNS = 2  # pipeline and bare encode alternated this many times; the best of each counts
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from index.config import Settings
-from index.models import Document
+from index.models import Document, Progress
 from index.storage.faiss_index import IndexPolicy, VectorIndex, single_thread
 from index.tools.bench_corpus import (
     autocomplete_queries,
@@ -29,7 +29,6 @@ from index.tools.bench_corpus import (
     synthetic_vectors,
 )
 
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
 RunPython = Callable[..., tuple[float, str, str, int]]  # (code, *args) -> (s, out, err, rc)
 
 FULL_SIZE = 1_000_000

@@ -17,7 +17,7 @@ import logging
 import random
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,10 @@ import numpy as np
 
 from index.config import Settings
 from index.embedding.hashing import HashEmbedder
-from index.models import Document
+from index.models import Document, Progress
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str, int, int], None]
 
 PASSAGES_PER_ARTICLE = 10
 DIMENSION = 384

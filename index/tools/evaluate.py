@@ -27,7 +27,7 @@ import re
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from typing import Any
 from index.config import Settings
 from index.embedding.base import Embedder
 from index.errors import NewsdeskError, SourceError
-from index.models import Answer
+from index.models import Answer, Progress
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ def run_eval(
     data_dir: Path | None = None,
     limit: int | None = None,
     embedder: Embedder | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Progress | None = None,
     keep_details: bool = False,
     alone: bool = False,
     typos: int = 0,
@@ -245,7 +245,7 @@ def _same_verdict_alone(
     k: int,
     mode: str,
     embedder: Embedder,
-    progress: Callable[[str, int, int], None] | None,
+    progress: Progress | None,
 ) -> float:
     """Share of questions whose verdict (answered / abstained) with only their own article
     indexed equals the verdict with the whole corpus indexed."""
@@ -319,7 +319,7 @@ def _ask_all(
     k: int,
     mode: str,
     exclude: list[frozenset[str]] | None,
-    progress: Callable[[str, int, int], None] | None,
+    progress: Progress | None,
     stage: str,
 ) -> list[Answer | NewsdeskError]:
     out: list[Answer | NewsdeskError] = []

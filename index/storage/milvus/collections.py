@@ -36,6 +36,7 @@ from pymilvus import DataType, MilvusClient, MilvusException
 
 from index.errors import IndexCorruptError, NewsdeskError
 from index.storage.faiss_index import IndexPolicy
+from index.text import first_line
 
 if TYPE_CHECKING:
     from index.config import Settings
@@ -94,12 +95,6 @@ def resolve_uri(uri: str, data_dir: Path) -> tuple[str, bool]:
         p = Path(uri).expanduser()
         return str(p if p.is_absolute() else (data_dir / p)), True
     return uri, False
-
-
-def _first_line(e: BaseException) -> str:
-    msg = getattr(e, "message", None) or str(e) or type(e).__name__
-    lines = str(msg).strip().splitlines()
-    return lines[0][:200] if lines else type(e).__name__
 
 
 def b64(text: str) -> bytes:
@@ -206,7 +201,7 @@ class MilvusCollections:
                     f"`milvus-lite server --data-dir {self.uri}` and set store.uri to its "
                     "http://127.0.0.1:19530"
                 )
-            raise BackendError(f"cannot open {self.where} ({_first_line(e)}){hint}") from None
+            raise BackendError(f"cannot open {self.where} ({first_line(e)}){hint}") from None
         if self.lite:
             with _lite_lock:
                 _lite_users[self.uri] = _lite_users.get(self.uri, 0) + 1
@@ -237,9 +232,9 @@ class MilvusCollections:
         try:
             return fn(*args, **kwargs)
         except MilvusException as e:
-            raise BackendError(f"{self.where}: {what} failed ({_first_line(e)})") from e
+            raise BackendError(f"{self.where}: {what} failed ({first_line(e)})") from e
         except (ConnectionError, OSError, pymilvus.exceptions.MilvusException) as e:
-            raise BackendError(f"{self.where}: {what} failed ({_first_line(e)})") from e
+            raise BackendError(f"{self.where}: {what} failed ({first_line(e)})") from e
 
     # -- collections -------------------------------------------------------------------------
     @property
@@ -298,14 +293,14 @@ class MilvusCollections:
                 if not _lost_race(e) or time.monotonic() >= deadline:
                     what = "creating" if schema is not None else "loading"
                     raise BackendError(
-                        f"{self.where}: {what} {name} failed ({_first_line(e)})"
+                        f"{self.where}: {what} {name} failed ({first_line(e)})"
                     ) from e
                 log.debug("%s is being created elsewhere (%s); looking again", name, e)
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
                 continue
             except (ConnectionError, OSError) as e:
-                raise BackendError(f"{self.where}: loading {name} failed ({_first_line(e)})") from e
+                raise BackendError(f"{self.where}: loading {name} failed ({first_line(e)})") from e
             self._loaded.add(name)
             return True
 
