@@ -186,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.config, args.data_dir)
         setup_logging(args.verbose, settings.log_level, args.quiet)
         if args.check:
-            from .check import run_check
+            from .preflight import run_check
 
             return run_check(settings, sys.stdout)
         return run_bot(settings)
