@@ -65,3 +65,10 @@ class DiskFullError(NewsdeskError):
             f"disk full: nothing was changed (writing {where} failed: {reason}); "
             "free some space and try again"
         )
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (at most 160 characters), for a one-line error;
+    its type name when the message is empty."""
+    lines = str(e).strip().splitlines()
+    return lines[0][:160] if lines else type(e).__name__

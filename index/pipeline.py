@@ -1,15 +1,9 @@
 """The one facade both faces (CLI, Discord) call: add, remove, reindex, search, ask, stats.
 
-Storage layout in the data dir::
-
-    newsdesk.db                 SQLite (WAL): meta, articles (full text), chunks (offsets)
-    generations/00000007/       vectors.faiss + lexical/ for generation 7
-    write.lock                  the single-writer file lock
-
-A write builds the next generation's files beside the current ones, then commits the SQLite
-changes together with ``meta.generation``: that commit is the atomic switch. Readers (this
-process or others) keep answering from the generation they loaded and pick up the new one on
-their next question.
+Where the index lives is the backend's business (:mod:`index.storage.local` for the data dir's
+SQLite + FAISS files, :mod:`index.storage.milvus` for Milvus); the facade keeps the snapshot
+readers answer from, the one-writer-per-process lock and the meta check, and hands the rest to
+the wings.
 """
 
 from __future__ import annotations
@@ -17,25 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import datetime as dt
 import functools
-import json
 import logging
 import os
-import shutil
 import sqlite3
 import threading
 import time
 import weakref
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
-from filelock import FileLock
-from filelock import Timeout as LockTimeout
 
 from index.chunking import CHUNKER_VERSION, all_sentences, chunk_text
 from index.config import Settings
@@ -43,11 +31,8 @@ from index.embedding.base import Embedder, make_embedder
 from index.errors import (
     ArticleNotFoundError,
     ConfigError,
-    DiskFullError,
     EmptyIndexError,
     IndexBusyError,
-    IndexCorruptError,
-    IndexMismatchError,
     InvalidQuestionError,
     NewsdeskError,
     SourceError,
@@ -74,18 +59,13 @@ from index.search.fusion import (
     rrf,
     single,
 )
-from index.search.lexical import LexicalIndex
 from index.search.rerank import Scorer
 from index.storage.base import Backend, Snapshot, open_backend
-from index.storage.faiss_index import IndexPolicy, VectorIndex
+from index.storage.local import GenerationGone, LocalBackend, check_meta, indexed_articles
 from index.storage.sqlite import (
-    DB_ADVICE,
     SCHEMA_VERSION,
     ArticleRow,
-    Store,
     database_error,
-    disk_full_reason,
-    now_iso,
     pack_sentences,
 )
 
@@ -96,9 +76,6 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
-GEN_DIR = "generations"
-MANIFEST = "manifest.json"  # per generation: size and CRC-32 of every file
-NOT_FOUND = "I couldn't find that in the indexed articles."
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -108,10 +85,6 @@ _R = TypeVar("_R")
 class _Planned:
     doc: Document
     chunks: list[Chunk]
-
-
-class _GenerationGone(IndexCorruptError):
-    """The generation's folder is missing (damaged, or a writer elsewhere replaced it twice)."""
 
 
 def _db_errors(
@@ -156,10 +129,10 @@ class Pipeline:
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.data_dir = Path(settings.data_dir)
-        # [store] backend: None = SQLite + FAISS files in the data dir (below); otherwise the
-        # backend (index/storage/base.py) holds rows, vectors and the writer lease
-        self.backend: Backend | None = open_backend(settings)
-        self.store = self.backend.store if self.backend is not None else Store(self.data_dir)
+        # [store] backend: rows, vectors and the writer lock or lease (index/storage/): the
+        # data dir's SQLite + FAISS files (local.py), or Milvus
+        self.backend: Backend = open_backend(settings) or LocalBackend(settings)
+        self.store = self.backend.store
         self._embedder = embedder
         self._reranker: Scorer | None = None
         self._combiner: answer_mod.Combiner | None = None
@@ -171,7 +144,7 @@ class Pipeline:
         self._snap_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self.writing = False
-        self._store_expected = self.backend is None  # checked once: _expect_index
+        self._store_expected = self.backend.name == "faiss"  # checked once: _expect_index
 
     def _expect_index(self) -> None:
         """``[store]`` names a backend that holds no index while the data dir holds a FAISS
@@ -179,13 +152,7 @@ class Pipeline:
         new, empty file there). An error, before anything reads or writes that empty store."""
         if self._store_expected:
             return
-        local = Store(self.data_dir)
-        try:
-            articles = local.counts()[0] if local.exists() and local.generation() else 0
-        except (NewsdeskError, sqlite3.Error):  # not a usable FAISS index: nothing expected
-            articles = 0
-        finally:
-            local.close()
+        articles = indexed_articles(self.data_dir)
         if articles and not self.store.generation():
             where = getattr(self.backend, "where", self.settings.store.uri)
             raise ConfigError(
@@ -225,11 +192,6 @@ class Pipeline:
             return scorer.info.threshold
         return LEGACY_MIN_CONFIDENCE
 
-    @property
-    def index_policy(self) -> IndexPolicy:
-        """Vector index type by size and its search parameters (``[retrieval]`` settings)."""
-        return IndexPolicy.from_settings(self.settings.retrieval)
-
     def close(self) -> None:
         self.store.close()
 
@@ -251,31 +213,9 @@ class Pipeline:
         }
 
     def _check_meta(self, meta: dict[str, str]) -> None:
-        if not meta.get("model"):
-            return  # a new, empty index
-        if meta.get("schema_version") != str(SCHEMA_VERSION):
-            raise IndexMismatchError(
-                f"the index in {self.data_dir} uses storage format "
-                f"{meta.get('schema_version')}, this newsdesk uses {SCHEMA_VERSION}: "
-                "run `newsdesk reindex`"
-            )
-        expected = self.expected_meta()
-        diffs = [
-            f"{k} {meta.get(k)!r} -> {v!r}"
-            for k, v in expected.items()
-            if k != "schema_version" and meta.get(k) != v
-        ]
-        if diffs:
-            raise IndexMismatchError(
-                f"the index in {self.data_dir} was built with other settings ("
-                + "; ".join(diffs)
-                + "): run `newsdesk reindex` to rebuild it from the stored articles"
-            )
+        check_meta(meta, self.expected_meta, self.data_dir)
 
     # -- snapshots ---------------------------------------------------------------------------
-    def _gen_path(self, gen: int) -> Path:
-        return self.data_dir / GEN_DIR / f"{gen:08d}"
-
     @_db_errors
     def snapshot(self) -> Snapshot:
         """The current generation, reloaded when another writer has published a newer one.
@@ -320,7 +260,7 @@ class Pipeline:
             with self.store.read():
                 try:
                     snap = self.snapshot()
-                except _GenerationGone:
+                except GenerationGone:
                     if attempt == 2:
                         raise
                     continue
@@ -328,47 +268,9 @@ class Pipeline:
                 return
 
     def _load_snapshot(self, gen: int) -> Snapshot:
-        if self.backend is not None:
-            if gen:
-                self._check_meta(self.store.meta())
-            return self.backend.load_snapshot(gen, self.embedder.dimension, self._snap)
-        if gen == 0:
-            return Snapshot(
-                0, VectorIndex.empty(self.embedder.dimension), LexicalIndex.build([], [])
-            )
-        self._check_meta(self.store.meta())
-        path = self._gen_path(gen)
-        if not path.is_dir():
-            raise _GenerationGone(
-                f"generation {gen} of the index is missing from {path.parent}; "
-                "run `newsdesk reindex` to rebuild it from the stored articles"
-            )
-        damaged = manifest_problems(path)
-        if damaged:
-            raise IndexCorruptError(
-                f"files of the index in {path} are damaged ({'; '.join(damaged[:3])}); "
-                "run `newsdesk reindex` to rebuild them from the stored articles"
-            )
-        vectors = VectorIndex.load(
-            path / "vectors.faiss", self.embedder.dimension, self.index_policy
-        )
-        try:
-            lexical = LexicalIndex.load(path / "lexical")
-        except Exception as e:
-            raise IndexCorruptError(
-                f"the keyword index in {path} is unreadable ({_first_line(e)}); "
-                "run `newsdesk reindex`"
-            ) from e
-        passages = self.store.counts()[1]
-        if not len(vectors) == len(lexical) == passages or not np.array_equal(
-            np.sort(vectors.ids()), np.sort(lexical.ids)
-        ):
-            raise IndexCorruptError(
-                f"the index in {path} does not match the database ({len(vectors)} vectors, "
-                f"{len(lexical)} keyword entries, {passages} passages); run `newsdesk reindex`"
-            )
-        log.info("loaded generation %d: %d vectors", gen, len(vectors))
-        return Snapshot(gen, vectors, lexical)
+        if gen:
+            self._check_meta(self.store.meta())
+        return self.backend.load_snapshot(gen, self.embedder.dimension, self._snap)
 
     # -- writing -----------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -377,82 +279,15 @@ class Pipeline:
         self._expect_index()
         if not self._write_lock.acquire(blocking=False):
             raise IndexBusyError("the index is already being updated; try again when it finishes")
-        if self.backend is not None:  # a lease kept in the (shared) backend, not a local file
-            try:
-                with self.backend.writer(wait):
-                    self.writing = True
-                    try:
-                        yield
-                    finally:
-                        self.writing = False
-            finally:
-                self._write_lock.release()
-            return
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            lock = FileLock(str(self.data_dir / "write.lock"))
-            timeout = (
-                float(os.environ.get("NEWSDESK_LOCK_TIMEOUT", "600")) if wait is None else wait
-            )
-            try:
+            with self.backend.writer(wait):  # a file lock, or a lease kept in the backend
+                self.writing = True
                 try:
-                    lock.acquire(timeout=0)
-                except LockTimeout:
-                    log.warning("another newsdesk process is updating %s; waiting", self.data_dir)
-                    try:
-                        lock.acquire(timeout=timeout)
-                    except LockTimeout:
-                        raise IndexBusyError(
-                            f"another newsdesk process is updating {self.data_dir}; "
-                            "try again when it finishes"
-                        ) from None
-            except OSError as e:  # creating write.lock on a full disk
-                full_reason = disk_full_reason(e, self.data_dir)
-                if full_reason is None:
-                    raise
-                raise DiskFullError(str(self.data_dir / "write.lock"), full_reason) from e
-            self.writing = True
-            try:
-                self.store.init_schema()
-                self._cleanup_generations()
-                yield
-            finally:
-                self.writing = False
-                lock.release()
+                    yield
+                finally:
+                    self.writing = False
         finally:
             self._write_lock.release()
-
-    def _generation_to_replace(self, full: bool) -> int:
-        """The current generation; for a full re-index of an index whose ``meta.generation``
-        is damaged, the newest generation folder instead (the re-index repairs the meta)."""
-        try:
-            return self.store.generation()
-        except IndexCorruptError:
-            if not full:
-                raise
-            root = self.data_dir / GEN_DIR
-            names = [p.name for p in root.iterdir()] if root.is_dir() else []
-            return max((int(n) for n in names if n.isdigit()), default=0)
-
-    def _committed_generation(self) -> int | None:
-        """``meta.generation`` as committed, read afresh (None when it cannot be read)."""
-        try:
-            return self.store.generation()
-        except (NewsdeskError, sqlite3.Error):
-            return None
-
-    def _cleanup_generations(self, keep: int | None = None) -> None:
-        root = self.data_dir / GEN_DIR
-        if not root.is_dir():
-            return
-        try:
-            current = self.store.generation() if keep is None else keep
-        except IndexCorruptError:
-            return  # a damaged meta.generation: nothing is removed until a re-index
-        for p in root.iterdir():
-            name = p.name.split(".")[0]
-            if p.name.endswith(".tmp") or not name.isdigit() or int(name) < current - 1:
-                shutil.rmtree(p, ignore_errors=True)
 
     def _budget(self, title: str) -> int:
         e = self.embedder
@@ -706,109 +541,7 @@ class Pipeline:
         delete_articles: bool = False,
         progress: Progress | None = None,
     ) -> None:
-        """Write the changes and the next generation; the SQLite commit switches atomically."""
-        if self.backend is not None:
-            self._publish_backend(
-                replace, planned, vectors, sentences, full, delete_articles, progress
-            )
-            return
-        store = self.store
-        old_gen = self._generation_to_replace(full)
-        prev = None if full else self.snapshot()
-        base = (
-            VectorIndex.empty(self.embedder.dimension)
-            if prev is None
-            else cast(VectorIndex, prev.vectors).copy()
-        )
-        removed: list[int] = []
-        new_gen = old_gen + 1
-        final = self._gen_path(new_gen)
-        tmp = final.with_name(final.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(final, ignore_errors=True)
-        when = now_iso()
-        try:
-            with store.transaction() as c:
-                if full:
-                    c.execute("DELETE FROM chunks")
-                elif replace:
-                    old_ids = store.chunk_ids_of(c, list(replace))
-                    removed = old_ids
-                    base.remove(np.asarray(old_ids, dtype=np.int64))
-                    c.executemany("DELETE FROM chunks WHERE article_id=?", [(a,) for a in replace])
-                    if delete_articles:
-                        c.executemany("DELETE FROM articles WHERE id=?", [(a,) for a in replace])
-                all_chunks: list[Chunk] = []
-                for p in planned:
-                    store.upsert_article(c, p.doc, when)
-                    all_chunks.extend(p.chunks)
-                ids = store.insert_chunks(c, all_chunks, sentences)
-                if ids:
-                    base.add(np.asarray(ids, dtype=np.int64), vectors)
-                # flat / IVF / HNSW by size (retrieval.index_type): a rebuild when a threshold is
-                # crossed, else the same index
-                base = base.adapt(self.index_policy, progress)
-                if progress:
-                    progress("keyword index", 0, 1)
-                # BM25: the previous generation's tokens, minus the removed passages, plus the new
-                # ones tokenised (the same index as one built from all the texts, faster)
-                lexical = None
-                if prev is not None:
-                    new_texts = [
-                        self.embed_text(p.doc.title, ch.text) for p in planned for ch in p.chunks
-                    ]
-                    lexical = prev.lexical.updated(removed, ids, new_texts)
-                    db_ids = np.fromiter(
-                        (r[0] for r in c.execute("SELECT id FROM chunks ORDER BY id")), np.int64
-                    )
-                    if lexical is not None and not np.array_equal(lexical.ids, db_ids):
-                        log.warning("keyword index out of step with the database; rebuilding it")
-                        lexical = None
-                if lexical is None:
-                    lex_ids, lex_texts = store.passage_texts(c)
-                    lexical = LexicalIndex.build(lex_ids, lex_texts)
-                if len(base) != len(lexical):
-                    raise IndexCorruptError(
-                        f"internal error: {len(base)} vectors for {len(lexical)} passages; "
-                        "run `newsdesk reindex`"
-                    )
-                tmp.mkdir(parents=True)
-                base.save(tmp / "vectors.faiss")
-                lexical.save(tmp / "lexical")
-                write_manifest(tmp)
-                _fsync_tree(tmp)
-                os.replace(tmp, final)
-                _fsync_dir(final.parent)
-                meta = {**self.expected_meta(), "generation": new_gen, "updated_at": when}
-                meta["index_type"] = base.kind
-                store.set_meta(c, meta)
-        except BaseException as e:
-            # nothing was committed: the old generation stays current; drop what was written
-            shutil.rmtree(tmp, ignore_errors=True)
-            if final.exists() and self._committed_generation() != new_gen:
-                shutil.rmtree(final, ignore_errors=True)
-            full_reason = disk_full_reason(e, self.data_dir)
-            if full_reason is not None:
-                raise DiskFullError(str(self.data_dir), full_reason) from e
-            raise
-        with self._snap_lock:
-            self._prev = weakref.ref(self._snap) if self._snap is not None else None
-            self._snap = Snapshot(new_gen, base, lexical)
-        self._cleanup_generations(keep=new_gen)
-        if progress:
-            progress("keyword index", 1, 1)
-
-    def _publish_backend(
-        self,
-        replace: Sequence[str],
-        planned: Sequence[_Planned],
-        vectors: np.ndarray,
-        sentences: Sequence[bytes],
-        full: bool,
-        delete_articles: bool,
-        progress: Progress | None,
-    ) -> None:
-        assert self.backend is not None
+        """Write the changes and switch to the next generation (atomically, in the backend)."""
         snap = self.backend.publish(
             replace=replace,
             planned=[(p.doc, p.chunks) for p in planned],
@@ -1106,137 +839,10 @@ class Pipeline:
 
     # -- verification ------------------------------------------------------------------------
     def check(self) -> list[str]:
-        """Verify the whole index: one line per problem, for a person ([] when all is well).
-
-        SQLite's integrity check; the meta (present, same model and chunking as configured);
-        the current generation's folder, file checksums, FAISS and BM25 readable with ids equal
-        to the passage ids; every passage's offsets inside its article's text; no passage
-        without its article. Reads one consistent view; never loads the embedding model.
-        """
-        if self.backend is not None:
-            return self.backend.check(self.expected_meta)
-        if not self.store.exists():
-            return []
-        try:
-            errors = self.store.integrity_errors(full=True)
-            if errors:
-                more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-                found = "; ".join(" ".join(e.split())[:160] for e in errors[:3])
-                return [f"the database {self.store.path} is damaged: {found}{more}; {DB_ADVICE}"]
-            with self.store.read():
-                return self._check_contents()
-        except NewsdeskError as e:
-            return [str(e)]
-        except sqlite3.DatabaseError as e:
-            return [str(database_error(self.store.path, e))]
-
-    def _check_contents(self) -> list[str]:
-        store, problems = self.store, []
-        meta = store.meta()
-        articles, chunks = store.counts()
-        if not meta.get("model"):
-            if articles or chunks:
-                problems.append(
-                    f"the index in {self.data_dir} holds {articles} articles but no metadata "
-                    "(model, chunking): run `newsdesk reindex`"
-                )
-        else:
-            try:
-                self._check_meta(meta)
-            except IndexMismatchError as e:
-                problems.append(str(e))
-        gen = store.generation()
-        if gen:
-            problems += self._check_generation(gen)
-        elif chunks:
-            problems.append(
-                f"{chunks} passages are stored but no index generation is recorded: "
-                "run `newsdesk reindex`"
-            )
-        bad, first, why = store.damaged_sentences()
-        if bad:
-            problems.append(
-                f"{bad} passages have damaged sentence vectors (first: passage {first}, {why}): "
-                "run `newsdesk reindex`"
-            )
-        c = store.conn
-        bad, first = c.execute(
-            "SELECT count(*), min(c.id) FROM chunks c JOIN articles a ON a.id = c.article_id "
-            "WHERE c.start < 0 OR c.end < c.start OR c.end > length(a.text)"
-        ).fetchone()
-        if bad:
-            problems.append(
-                f"{bad} passages have offsets outside their article's text (first: passage "
-                f"{first}): run `newsdesk reindex`"
-            )
-        bad, first = c.execute(
-            "SELECT count(*), min(id) FROM chunks WHERE article_id NOT IN (SELECT id FROM articles)"
-        ).fetchone()
-        if bad:
-            problems.append(
-                f"{bad} passages belong to no article (first: passage {first}): "
-                "run `newsdesk reindex`"
-            )
-        return problems
-
-    def _check_generation(self, gen: int) -> list[str]:
-        path = self._gen_path(gen)
-        if not path.is_dir():
-            return [
-                f"generation {gen} of the index is missing from {path.parent}: "
-                "run `newsdesk reindex` to rebuild it from the stored articles"
-            ]
-        problems = []
-        damaged = manifest_problems(path)
-        if damaged:
-            problems.append(
-                f"files of the index in {path} are damaged ({'; '.join(damaged[:5])}): "
-                "run `newsdesk reindex`"
-            )
-        ids = np.asarray(self.store.chunk_ids(), dtype=np.int64)
-        try:
-            vectors = VectorIndex.load(path / "vectors.faiss", self.embedder.dimension)
-        except IndexCorruptError as e:
-            problems.append(str(e))
-        else:
-            problems += _id_problems(f"vector index {path / 'vectors.faiss'}", vectors.ids(), ids)
-            bad, first = vectors.damaged_vectors()
-            if bad:
-                problems.append(
-                    f"the vector index {path / 'vectors.faiss'} holds {bad} damaged vectors "
-                    f"(not finite unit vectors; first: passage {first}): run `newsdesk reindex`"
-                )
-        try:
-            lexical = LexicalIndex.load(path / "lexical")
-        except Exception as e:
-            problems.append(
-                f"the keyword index in {path / 'lexical'} is unreadable ({_first_line(e)}): "
-                "run `newsdesk reindex`"
-            )
-        else:
-            problems += _id_problems(f"keyword index {path / 'lexical'}", lexical.ids, ids)
-        return problems
-
-
-def _fsync_tree(path: Path) -> None:
-    for p in sorted(path.rglob("*"), reverse=True):
-        with contextlib.suppress(OSError):
-            if p.is_file():
-                fd = os.open(p, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-    _fsync_dir(path)
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        """Verify the whole index: one line per problem, for a person ([] when all is well);
+        what is checked is the backend's (e.g. :meth:`index.storage.local.LocalBackend.check`).
+        Never loads the embedding model."""
+        return self.backend.check(self.expected_meta)
 
 
 def _int(value: str | None, default: int = 0) -> int:
@@ -1245,88 +851,3 @@ def _int(value: str | None, default: int = 0) -> int:
         return int(value) if value else default
     except ValueError:
         return default
-
-
-def _first_line(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return lines[0][:160] if lines else type(e).__name__
-
-
-def _id_problems(what: str, got: np.ndarray, want: np.ndarray) -> list[str]:
-    """``got`` (ids in an index file) against ``want`` (the passage ids in SQLite)."""
-    got = np.asarray(got, dtype=np.int64)
-    missing = np.setdiff1d(want, got)
-    extra = np.setdiff1d(got, want)
-    duplicates = len(got) - len(np.unique(got))
-    parts = []
-    if len(missing):
-        parts.append(f"lacks {len(missing)} passages (e.g. {int(missing[0])})")
-    if len(extra):
-        parts.append(f"has {len(extra)} ids that are no passage (e.g. {int(extra[0])})")
-    if duplicates:
-        parts.append(f"has {duplicates} duplicate ids")
-    return [f"the {what} {' and '.join(parts)}: run `newsdesk reindex`"] if parts else []
-
-
-def _crc32(path: Path) -> int:
-    crc = 0
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            crc = zlib.crc32(block, crc)
-    return crc
-
-
-def write_manifest(gen_dir: Path) -> None:
-    """Record the size and CRC-32 of every file of a generation (checked when it is loaded)."""
-    files = {
-        p.relative_to(gen_dir).as_posix(): [p.stat().st_size, _crc32(p)]
-        for p in sorted(gen_dir.rglob("*"))
-        if p.is_file() and p.name != MANIFEST
-    }
-    (gen_dir / MANIFEST).write_text(json.dumps({"format": 1, "files": files}), encoding="utf-8")
-
-
-def manifest_problems(gen_dir: Path) -> list[str]:
-    """Files of a generation that are missing, truncated or changed since it was written.
-
-    Every write records a manifest, so a generation without one, or with files it does not
-    list, is damaged too (deleting or emptying the manifest must not switch the check off).
-    """
-    path = gen_dir / MANIFEST
-    if not path.exists():
-        return [f"{MANIFEST}: missing"]
-    try:
-        files = json.loads(path.read_text(encoding="utf-8"))["files"]
-        expected = [(str(rel), int(size), int(crc)) for rel, (size, crc) in files.items()]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-        return [f"{MANIFEST} is unreadable ({_first_line(e)})"]
-    listed = {rel for rel, _size, _crc in expected}
-    problems = [
-        f"{rel}: not in the manifest"
-        for rel in sorted(
-            p.relative_to(gen_dir).as_posix() for p in gen_dir.rglob("*") if p.is_file()
-        )
-        if rel != MANIFEST and rel not in listed
-    ]
-    if "vectors.faiss" not in listed and "vectors.faiss: not in the manifest" not in problems:
-        problems.append("vectors.faiss: not in the manifest")
-    for rel, size, crc in expected:
-        f = gen_dir / rel
-        try:
-            actual = f.stat().st_size
-            if actual != size:
-                problems.append(f"{rel}: {actual} bytes, expected {size}")
-            elif _crc32(f) != crc:
-                problems.append(f"{rel}: checksum mismatch")
-        except OSError:
-            problems.append(f"{rel}: missing")
-    return problems
-
-
-def parse_date(value: str | None) -> dt.date | None:
-    if not value:
-        return None
-    try:
-        return dt.date.fromisoformat(value[:10])
-    except ValueError:
-        return None

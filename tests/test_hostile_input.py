@@ -26,7 +26,8 @@ from index.errors import InvalidQuestionError, SourceError
 from index.ingest.extract import decode_detected, normalise_newlines
 from index.ingest.sources import read_file
 from index.models import Answer, Document
-from index.pipeline import GEN_DIR, Pipeline
+from index.pipeline import Pipeline
+from index.storage.local import GEN_DIR
 from tests.conftest import DiscordWorld, Nd
 from tests.reliability_helpers import open_pipeline, write_corpus
 from tests.test_formatting import assert_embed_limits, assert_safe
