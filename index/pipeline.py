@@ -19,13 +19,13 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
-from index.chunking import CHUNKER_VERSION, all_sentences, chunk_text
+from index import indexing
+from index.chunking import CHUNKER_VERSION
 from index.config import Settings
 from index.embedding.base import Embedder, make_embedder
 from index.errors import (
@@ -46,7 +46,6 @@ from index.models import (
     IndexReport,
     Quote,
     Stats,
-    text_hash,
 )
 from index.search import answer as answer_mod
 from index.search import rerank as rerank_mod
@@ -60,13 +59,12 @@ from index.search.fusion import (
     single,
 )
 from index.search.rerank import Scorer
-from index.storage.base import Backend, Snapshot, open_backend
+from index.storage.base import Backend, Progress, Snapshot, open_backend
 from index.storage.local import GenerationGone, LocalBackend, check_meta, indexed_articles
 from index.storage.sqlite import (
     SCHEMA_VERSION,
     ArticleRow,
     database_error,
-    pack_sentences,
 )
 
 if TYPE_CHECKING:
@@ -74,17 +72,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
-
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
-
-
-@dataclass
-class _Planned:
-    doc: Document
-    chunks: list[Chunk]
 
 
 def _db_errors(
@@ -102,19 +92,6 @@ def _db_errors(
             raise database_error(self.store.path, e) from e
 
     return wrapper
-
-
-def _sanitize(doc: Document) -> Document:
-    """Drop what SQLite or a terminal cannot hold: NULs and lone surrogates. The date is
-    stored as ISO 8601 (or not at all), whoever built the Document: JSON output has one form."""
-    from index.ingest.extract import normalise_date
-
-    def clean(s: str) -> str:
-        return s.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
-
-    title = " ".join(clean(doc.title).split())[:300] or "Untitled"
-    published = normalise_date(doc.published)
-    return dataclasses.replace(doc, title=title, text=clean(doc.text), published=published)
 
 
 # abstention threshold of the older scorer (answer.reranker = "none"), calibrated on squad-dev
@@ -289,52 +266,12 @@ class Pipeline:
         finally:
             self._write_lock.release()
 
-    def _budget(self, title: str) -> int:
-        e = self.embedder
-        max_tokens = self.settings.chunking.max_tokens or e.max_seq_length
-        title_tokens = e.count_tokens([title])[0] if title else 0
-        return max(32, max_tokens - 3 - min(title_tokens, max_tokens // 3))
-
     def plan_chunks(self, doc: Document) -> list[Chunk]:
-        spans = chunk_text(
-            doc.text,
-            self.embedder.count_tokens,
-            self._budget(doc.title),
-            overlap=self.settings.chunking.overlap_sentences,
-        )
-        return [Chunk(doc.article_id, i, s, e, doc.text[s:e]) for i, (s, e) in enumerate(spans)]
+        return indexing.plan_chunks(self.embedder, self.settings.chunking, doc)
 
     @staticmethod
     def embed_text(title: str, passage: str) -> str:
-        return f"{title}\n{passage}"
-
-    def _embed_planned(
-        self, planned: Sequence[_Planned], progress: Progress | None
-    ) -> tuple[np.ndarray, list[bytes]]:
-        """Passage vectors and, per passage, its packed sentence spans + vectors."""
-        texts: list[str] = []
-        spans: list[list[tuple[int, int]]] = []
-        rel_spans: list[list[tuple[int, int]]] = []
-        for p in planned:
-            base = len(p.doc.title) + 1
-            for c in p.chunks:
-                texts.append(self.embed_text(p.doc.title, c.text))
-                rel = all_sentences(c.text)
-                rel_spans.append(rel)
-                spans.append([(a + base, b + base) for a, b in rel])
-        total = len(texts)
-        done = 0
-
-        def step(n: int) -> None:
-            nonlocal done
-            done += n
-            if progress:
-                progress("embedding", done, total)
-
-        if progress:
-            progress("embedding", 0, total)
-        vecs, sent = self.embedder.embed_passages(texts, spans, progress=step)
-        return vecs, [pack_sentences(r, v) for r, v in zip(rel_spans, sent, strict=True)]
+        return indexing.embed_text(title, passage)
 
     @_db_errors
     def add_documents(
@@ -349,35 +286,16 @@ class Pipeline:
         anyway, for the benchmarks that grow an index by replicating articles)."""
         t0 = time.perf_counter()
         report = IndexReport()
-        unique: dict[str, Document] = {}
-        for d in docs:
-            d = _sanitize(d)
-            unique[d.article_id] = d
+        unique = {d.article_id: d for d in map(indexing.sanitize, docs)}
         with self.writer():
-            meta = self.store.meta()
-            self._check_meta(meta)
+            self._check_meta(self.store.meta())
             hashes = self.store.hashes()
             if not keep_duplicates:
-                self._drop_duplicates(unique, hashes, report)
-            todo: list[Document] = []
-            for d in unique.values():
-                old = hashes.get(d.article_id)
-                if old == d.content_hash:
-                    report.unchanged += 1
-                else:
-                    todo.append(d)
-                    if old is None:
-                        report.added += 1
-                    else:
-                        report.updated += 1
-                    report.titles.append(d.title)
+                indexing.drop_duplicates(self.store, unique, hashes, report)
+            todo = indexing.changed(unique, hashes, report)
             if todo:
-                planned = []
-                for i, d in enumerate(todo):
-                    planned.append(_Planned(d, self.plan_chunks(d)))
-                    if progress:
-                        progress("chunking", i + 1, len(todo))
-                vecs, sents = self._embed_planned(planned, progress)
+                planned = indexing.plan_all(self.embedder, self.settings.chunking, todo, progress)
+                vecs, sents = indexing.embed_planned(self.embedder, planned, progress)
                 report.chunks_embedded = len(vecs)
                 self._publish(
                     replace=[d.article_id for d in todo if d.article_id in hashes],
@@ -388,32 +306,6 @@ class Pipeline:
                 )
         report.seconds = time.perf_counter() - t0
         return report
-
-    def _drop_duplicates(
-        self, unique: dict[str, Document], hashes: dict[str, str], report: IndexReport
-    ) -> None:
-        """Take new articles whose text is indexed already (another path, another URL) or
-        appears earlier in this batch out of ``unique``, noting each in ``report.duplicates``:
-        one article, whatever the number of copies."""
-        new = [d for d in unique.values() if d.article_id not in hashes]
-        if not new:
-            return
-        by_content = {h: a for a, h in reversed(list(hashes.items()))}
-        stored = self.store.same_text([d.text for d in new])
-        earlier: dict[str, Document] = {}
-        for d in new:
-            th = text_hash(d.text)
-            other_id = by_content.get(d.content_hash) or stored.get(th)
-            if other_id is not None:
-                other = self.store.get_article(other_id)
-                title, ident = other.title, other.id
-            elif th in earlier:
-                title, ident = earlier[th].title, earlier[th].article_id
-            else:
-                earlier[th] = d
-                continue
-            del unique[d.article_id]
-            report.duplicates.append(f'{d.source}: same text as "{title}" ({ident})')
 
     @_db_errors
     def prune(self, folders: Sequence[str | Path]) -> list[Article]:
@@ -510,13 +402,9 @@ class Pipeline:
         report = IndexReport()
         with self.writer():
             articles = list(self.store.all_articles())
-            planned = []
-            for i, a in enumerate(articles):
-                doc = Document(a.source, a.title, a.text, a.url, a.published)
-                planned.append(_Planned(doc, self.plan_chunks(doc)))
-                if progress:
-                    progress("chunking", i + 1, len(articles))
-            vecs, sents = self._embed_planned(planned, progress)
+            docs = [Document(a.source, a.title, a.text, a.url, a.published) for a in articles]
+            planned = indexing.plan_all(self.embedder, self.settings.chunking, docs, progress)
+            vecs, sents = indexing.embed_planned(self.embedder, planned, progress)
             report.chunks_embedded = len(vecs)
             report.updated = len(articles)
             self._publish(
@@ -534,7 +422,7 @@ class Pipeline:
         self,
         *,
         replace: Sequence[str],
-        planned: Sequence[_Planned],
+        planned: Sequence[indexing.Planned],
         vectors: np.ndarray,
         sentences: Sequence[bytes] = (),
         full: bool = False,
@@ -547,7 +435,7 @@ class Pipeline:
             planned=[(p.doc, p.chunks) for p in planned],
             vectors=vectors,
             sentences=sentences,
-            texts=[self.embed_text(p.doc.title, c.text) for p in planned for c in p.chunks],
+            texts=[indexing.embed_text(p.doc.title, c.text) for p in planned for c in p.chunks],
             full=full,
             delete_articles=delete_articles,
             meta=self.expected_meta(),
