@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import logging
 import os
@@ -20,7 +19,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -31,7 +30,6 @@ from index.embedding.base import Embedder, make_embedder
 from index.errors import (
     ArticleNotFoundError,
     ConfigError,
-    EmptyIndexError,
     IndexBusyError,
     InvalidQuestionError,
     NewsdeskError,
@@ -44,19 +42,18 @@ from index.models import (
     Document,
     Hit,
     IndexReport,
-    Quote,
     Stats,
 )
 from index.search import answer as answer_mod
 from index.search import rerank as rerank_mod
-from index.search import smalltalk
-from index.search.fusion import (
-    Fused,
-    merge_overlapping,
-    prefer_recent,
-    relative_fusion,
-    rrf,
-    single,
+from index.search.query import (
+    LEGACY_MIN_CONFIDENCE,
+    Query,
+    Scoring,
+    answer_query,
+    require_content,
+    search_passages,
+    validate_question,
 )
 from index.search.rerank import Scorer
 from index.storage.base import Backend, Progress, Snapshot, open_backend
@@ -92,14 +89,6 @@ def _db_errors(
             raise database_error(self.store.path, e) from e
 
     return wrapper
-
-
-# abstention threshold of the older scorer (answer.reranker = "none"), calibrated on squad-dev
-LEGACY_MIN_CONFIDENCE = 0.42
-# passages whose sentences the answer reranker considers (their best one each at least): more
-# than the 5 of the older score, so a right passage ranked 6th-8th can still be quoted and
-# move up (hit@5 0.981 -> see docs/quality.md)
-RERANK_PASSAGES = 8
 
 
 class Pipeline:
@@ -450,80 +439,45 @@ class Pipeline:
     def validate_question(self, question: str, what: str = "question") -> str:
         """``question`` with its whitespace collapsed; empty or too long is an error that
         names ``what`` was given ("question", or "query" for a search)."""
-        q = " ".join((question or "").split())
-        if not q:
-            hint = "ask something about" if what == "question" else "give words to look for in"
-            raise InvalidQuestionError(f"the {what} is empty: {hint} the articles")
-        limit = self.settings.answer.max_question_chars
-        if len(q) > limit:
-            raise InvalidQuestionError(
-                f"the {what} is too long ({len(q):,} characters; the limit is {limit:,}): "
-                f"{'ask' if what == 'question' else 'give'} something shorter"
-            )
-        return q
+        return validate_question(question, self.settings.answer.max_question_chars, what)
 
-    def _require_content(self, snap: Snapshot) -> None:
-        if len(snap.lexical) == 0 and len(snap.vectors) == 0:
-            raise EmptyIndexError()
-
-    def _fused(
-        self, query: str, q_vec: np.ndarray | None, snap: Snapshot, mode: str, extra: int = 0
-    ) -> Fused:
+    def _query(
+        self, text: str, vector: np.ndarray | None, k: int | None, mode: str | None, **more: Any
+    ) -> Query:
         r = self.settings.retrieval
-        n = max(r.candidates, r.k) + extra
-        lists = {}
-        if mode in ("dense", "hybrid") and q_vec is not None:
-            lists["dense"] = snap.vectors.search(q_vec, n)
-        if mode in ("bm25", "hybrid"):
-            lists["bm25"] = snap.lexical.search(query, n)
-        weights = {"dense": r.dense_weight, "bm25": r.bm25_weight}
-        if mode == "hybrid" and r.fusion == "rrf":
-            return rrf(lists, weights, k=r.rrf_k)
-        if mode == "hybrid" and q_vec is not None:
-            ids = list(
-                dict.fromkeys([c for c, _ in lists["dense"]] + [c for c, _ in lists["bm25"]])
-            )
-            scores = {
-                "dense": snap.vectors.scores_for(q_vec, ids),
-                "bm25": snap.lexical.scores_for(query, ids),
-            }
-            return relative_fusion(ids, scores, weights)
-        name = "dense" if mode == "dense" else "bm25"
-        return single(name, lists.get(name, []))
+        return Query(text, vector, mode or r.mode, k or r.k, **more)
 
-    def _hits(self, fused: Fused, k: int, exclude: frozenset[str] = frozenset()) -> list[Hit]:
-        # fetch a few more than k: merging overlapping passages can shrink the list
-        want = k * 2
-        pos = 0
-        hits: list[Hit] = []
-        while pos < len(fused) and len(hits) < want:
-            part = self.store.hits(fused[pos : pos + want])
-            pos += want
-            hits.extend(h for h in part if h.article_id not in exclude)
-        merged = merge_overlapping(hits, self.store.article_span)
-        if self.settings.retrieval.recency_weight > 0:
-            merged = prefer_recent(merged, self.settings.retrieval.recency_weight)
-        return merged[:k]
+    def _scoring(self) -> Scoring:
+        scorer = self.reranker
+        return Scoring(scorer, self._combiner, self.min_confidence)
+
+    def _answer(self, q: Query, snap: Snapshot) -> Answer:
+        ans, reranked = answer_query(self.store, self.settings, q, snap, self._scoring)
+        if reranked is not None:
+            self.last_reranked = reranked
+        return ans
 
     @_db_errors
     def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
         q = self.validate_question(query, "query")
         with self.reading() as snap:
-            self._require_content(snap)
+            require_content(snap)
             mode = mode or self.settings.retrieval.mode
             q = snap.lexical.spell(q)  # "mooon" -> "moon" for the embedder too
             q_vec = self.embedder.embed_query(q) if mode != "bm25" else None
-            return self._hits(self._fused(q, q_vec, snap, mode), k or self.settings.retrieval.k)
+            return search_passages(
+                self.store, self.settings.retrieval, self._query(q, q_vec, k, mode), snap
+            )
 
     @_db_errors
     def ask(self, question: str, k: int | None = None, mode: str | None = None) -> Answer:
         t0 = time.perf_counter()
         q = self.validate_question(question)
         with self.reading() as snap:
-            self._require_content(snap)
+            require_content(snap)
             spelt = snap.lexical.spell(q)
             q_vec = self.embedder.embed_query(spelt)
-            return self._answer(spelt, q_vec, snap, k, mode, t0, asked=q)
+            return self._answer(self._query(spelt, q_vec, k, mode, asked=q, started=t0), snap)
 
     @_db_errors
     def ask_many(
@@ -549,7 +503,7 @@ class Pipeline:
         if not valid:
             return out
         with self.reading() as snap:
-            self._require_content(snap)
+            require_content(snap)
             batch = 64
             for b in range(0, len(valid), batch):
                 part = valid[b : b + batch]
@@ -558,89 +512,15 @@ class Pipeline:
                 vecs = self.embedder.embed(spelt)
                 per = (time.perf_counter() - t0) / len(part)
                 for (i, q), qs, v in zip(part, spelt, vecs, strict=True):
-                    t1 = time.perf_counter() - per
+                    ex = exclude[i] if exclude else frozenset()
+                    one = self._query(
+                        qs, v, k, mode, asked=q, exclude=ex, started=time.perf_counter() - per
+                    )
                     try:
-                        ex = exclude[i] if exclude else frozenset()
-                        out[i] = self._answer(qs, v, snap, k, mode, t1, ex, asked=q)
+                        out[i] = self._answer(one, snap)
                     except NewsdeskError as e:
                         out[i] = e
         return out
-
-    def _answer(
-        self,
-        q: str,
-        q_vec: np.ndarray,
-        snap: Snapshot,
-        k: int | None,
-        mode: str | None,
-        t0: float,
-        exclude: frozenset[str] = frozenset(),
-        asked: str | None = None,
-    ) -> Answer:
-        """The answer to ``q`` (misspellings already corrected); ``asked``: the question as
-        the user wrote it, which the answer carries."""
-        asked = asked or q
-        kind = smalltalk.classify(asked)
-        if kind is not None:  # "help", "thanks", "42": never a random quote
-            ans = Answer(asked, None, [], smalltalk=kind)
-            ans.elapsed_ms = (time.perf_counter() - t0) * 1000
-            return ans
-        mode = mode or self.settings.retrieval.mode
-        k = k or self.settings.retrieval.k
-        extra = self.store.chunk_count(exclude) if exclude else 0
-        scorer = self.reranker
-        w = answer_mod.AnswerWeights()
-        if scorer is not None:  # the reranker reads the best sentences of more passages
-            w = dataclasses.replace(w, passages=RERANK_PASSAGES)
-        hits = self._hits(self._fused(q, q_vec, snap, mode, extra), max(k, w.passages), exclude)
-        also: list[Quote] = []
-        if scorer is not None:
-            top = hits[: w.passages]
-            cos = snap.vectors.scores_for(q_vec, [h.chunk_id for h in top]).tolist()
-            r = answer_mod.rerank_select(
-                q,
-                hits,
-                q_vec,
-                self.store.sentence_vectors,
-                snap.lexical.idf,
-                scorer,
-                max_chars=self.settings.answer.max_chars,
-                weights=w,
-                k=self.settings.answer.rerank_candidates,
-                passage_cos=cos,
-                combiner=self._combiner,
-            )
-            self.last_reranked = r
-            quote, confidence = r.quote, r.confidence
-            if quote is not None and confidence >= self.min_confidence:
-                more = answer_mod.second_part(q, hits, r, scorer, self.settings.answer.max_chars)
-                also = [x for x, p in more if p >= self.min_confidence]
-            hits = [hits[i] for i in r.order]
-        else:
-            quote, _cand = answer_mod.select(
-                q,
-                hits,
-                q_vec,
-                self.store.sentence_vectors,
-                snap.lexical.idf,
-                max_chars=self.settings.answer.max_chars,
-                weights=w,
-            )
-            top = hits[: w.conf_passages]
-            cosines = snap.vectors.scores_for(q_vec, [h.chunk_id for h in top]).tolist()
-            confidence = answer_mod.confidence(q, top, cosines, snap.lexical.idf, w)
-        suggestions: list[str] = []
-        if quote is None or confidence < self.min_confidence:
-            quote = None
-            for h in hits:
-                if h.title not in suggestions:
-                    suggestions.append(h.title)
-            suggestions = suggestions[:3]
-        ans = Answer(
-            asked, quote, hits[:k], suggestions=suggestions, confidence=confidence, also=also
-        )
-        ans.elapsed_ms = (time.perf_counter() - t0) * 1000
-        return ans
 
     # -- written answers (optional: [llm]) ----------------------------------------------------
     def generate(
