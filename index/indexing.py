@@ -9,17 +9,24 @@ sentences. Nothing here writes: the backend's ``publish`` does.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from index.chunking import all_sentences, chunk_text
-from index.config import ChunkingSettings
+from index.config import ChunkingSettings, FetchSettings
 from index.embedding.base import Embedder
-from index.models import Chunk, Document, IndexReport, text_hash
+from index.errors import ArticleNotFoundError, SourceError
+from index.models import Article, Chunk, Document, IndexReport, text_hash
 from index.storage.base import Progress
-from index.storage.sqlite import Store, pack_sentences
+from index.storage.sqlite import ArticleRow, Store, pack_sentences
+
+if TYPE_CHECKING:
+    from index.ingest.sources import Collected
 
 
 @dataclass
@@ -155,3 +162,50 @@ def changed(
                 report.updated += 1
             report.titles.append(d.title)
     return todo
+
+
+def read_inputs(inputs: Sequence[str], fetch: FetchSettings) -> Collected:
+    """The documents of files, folders, URLs or feeds, all or nothing: the first
+    :class:`SourceError` of a named input is raised (with how many more failed)."""
+    from index.ingest.sources import collect
+
+    collected = collect(list(inputs), fetch)
+    if collected.errors:
+        first = collected.errors[0]
+        if len(collected.errors) > 1:
+            raise SourceError(
+                first.source, f"{first.reason} (and {len(collected.errors) - 1} more)"
+            )
+        raise first
+    if not collected.documents:
+        raise SourceError(", ".join(inputs), "no articles found")
+    return collected
+
+
+def resolve_all(store: Store, refs: Sequence[str]) -> list[Article]:
+    """The articles ``refs`` name, all or nothing: when any matches no article (or several) the
+    error names each one that failed. An article named twice is listed once."""
+    found: dict[str, Article] = {}
+    problems = []
+    for ref in refs:
+        try:
+            article = store.find_article(ref)
+        except ArticleNotFoundError as e:
+            problems.append(str(e))
+        else:
+            found.setdefault(article.id, article)
+    if problems:
+        more = "; nothing was removed" if len(refs) > 1 else ""
+        raise ArticleNotFoundError("; ".join(problems) + more)
+    return list(found.values())
+
+
+def files_gone(rows: Sequence[ArticleRow], folders: Sequence[str | Path]) -> list[str]:
+    """Ids of the articles read from files under ``folders`` whose files no longer exist."""
+    roots = [str(Path(f).expanduser().resolve()) for f in folders]
+    return [
+        row.id
+        for row in rows
+        if any(row.source.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+        and not os.path.lexists(row.source)
+    ]

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -33,7 +32,6 @@ from index.errors import (
     IndexBusyError,
     InvalidQuestionError,
     NewsdeskError,
-    SourceError,
 )
 from index.models import (
     Answer,
@@ -300,13 +298,7 @@ class Pipeline:
     def prune(self, folders: Sequence[str | Path]) -> list[Article]:
         """Remove the articles read from files under ``folders`` whose files are gone (one
         write); articles from elsewhere and files that still exist are kept."""
-        roots = [str(Path(f).expanduser().resolve()) for f in folders]
-        gone = [
-            row.id
-            for row in self.list_articles()
-            if any(row.source.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
-            and not os.path.lexists(row.source)
-        ]
+        gone = indexing.files_gone(self.list_articles(), folders)
         return self.remove_articles(gone) if gone else []
 
     @_db_errors
@@ -316,18 +308,7 @@ class Pipeline:
         Raises the first :class:`SourceError` when a named input fails; items skipped inside a
         folder or feed are listed in ``report.skipped``.
         """
-        from index.ingest.sources import collect
-
-        collected = collect(list(inputs), self.settings.fetch)
-        if collected.errors:
-            first = collected.errors[0]
-            if len(collected.errors) > 1:
-                raise SourceError(
-                    first.source, f"{first.reason} (and {len(collected.errors) - 1} more)"
-                )
-            raise first
-        if not collected.documents:
-            raise SourceError(", ".join(inputs), "no articles found")
+        collected = indexing.read_inputs(inputs, self.settings.fetch)
         report = self.add_documents(collected.documents, progress)
         report.skipped = [str(w) for w in collected.warnings]
         report.notes = [str(n) for n in collected.notes]
@@ -346,25 +327,9 @@ class Pipeline:
         one that failed. One write for all; an article named twice is removed once."""
         with self.writer():
             self._check_meta(self.store.meta())
-            found: dict[str, Article] = {}
-            problems = []
-            for ref in refs:
-                try:
-                    article = self.store.find_article(ref)
-                except ArticleNotFoundError as e:
-                    problems.append(str(e))
-                else:
-                    found.setdefault(article.id, article)
-            if problems:
-                more = "; nothing was removed" if len(refs) > 1 else ""
-                raise ArticleNotFoundError("; ".join(problems) + more)
-            self._publish(
-                replace=list(found),
-                planned=[],
-                vectors=np.zeros((0, 1), np.float32),
-                delete_articles=True,
-            )
-        return list(found.values())
+            found = indexing.resolve_all(self.store, refs)
+            self._delete([a.id for a in found])
+        return found
 
     @_db_errors
     def remove_articles(self, article_ids: Sequence[str]) -> list[Article]:
@@ -376,12 +341,7 @@ class Pipeline:
                 with contextlib.suppress(ArticleNotFoundError):
                     found.append(self.store.get_article(article_id))
             if found:
-                self._publish(
-                    replace=[a.id for a in found],
-                    planned=[],
-                    vectors=np.zeros((0, 1), np.float32),
-                    delete_articles=True,
-                )
+                self._delete([a.id for a in found])
         return found
 
     @_db_errors
@@ -406,6 +366,11 @@ class Pipeline:
             )
         report.seconds = time.perf_counter() - t0
         return report
+
+    def _delete(self, article_ids: Sequence[str]) -> None:
+        """One write that removes these articles with their passages."""
+        vectors = np.zeros((0, 1), np.float32)
+        self._publish(replace=article_ids, planned=[], vectors=vectors, delete_articles=True)
 
     def _publish(
         self,
