@@ -43,19 +43,19 @@ from index.models import (
     Stats,
 )
 from index.search import answer as answer_mod
-from index.search import rerank as rerank_mod
 from index.search.query import (
-    LEGACY_MIN_CONFIDENCE,
     Query,
     Scoring,
     answer_query,
+    calibrated_threshold,
+    load_scorer,
     require_content,
     search_passages,
     validate_question,
 )
 from index.search.rerank import Scorer
 from index.storage.base import Backend, Progress, Snapshot, open_backend
-from index.storage.local import GenerationGone, LocalBackend, check_meta, indexed_articles
+from index.storage.local import GenerationGone, LocalBackend, check_meta, expect_index
 from index.storage.sqlite import (
     SCHEMA_VERSION,
     ArticleRow,
@@ -90,6 +90,11 @@ def _db_errors(
 
 
 class Pipeline:
+    """The engine as both faces see it. It composes the wings (backend, embedder, answer
+    scorer), keeps the snapshot readers answer from and the one-writer lock, and checks that
+    the index was built with the configured model and chunking; each public method then hands
+    its work to :mod:`index.indexing`, :mod:`index.search.query` or the backend."""
+
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.data_dir = Path(settings.data_dir)
@@ -114,18 +119,10 @@ class Pipeline:
         """``[store]`` names a backend that holds no index while the data dir holds a FAISS
         one: store.uri almost certainly points elsewhere than meant (Milvus Lite would make a
         new, empty file there). An error, before anything reads or writes that empty store."""
-        if self._store_expected:
-            return
-        articles = indexed_articles(self.data_dir)
-        if articles and not self.store.generation():
+        if not self._store_expected:
             where = getattr(self.backend, "where", self.settings.store.uri)
-            raise ConfigError(
-                f"store.uri: {where} holds no newsdesk index, but the data dir {self.data_dir} "
-                f"has a FAISS index of {articles:,} article{'s' if articles != 1 else ''}: "
-                "copy it with `newsdesk migrate --to milvus`, or correct store.uri (a relative "
-                ".db path is inside the data dir)"
-            )
-        self._store_expected = True
+            expect_index(self.store, self.data_dir, where)
+            self._store_expected = True
 
     # -- components --------------------------------------------------------------------------
     @property
@@ -138,12 +135,7 @@ class Pipeline:
     def reranker(self) -> Scorer | None:
         """The learned answer-sentence scorer (None with ``answer.reranker = "none"``)."""
         if self._reranker is None:
-            name = self.settings.answer.reranker.strip()
-            if name.lower() == "none":
-                return None
-            self._reranker = rerank_mod.load(None if name.lower() == "bundled" else name)
-            info = getattr(self._reranker, "info", None)
-            self._combiner = answer_mod.Combiner.from_meta(info.extra) if info else None
+            self._reranker, self._combiner = load_scorer(self.settings.answer.reranker)
         return self._reranker
 
     @property
@@ -151,10 +143,7 @@ class Pipeline:
         """The abstention threshold for the scorer in use (config, else its calibrated one)."""
         if self.settings.answer.min_confidence is not None:
             return self.settings.answer.min_confidence
-        scorer = self.reranker
-        if isinstance(scorer, rerank_mod.OnnxReranker):
-            return scorer.info.threshold
-        return LEGACY_MIN_CONFIDENCE
+        return calibrated_threshold(self.reranker)
 
     def close(self) -> None:
         self.store.close()

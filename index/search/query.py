@@ -18,6 +18,7 @@ from index.config import RetrievalSettings, Settings
 from index.errors import EmptyIndexError, InvalidQuestionError
 from index.models import Answer, Hit, Quote
 from index.search import answer as answer_mod
+from index.search import rerank as rerank_mod
 from index.search import smalltalk
 from index.search.fusion import (
     Fused,
@@ -60,6 +61,24 @@ class Scoring:
     scorer: Scorer | None
     combiner: answer_mod.Combiner | None
     min_confidence: float
+
+
+def load_scorer(name: str) -> tuple[Scorer | None, answer_mod.Combiner | None]:
+    """The learned answer-sentence scorer ``answer.reranker`` names (None for "none"; the
+    shipped one for "bundled") and the combiner its model card carries."""
+    name = name.strip()
+    if name.lower() == "none":
+        return None, None
+    scorer = rerank_mod.load(None if name.lower() == "bundled" else name)
+    info = getattr(scorer, "info", None)
+    return scorer, answer_mod.Combiner.from_meta(info.extra) if info else None
+
+
+def calibrated_threshold(scorer: Scorer | None) -> float:
+    """The abstention threshold calibrated for ``scorer`` (used unless the config sets one)."""
+    if isinstance(scorer, rerank_mod.OnnxReranker):
+        return scorer.info.threshold
+    return LEGACY_MIN_CONFIDENCE
 
 
 def validate_question(question: str, limit: int, what: str = "question") -> str:

@@ -30,6 +30,7 @@ from filelock import FileLock
 from filelock import Timeout as LockTimeout
 
 from index.errors import (
+    ConfigError,
     DiskFullError,
     EmptyIndexError,
     IndexBusyError,
@@ -100,6 +101,20 @@ def indexed_articles(data_dir: Path) -> int:
         return 0
     finally:
         local.close()
+
+
+def expect_index(store: Store, data_dir: Path, where: str) -> None:
+    """``[store]`` names a backend (``store``, at ``where``) that holds no index while the
+    data dir holds a FAISS one: store.uri almost certainly points elsewhere than meant (Milvus
+    Lite would make a new, empty file there). An error, before anything reads or writes it."""
+    articles = indexed_articles(data_dir)
+    if articles and not store.generation():
+        raise ConfigError(
+            f"store.uri: {where} holds no newsdesk index, but the data dir {data_dir} "
+            f"has a FAISS index of {articles:,} article{'s' if articles != 1 else ''}: "
+            "copy it with `newsdesk migrate --to milvus`, or correct store.uri (a relative "
+            ".db path is inside the data dir)"
+        )
 
 
 @dataclass
