@@ -27,7 +27,7 @@ from index.pipeline import Pipeline
 from index.search.summary import central_sentence
 from index.storage.local import GEN_DIR
 from index.storage.manifest import MANIFEST, manifest_problems, write_manifest
-from index.storage.sqlite import pack_sentences
+from index.storage.sentences import pack_sentences
 from tests.conftest import Nd
 from tests.reliability_helpers import open_pipeline, write_corpus
 

@@ -56,7 +56,7 @@ from index.embedding.base import BatchProgress, Embedder, Spans, make_embedder
 from index.errors import SourceError
 from index.models import Document
 from index.storage.faiss_index import IndexPolicy, VectorIndex, single_thread
-from index.storage.sqlite import unpack_sentences
+from index.storage.sentences import unpack_sentences
 
 log = logging.getLogger(__name__)
 
