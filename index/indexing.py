@@ -24,10 +24,10 @@ from index.errors import ArticleNotFoundError, SourceError
 from index.models import Article, Chunk, Document, IndexReport, text_hash
 from index.storage.base import Progress
 from index.storage.sentences import pack_sentences
-from index.storage.sqlite import ArticleRow, Store
 
 if TYPE_CHECKING:
     from index.ingest.sources import Collected
+    from index.storage.sqlite import ArticleRow, Store
 
 
 @dataclass

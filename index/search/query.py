@@ -11,6 +11,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,7 +31,9 @@ from index.search.fusion import (
 )
 from index.search.rerank import Scorer
 from index.storage.base import Snapshot
-from index.storage.sqlite import Store
+
+if TYPE_CHECKING:
+    from index.storage.sqlite import Store
 
 # abstention threshold of the older scorer (answer.reranker = "none"), calibrated on squad-dev
 LEGACY_MIN_CONFIDENCE = 0.42
