@@ -41,7 +41,7 @@ from index.errors import (
 )
 from index.models import Chunk, Document
 from index.search.lexical import LexicalIndex
-from index.storage.base import Snapshot
+from index.storage.base import Progress, Snapshot
 from index.storage.faiss_index import IndexPolicy, VectorIndex
 from index.storage.manifest import fsync_dir, fsync_tree, manifest_problems, write_manifest
 from index.storage.sqlite import (
@@ -57,8 +57,6 @@ if TYPE_CHECKING:
     from index.config import Settings
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 GEN_DIR = "generations"
 

@@ -13,15 +13,13 @@ import copy
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from index.config import Settings
 from index.errors import ConfigError, NewsdeskError
+from index.storage.base import Progress
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str, int, int], None]
 
 META_KEYS = (
     "schema_version",
