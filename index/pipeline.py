@@ -15,10 +15,9 @@ import logging
 import sqlite3
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -56,6 +55,7 @@ from index.search.query import (
 from index.search.rerank import Scorer
 from index.storage.base import Backend, Progress, Snapshot, open_backend
 from index.storage.local import GenerationGone, LocalBackend, check_meta, expect_index
+from index.storage.snapshots import Snapshots
 from index.storage.sqlite import (
     SCHEMA_VERSION,
     ArticleRow,
@@ -107,10 +107,8 @@ class Pipeline:
         self._combiner: answer_mod.Combiner | None = None
         # the last question's scored sentences (features), for `train-reranker`'s combiner fit
         self.last_reranked: answer_mod.Reranked | None = None
-        self._snap: Snapshot | None = None
-        # the generation before, while readers that started on it still hold it
-        self._prev: weakref.ref[Snapshot] | None = None
-        self._snap_lock = threading.Lock()
+        # the loader is looked up at each load, so a replaced _load_snapshot takes effect
+        self._snapshots = Snapshots(lambda gen: self._load_snapshot(gen))
         self._write_lock = threading.Lock()
         self.writing = False
         self._store_expected = self.backend.name == "faiss"  # checked once: _expect_index
@@ -177,26 +175,9 @@ class Pipeline:
         """
         self._expect_index()
         if not self.store.exists():
-            return self._snapshot_for(0)
+            return self._snapshots.get(0)
         with self.store.read():
-            return self._snapshot_for(self.store.generation())
-
-    def _snapshot_for(self, gen: int) -> Snapshot:
-        snap = self._snap
-        if snap is not None and snap.generation == gen:
-            return snap
-        prev = self._prev() if self._prev is not None else None
-        if prev is not None and prev.generation == gen:
-            return prev
-        with self._snap_lock:
-            snap = self._snap
-            if snap is not None and snap.generation == gen:
-                return snap
-            loaded = self._load_snapshot(gen)
-            if snap is None or gen > snap.generation:
-                self._prev = weakref.ref(snap) if snap is not None else None
-                self._snap = loaded
-            return loaded
+            return self._snapshots.get(self.store.generation())
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Snapshot]:
@@ -223,7 +204,7 @@ class Pipeline:
     def _load_snapshot(self, gen: int) -> Snapshot:
         if gen:
             self._check_meta(self.store.meta())
-        return self.backend.load_snapshot(gen, self.embedder.dimension, self._snap)
+        return self.backend.load_snapshot(gen, self.embedder.dimension, self._snapshots.current)
 
     # -- writing -----------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -385,9 +366,7 @@ class Pipeline:
             previous=None if full else self.snapshot(),
             progress=progress,
         )
-        with self._snap_lock:
-            self._prev = weakref.ref(self._snap) if self._snap is not None else None
-            self._snap = snap
+        self._snapshots.published(snap)
 
     # -- reading -----------------------------------------------------------------------------
     def validate_question(self, question: str, what: str = "question") -> str:
@@ -396,16 +375,27 @@ class Pipeline:
         return validate_question(question, self.settings.answer.max_question_chars, what)
 
     def _query(
-        self, text: str, vector: np.ndarray | None, k: int | None, mode: str | None, **more: Any
+        self,
+        text: str,
+        vector: np.ndarray | None,
+        k: int | None,
+        mode: str | None,
+        *,
+        asked: str = "",
+        exclude: frozenset[str] = frozenset(),
+        started: float = 0.0,
     ) -> Query:
+        """One :class:`Query`; ``k`` and ``mode`` default to ``[retrieval]``."""
         r = self.settings.retrieval
-        return Query(text, vector, mode or r.mode, k or r.k, **more)
+        return Query(text, vector, mode or r.mode, k or r.k, asked, exclude, started)
 
     def _scoring(self) -> Scoring:
+        """The answer scorer, loaded on the first question that needs it."""
         scorer = self.reranker
         return Scoring(scorer, self._combiner, self.min_confidence)
 
     def _answer(self, q: Query, snap: Snapshot) -> Answer:
+        """The answer to ``q``; the reranker's scores are kept for `train-reranker`."""
         ans, reranked = answer_query(self.store, self.settings, q, snap, self._scoring)
         if reranked is not None:
             self.last_reranked = reranked
