@@ -68,12 +68,12 @@ from index.models import Article, Chunk, Document, Hit
 from index.search.lexical import LexicalIndex, Tokens, tokenize
 from index.search.titles import MemoryTitles
 from index.storage.faiss_index import IndexPolicy
+from index.storage.refs import resolve_article
 from index.storage.sentences import SentenceVectors, sentence_problem, usable_sentences
 from index.storage.sqlite import (
     ArticleRow,
     Store,
     now_iso,
-    resolve_article,
 )
 
 if TYPE_CHECKING:
