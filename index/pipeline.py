@@ -1,56 +1,36 @@
 """The one facade both faces (CLI, Discord) call: add, remove, reindex, search, ask, stats.
 
-Storage layout in the data dir::
-
-    newsdesk.db                 SQLite (WAL): meta, articles (full text), chunks (offsets)
-    generations/00000007/       vectors.faiss + lexical/ for generation 7
-    write.lock                  the single-writer file lock
-
-A write builds the next generation's files beside the current ones, then commits the SQLite
-changes together with ``meta.generation``: that commit is the atomic switch. Readers (this
-process or others) keep answering from the generation they loaded and pick up the new one on
-their next question.
+Where the index lives is the backend's business (:mod:`index.storage.local` for the data dir's
+SQLite + FAISS files, :mod:`index.storage.milvus` for Milvus); the facade keeps the snapshot
+readers answer from, the one-writer-per-process lock and the meta check, and hands the rest to
+the wings.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import datetime as dt
 import functools
-import json
 import logging
-import os
-import shutil
 import sqlite3
 import threading
 import time
-import weakref
-import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
-from filelock import FileLock
-from filelock import Timeout as LockTimeout
 
-from index.chunking import CHUNKER_VERSION, all_sentences, chunk_text
+from index import indexing
+from index.chunking import CHUNKER_VERSION
 from index.config import Settings
 from index.embedding import Embedder, make_embedder
 from index.errors import (
     ArticleNotFoundError,
     ConfigError,
-    DiskFullError,
-    EmptyIndexError,
     IndexBusyError,
-    IndexCorruptError,
-    IndexMismatchError,
     InvalidQuestionError,
     NewsdeskError,
-    SourceError,
 )
 from index.models import (
     Answer,
@@ -59,35 +39,29 @@ from index.models import (
     Document,
     Hit,
     IndexReport,
-    Quote,
+    Progress,
     Stats,
-    text_hash,
 )
 from index.search import answer as answer_mod
-from index.search import rerank as rerank_mod
-from index.search import smalltalk
-from index.search.fusion import (
-    Fused,
-    merge_overlapping,
-    prefer_recent,
-    relative_fusion,
-    rrf,
-    single,
+from index.search.query import (
+    Query,
+    Scoring,
+    answer_query,
+    calibrated_threshold,
+    load_scorer,
+    require_content,
+    search_passages,
+    validate_question,
 )
-from index.search.lexical import LexicalIndex
 from index.search.rerank import Scorer
-from index.sqlite_util import disk_full_reason
 from index.storage.base import Backend, Snapshot
 from index.storage.factory import open_backend
-from index.storage.faiss_index import IndexPolicy, VectorIndex
+from index.storage.local import GenerationGone, LocalBackend, check_meta, expect_index
+from index.storage.snapshots import Snapshots
 from index.storage.sqlite import (
-    DB_ADVICE,
     SCHEMA_VERSION,
     ArticleRow,
-    Store,
     database_error,
-    now_iso,
-    pack_sentences,
 )
 
 if TYPE_CHECKING:
@@ -95,24 +69,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
-
-GEN_DIR = "generations"
-MANIFEST = "manifest.json"  # per generation: size and CRC-32 of every file
-NOT_FOUND = "I couldn't find that in the indexed articles."
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
-
-
-@dataclass
-class _Planned:
-    doc: Document
-    chunks: list[Chunk]
-
-
-class _GenerationGone(IndexCorruptError):
-    """The generation's folder is missing (damaged, or a writer elsewhere replaced it twice)."""
 
 
 def _db_errors(
@@ -132,70 +91,38 @@ def _db_errors(
     return wrapper
 
 
-def _sanitize(doc: Document) -> Document:
-    """Drop what SQLite or a terminal cannot hold: NULs and lone surrogates. The date is
-    stored as ISO 8601 (or not at all), whoever built the Document: JSON output has one form."""
-    from index.ingest.extract import normalise_date
-
-    def clean(s: str) -> str:
-        return s.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
-
-    title = " ".join(clean(doc.title).split())[:300] or "Untitled"
-    published = normalise_date(doc.published)
-    return dataclasses.replace(doc, title=title, text=clean(doc.text), published=published)
-
-
-# abstention threshold of the older scorer (answer.reranker = "none"), calibrated on squad-dev
-LEGACY_MIN_CONFIDENCE = 0.42
-# passages whose sentences the answer reranker considers (their best one each at least): more
-# than the 5 of the older score, so a right passage ranked 6th-8th can still be quoted and
-# move up (hit@5 0.981 -> see docs/quality.md)
-RERANK_PASSAGES = 8
-
-
 class Pipeline:
+    """The engine as both faces see it. It composes the wings (backend, embedder, answer
+    scorer), keeps the snapshot readers answer from and the one-writer lock, and checks that
+    the index was built with the configured model and chunking; each public method then hands
+    its work to :mod:`index.indexing`, :mod:`index.search.query` or the backend."""
+
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.data_dir = Path(settings.data_dir)
-        # [store] backend: None = SQLite + FAISS files in the data dir (below); otherwise the
-        # backend (index/storage/base.py) holds rows, vectors and the writer lease
-        self.backend: Backend | None = open_backend(settings)
-        self.store = self.backend.store if self.backend is not None else Store(self.data_dir)
+        # [store] backend: rows, vectors and the writer lock or lease (index/storage/): the
+        # data dir's SQLite + FAISS files (local.py), or Milvus
+        self.backend: Backend = open_backend(settings) or LocalBackend(settings)
+        self.store = self.backend.store
         self._embedder = embedder
         self._reranker: Scorer | None = None
         self._combiner: answer_mod.Combiner | None = None
         # the last question's scored sentences (features), for `train-reranker`'s combiner fit
         self.last_reranked: answer_mod.Reranked | None = None
-        self._snap: Snapshot | None = None
-        # the generation before, while readers that started on it still hold it
-        self._prev: weakref.ref[Snapshot] | None = None
-        self._snap_lock = threading.Lock()
+        # the loader is looked up at each load, so a replaced _load_snapshot takes effect
+        self._snapshots = Snapshots(lambda gen: self._load_snapshot(gen))
         self._write_lock = threading.Lock()
         self.writing = False
-        self._store_expected = self.backend is None  # checked once: _expect_index
+        self._store_expected = self.backend.name == "faiss"  # checked once: _expect_index
 
     def _expect_index(self) -> None:
         """``[store]`` names a backend that holds no index while the data dir holds a FAISS
         one: store.uri almost certainly points elsewhere than meant (Milvus Lite would make a
         new, empty file there). An error, before anything reads or writes that empty store."""
-        if self._store_expected:
-            return
-        local = Store(self.data_dir)
-        try:
-            articles = local.counts()[0] if local.exists() and local.generation() else 0
-        except (NewsdeskError, sqlite3.Error):  # not a usable FAISS index: nothing expected
-            articles = 0
-        finally:
-            local.close()
-        if articles and not self.store.generation():
+        if not self._store_expected:
             where = getattr(self.backend, "where", self.settings.store.uri)
-            raise ConfigError(
-                f"store.uri: {where} holds no newsdesk index, but the data dir {self.data_dir} "
-                f"has a FAISS index of {articles:,} article{'s' if articles != 1 else ''}: "
-                "copy it with `newsdesk migrate --to milvus`, or correct store.uri (a relative "
-                ".db path is inside the data dir)"
-            )
-        self._store_expected = True
+            expect_index(self.store, self.data_dir, where)
+            self._store_expected = True
 
     # -- components --------------------------------------------------------------------------
     @property
@@ -208,12 +135,7 @@ class Pipeline:
     def reranker(self) -> Scorer | None:
         """The learned answer-sentence scorer (None with ``answer.reranker = "none"``)."""
         if self._reranker is None:
-            name = self.settings.answer.reranker.strip()
-            if name.lower() == "none":
-                return None
-            self._reranker = rerank_mod.load(None if name.lower() == "bundled" else name)
-            info = getattr(self._reranker, "info", None)
-            self._combiner = answer_mod.Combiner.from_meta(info.extra) if info else None
+            self._reranker, self._combiner = load_scorer(self.settings.answer.reranker)
         return self._reranker
 
     @property
@@ -221,15 +143,7 @@ class Pipeline:
         """The abstention threshold for the scorer in use (config, else its calibrated one)."""
         if self.settings.answer.min_confidence is not None:
             return self.settings.answer.min_confidence
-        scorer = self.reranker
-        if isinstance(scorer, rerank_mod.OnnxReranker):
-            return scorer.info.threshold
-        return LEGACY_MIN_CONFIDENCE
-
-    @property
-    def index_policy(self) -> IndexPolicy:
-        """Vector index type by size and its search parameters (``[retrieval]`` settings)."""
-        return IndexPolicy.from_settings(self.settings.retrieval)
+        return calibrated_threshold(self.reranker)
 
     def close(self) -> None:
         self.store.close()
@@ -252,31 +166,9 @@ class Pipeline:
         }
 
     def _check_meta(self, meta: dict[str, str]) -> None:
-        if not meta.get("model"):
-            return  # a new, empty index
-        if meta.get("schema_version") != str(SCHEMA_VERSION):
-            raise IndexMismatchError(
-                f"the index in {self.data_dir} uses storage format "
-                f"{meta.get('schema_version')}, this newsdesk uses {SCHEMA_VERSION}: "
-                "run `newsdesk reindex`"
-            )
-        expected = self.expected_meta()
-        diffs = [
-            f"{k} {meta.get(k)!r} -> {v!r}"
-            for k, v in expected.items()
-            if k != "schema_version" and meta.get(k) != v
-        ]
-        if diffs:
-            raise IndexMismatchError(
-                f"the index in {self.data_dir} was built with other settings ("
-                + "; ".join(diffs)
-                + "): run `newsdesk reindex` to rebuild it from the stored articles"
-            )
+        check_meta(meta, self.expected_meta, self.data_dir)
 
     # -- snapshots ---------------------------------------------------------------------------
-    def _gen_path(self, gen: int) -> Path:
-        return self.data_dir / GEN_DIR / f"{gen:08d}"
-
     @_db_errors
     def snapshot(self) -> Snapshot:
         """The current generation, reloaded when another writer has published a newer one.
@@ -285,26 +177,9 @@ class Pipeline:
         """
         self._expect_index()
         if not self.store.exists():
-            return self._snapshot_for(0)
+            return self._snapshots.get(0)
         with self.store.read():
-            return self._snapshot_for(self.store.generation())
-
-    def _snapshot_for(self, gen: int) -> Snapshot:
-        snap = self._snap
-        if snap is not None and snap.generation == gen:
-            return snap
-        prev = self._prev() if self._prev is not None else None
-        if prev is not None and prev.generation == gen:
-            return prev
-        with self._snap_lock:
-            snap = self._snap
-            if snap is not None and snap.generation == gen:
-                return snap
-            loaded = self._load_snapshot(gen)
-            if snap is None or gen > snap.generation:
-                self._prev = weakref.ref(snap) if snap is not None else None
-                self._snap = loaded
-            return loaded
+            return self._snapshots.get(self.store.generation())
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Snapshot]:
@@ -321,7 +196,7 @@ class Pipeline:
             with self.store.read():
                 try:
                     snap = self.snapshot()
-                except _GenerationGone:
+                except GenerationGone:
                     if attempt == 2:
                         raise
                     continue
@@ -329,47 +204,9 @@ class Pipeline:
                 return
 
     def _load_snapshot(self, gen: int) -> Snapshot:
-        if self.backend is not None:
-            if gen:
-                self._check_meta(self.store.meta())
-            return self.backend.load_snapshot(gen, self.embedder.dimension, self._snap)
-        if gen == 0:
-            return Snapshot(
-                0, VectorIndex.empty(self.embedder.dimension), LexicalIndex.build([], [])
-            )
-        self._check_meta(self.store.meta())
-        path = self._gen_path(gen)
-        if not path.is_dir():
-            raise _GenerationGone(
-                f"generation {gen} of the index is missing from {path.parent}; "
-                "run `newsdesk reindex` to rebuild it from the stored articles"
-            )
-        damaged = manifest_problems(path)
-        if damaged:
-            raise IndexCorruptError(
-                f"files of the index in {path} are damaged ({'; '.join(damaged[:3])}); "
-                "run `newsdesk reindex` to rebuild them from the stored articles"
-            )
-        vectors = VectorIndex.load(
-            path / "vectors.faiss", self.embedder.dimension, self.index_policy
-        )
-        try:
-            lexical = LexicalIndex.load(path / "lexical")
-        except Exception as e:
-            raise IndexCorruptError(
-                f"the keyword index in {path} is unreadable ({_first_line(e)}); "
-                "run `newsdesk reindex`"
-            ) from e
-        passages = self.store.counts()[1]
-        if not len(vectors) == len(lexical) == passages or not np.array_equal(
-            np.sort(vectors.ids()), np.sort(lexical.ids)
-        ):
-            raise IndexCorruptError(
-                f"the index in {path} does not match the database ({len(vectors)} vectors, "
-                f"{len(lexical)} keyword entries, {passages} passages); run `newsdesk reindex`"
-            )
-        log.info("loaded generation %d: %d vectors", gen, len(vectors))
-        return Snapshot(gen, vectors, lexical)
+        if gen:
+            self._check_meta(self.store.meta())
+        return self.backend.load_snapshot(gen, self.embedder.dimension, self._snapshots.current)
 
     # -- writing -----------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -378,129 +215,22 @@ class Pipeline:
         self._expect_index()
         if not self._write_lock.acquire(blocking=False):
             raise IndexBusyError("the index is already being updated; try again when it finishes")
-        if self.backend is not None:  # a lease kept in the (shared) backend, not a local file
-            try:
-                with self.backend.writer(wait):
-                    self.writing = True
-                    try:
-                        yield
-                    finally:
-                        self.writing = False
-            finally:
-                self._write_lock.release()
-            return
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            lock = FileLock(str(self.data_dir / "write.lock"))
-            timeout = (
-                float(os.environ.get("NEWSDESK_LOCK_TIMEOUT", "600")) if wait is None else wait
-            )
-            try:
+            with self.backend.writer(wait):  # a file lock, or a lease kept in the backend
+                self.writing = True
                 try:
-                    lock.acquire(timeout=0)
-                except LockTimeout:
-                    log.warning("another newsdesk process is updating %s; waiting", self.data_dir)
-                    try:
-                        lock.acquire(timeout=timeout)
-                    except LockTimeout:
-                        raise IndexBusyError(
-                            f"another newsdesk process is updating {self.data_dir}; "
-                            "try again when it finishes"
-                        ) from None
-            except OSError as e:  # creating write.lock on a full disk
-                full_reason = disk_full_reason(e, self.data_dir)
-                if full_reason is None:
-                    raise
-                raise DiskFullError(str(self.data_dir / "write.lock"), full_reason) from e
-            self.writing = True
-            try:
-                self.store.init_schema()
-                self._cleanup_generations()
-                yield
-            finally:
-                self.writing = False
-                lock.release()
+                    yield
+                finally:
+                    self.writing = False
         finally:
             self._write_lock.release()
 
-    def _generation_to_replace(self, full: bool) -> int:
-        """The current generation; for a full re-index of an index whose ``meta.generation``
-        is damaged, the newest generation folder instead (the re-index repairs the meta)."""
-        try:
-            return self.store.generation()
-        except IndexCorruptError:
-            if not full:
-                raise
-            root = self.data_dir / GEN_DIR
-            names = [p.name for p in root.iterdir()] if root.is_dir() else []
-            return max((int(n) for n in names if n.isdigit()), default=0)
-
-    def _committed_generation(self) -> int | None:
-        """``meta.generation`` as committed, read afresh (None when it cannot be read)."""
-        try:
-            return self.store.generation()
-        except (NewsdeskError, sqlite3.Error):
-            return None
-
-    def _cleanup_generations(self, keep: int | None = None) -> None:
-        root = self.data_dir / GEN_DIR
-        if not root.is_dir():
-            return
-        try:
-            current = self.store.generation() if keep is None else keep
-        except IndexCorruptError:
-            return  # a damaged meta.generation: nothing is removed until a re-index
-        for p in root.iterdir():
-            name = p.name.split(".")[0]
-            if p.name.endswith(".tmp") or not name.isdigit() or int(name) < current - 1:
-                shutil.rmtree(p, ignore_errors=True)
-
-    def _budget(self, title: str) -> int:
-        e = self.embedder
-        max_tokens = self.settings.chunking.max_tokens or e.max_seq_length
-        title_tokens = e.count_tokens([title])[0] if title else 0
-        return max(32, max_tokens - 3 - min(title_tokens, max_tokens // 3))
-
     def plan_chunks(self, doc: Document) -> list[Chunk]:
-        spans = chunk_text(
-            doc.text,
-            self.embedder.count_tokens,
-            self._budget(doc.title),
-            overlap=self.settings.chunking.overlap_sentences,
-        )
-        return [Chunk(doc.article_id, i, s, e, doc.text[s:e]) for i, (s, e) in enumerate(spans)]
+        return indexing.plan_chunks(self.embedder, self.settings.chunking, doc)
 
     @staticmethod
     def embed_text(title: str, passage: str) -> str:
-        return f"{title}\n{passage}"
-
-    def _embed_planned(
-        self, planned: Sequence[_Planned], progress: Progress | None
-    ) -> tuple[np.ndarray, list[bytes]]:
-        """Passage vectors and, per passage, its packed sentence spans + vectors."""
-        texts: list[str] = []
-        spans: list[list[tuple[int, int]]] = []
-        rel_spans: list[list[tuple[int, int]]] = []
-        for p in planned:
-            base = len(p.doc.title) + 1
-            for c in p.chunks:
-                texts.append(self.embed_text(p.doc.title, c.text))
-                rel = all_sentences(c.text)
-                rel_spans.append(rel)
-                spans.append([(a + base, b + base) for a, b in rel])
-        total = len(texts)
-        done = 0
-
-        def step(n: int) -> None:
-            nonlocal done
-            done += n
-            if progress:
-                progress("embedding", done, total)
-
-        if progress:
-            progress("embedding", 0, total)
-        vecs, sent = self.embedder.embed_passages(texts, spans, progress=step)
-        return vecs, [pack_sentences(r, v) for r, v in zip(rel_spans, sent, strict=True)]
+        return indexing.embed_text(title, passage)
 
     @_db_errors
     def add_documents(
@@ -515,35 +245,16 @@ class Pipeline:
         anyway, for the benchmarks that grow an index by replicating articles)."""
         t0 = time.perf_counter()
         report = IndexReport()
-        unique: dict[str, Document] = {}
-        for d in docs:
-            d = _sanitize(d)
-            unique[d.article_id] = d
+        unique = {d.article_id: d for d in map(indexing.sanitize, docs)}
         with self.writer():
-            meta = self.store.meta()
-            self._check_meta(meta)
+            self._check_meta(self.store.meta())
             hashes = self.store.hashes()
             if not keep_duplicates:
-                self._drop_duplicates(unique, hashes, report)
-            todo: list[Document] = []
-            for d in unique.values():
-                old = hashes.get(d.article_id)
-                if old == d.content_hash:
-                    report.unchanged += 1
-                else:
-                    todo.append(d)
-                    if old is None:
-                        report.added += 1
-                    else:
-                        report.updated += 1
-                    report.titles.append(d.title)
+                indexing.drop_duplicates(self.store, unique, hashes, report)
+            todo = indexing.changed(unique, hashes, report)
             if todo:
-                planned = []
-                for i, d in enumerate(todo):
-                    planned.append(_Planned(d, self.plan_chunks(d)))
-                    if progress:
-                        progress("chunking", i + 1, len(todo))
-                vecs, sents = self._embed_planned(planned, progress)
+                planned = indexing.plan_all(self.embedder, self.settings.chunking, todo, progress)
+                vecs, sents = indexing.embed_planned(self.embedder, planned, progress)
                 report.chunks_embedded = len(vecs)
                 self._publish(
                     replace=[d.article_id for d in todo if d.article_id in hashes],
@@ -555,43 +266,11 @@ class Pipeline:
         report.seconds = time.perf_counter() - t0
         return report
 
-    def _drop_duplicates(
-        self, unique: dict[str, Document], hashes: dict[str, str], report: IndexReport
-    ) -> None:
-        """Take new articles whose text is indexed already (another path, another URL) or
-        appears earlier in this batch out of ``unique``, noting each in ``report.duplicates``:
-        one article, whatever the number of copies."""
-        new = [d for d in unique.values() if d.article_id not in hashes]
-        if not new:
-            return
-        by_content = {h: a for a, h in reversed(list(hashes.items()))}
-        stored = self.store.same_text([d.text for d in new])
-        earlier: dict[str, Document] = {}
-        for d in new:
-            th = text_hash(d.text)
-            other_id = by_content.get(d.content_hash) or stored.get(th)
-            if other_id is not None:
-                other = self.store.get_article(other_id)
-                title, ident = other.title, other.id
-            elif th in earlier:
-                title, ident = earlier[th].title, earlier[th].article_id
-            else:
-                earlier[th] = d
-                continue
-            del unique[d.article_id]
-            report.duplicates.append(f'{d.source}: same text as "{title}" ({ident})')
-
     @_db_errors
     def prune(self, folders: Sequence[str | Path]) -> list[Article]:
         """Remove the articles read from files under ``folders`` whose files are gone (one
         write); articles from elsewhere and files that still exist are kept."""
-        roots = [str(Path(f).expanduser().resolve()) for f in folders]
-        gone = [
-            row.id
-            for row in self.list_articles()
-            if any(row.source.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
-            and not os.path.lexists(row.source)
-        ]
+        gone = indexing.files_gone(self.list_articles(), folders)
         return self.remove_articles(gone) if gone else []
 
     @_db_errors
@@ -601,18 +280,7 @@ class Pipeline:
         Raises the first :class:`SourceError` when a named input fails; items skipped inside a
         folder or feed are listed in ``report.skipped``.
         """
-        from index.ingest.sources import collect
-
-        collected = collect(list(inputs), self.settings.fetch)
-        if collected.errors:
-            first = collected.errors[0]
-            if len(collected.errors) > 1:
-                raise SourceError(
-                    first.source, f"{first.reason} (and {len(collected.errors) - 1} more)"
-                )
-            raise first
-        if not collected.documents:
-            raise SourceError(", ".join(inputs), "no articles found")
+        collected = indexing.read_inputs(inputs, self.settings.fetch)
         report = self.add_documents(collected.documents, progress)
         report.skipped = [str(w) for w in collected.warnings]
         report.notes = [str(n) for n in collected.notes]
@@ -631,25 +299,9 @@ class Pipeline:
         one that failed. One write for all; an article named twice is removed once."""
         with self.writer():
             self._check_meta(self.store.meta())
-            found: dict[str, Article] = {}
-            problems = []
-            for ref in refs:
-                try:
-                    article = self.store.find_article(ref)
-                except ArticleNotFoundError as e:
-                    problems.append(str(e))
-                else:
-                    found.setdefault(article.id, article)
-            if problems:
-                more = "; nothing was removed" if len(refs) > 1 else ""
-                raise ArticleNotFoundError("; ".join(problems) + more)
-            self._publish(
-                replace=list(found),
-                planned=[],
-                vectors=np.zeros((0, 1), np.float32),
-                delete_articles=True,
-            )
-        return list(found.values())
+            found = indexing.resolve_all(self.store, refs)
+            self._delete([a.id for a in found])
+        return found
 
     @_db_errors
     def remove_articles(self, article_ids: Sequence[str]) -> list[Article]:
@@ -661,12 +313,7 @@ class Pipeline:
                 with contextlib.suppress(ArticleNotFoundError):
                     found.append(self.store.get_article(article_id))
             if found:
-                self._publish(
-                    replace=[a.id for a in found],
-                    planned=[],
-                    vectors=np.zeros((0, 1), np.float32),
-                    delete_articles=True,
-                )
+                self._delete([a.id for a in found])
         return found
 
     @_db_errors
@@ -676,13 +323,9 @@ class Pipeline:
         report = IndexReport()
         with self.writer():
             articles = list(self.store.all_articles())
-            planned = []
-            for i, a in enumerate(articles):
-                doc = Document(a.source, a.title, a.text, a.url, a.published)
-                planned.append(_Planned(doc, self.plan_chunks(doc)))
-                if progress:
-                    progress("chunking", i + 1, len(articles))
-            vecs, sents = self._embed_planned(planned, progress)
+            docs = [Document(a.source, a.title, a.text, a.url, a.published) for a in articles]
+            planned = indexing.plan_all(self.embedder, self.settings.chunking, docs, progress)
+            vecs, sents = indexing.embed_planned(self.embedder, planned, progress)
             report.chunks_embedded = len(vecs)
             report.updated = len(articles)
             self._publish(
@@ -696,214 +339,91 @@ class Pipeline:
         report.seconds = time.perf_counter() - t0
         return report
 
+    def _delete(self, article_ids: Sequence[str]) -> None:
+        """One write that removes these articles with their passages."""
+        vectors = np.zeros((0, 1), np.float32)
+        self._publish(replace=article_ids, planned=[], vectors=vectors, delete_articles=True)
+
     def _publish(
         self,
         *,
         replace: Sequence[str],
-        planned: Sequence[_Planned],
+        planned: Sequence[indexing.Planned],
         vectors: np.ndarray,
         sentences: Sequence[bytes] = (),
         full: bool = False,
         delete_articles: bool = False,
         progress: Progress | None = None,
     ) -> None:
-        """Write the changes and the next generation; the SQLite commit switches atomically."""
-        if self.backend is not None:
-            self._publish_backend(
-                replace, planned, vectors, sentences, full, delete_articles, progress
-            )
-            return
-        store = self.store
-        old_gen = self._generation_to_replace(full)
-        prev = None if full else self.snapshot()
-        base = (
-            VectorIndex.empty(self.embedder.dimension)
-            if prev is None
-            else cast(VectorIndex, prev.vectors).copy()
-        )
-        removed: list[int] = []
-        new_gen = old_gen + 1
-        final = self._gen_path(new_gen)
-        tmp = final.with_name(final.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(final, ignore_errors=True)
-        when = now_iso()
-        try:
-            with store.transaction() as c:
-                if full:
-                    c.execute("DELETE FROM chunks")
-                elif replace:
-                    old_ids = store.chunk_ids_of(c, list(replace))
-                    removed = old_ids
-                    base.remove(np.asarray(old_ids, dtype=np.int64))
-                    c.executemany("DELETE FROM chunks WHERE article_id=?", [(a,) for a in replace])
-                    if delete_articles:
-                        c.executemany("DELETE FROM articles WHERE id=?", [(a,) for a in replace])
-                all_chunks: list[Chunk] = []
-                for p in planned:
-                    store.upsert_article(c, p.doc, when)
-                    all_chunks.extend(p.chunks)
-                ids = store.insert_chunks(c, all_chunks, sentences)
-                if ids:
-                    base.add(np.asarray(ids, dtype=np.int64), vectors)
-                # flat / IVF / HNSW by size (retrieval.index_type): a rebuild when a threshold is
-                # crossed, else the same index
-                base = base.adapt(self.index_policy, progress)
-                if progress:
-                    progress("keyword index", 0, 1)
-                # BM25: the previous generation's tokens, minus the removed passages, plus the new
-                # ones tokenised (the same index as one built from all the texts, faster)
-                lexical = None
-                if prev is not None:
-                    new_texts = [
-                        self.embed_text(p.doc.title, ch.text) for p in planned for ch in p.chunks
-                    ]
-                    lexical = prev.lexical.updated(removed, ids, new_texts)
-                    db_ids = np.fromiter(
-                        (r[0] for r in c.execute("SELECT id FROM chunks ORDER BY id")), np.int64
-                    )
-                    if lexical is not None and not np.array_equal(lexical.ids, db_ids):
-                        log.warning("keyword index out of step with the database; rebuilding it")
-                        lexical = None
-                if lexical is None:
-                    lex_ids, lex_texts = store.passage_texts(c)
-                    lexical = LexicalIndex.build(lex_ids, lex_texts)
-                if len(base) != len(lexical):
-                    raise IndexCorruptError(
-                        f"internal error: {len(base)} vectors for {len(lexical)} passages; "
-                        "run `newsdesk reindex`"
-                    )
-                tmp.mkdir(parents=True)
-                base.save(tmp / "vectors.faiss")
-                lexical.save(tmp / "lexical")
-                write_manifest(tmp)
-                _fsync_tree(tmp)
-                os.replace(tmp, final)
-                _fsync_dir(final.parent)
-                meta = {**self.expected_meta(), "generation": new_gen, "updated_at": when}
-                meta["index_type"] = base.kind
-                store.set_meta(c, meta)
-        except BaseException as e:
-            # nothing was committed: the old generation stays current; drop what was written
-            shutil.rmtree(tmp, ignore_errors=True)
-            if final.exists() and self._committed_generation() != new_gen:
-                shutil.rmtree(final, ignore_errors=True)
-            full_reason = disk_full_reason(e, self.data_dir)
-            if full_reason is not None:
-                raise DiskFullError(str(self.data_dir), full_reason) from e
-            raise
-        with self._snap_lock:
-            self._prev = weakref.ref(self._snap) if self._snap is not None else None
-            self._snap = Snapshot(new_gen, base, lexical)
-        self._cleanup_generations(keep=new_gen)
-        if progress:
-            progress("keyword index", 1, 1)
-
-    def _publish_backend(
-        self,
-        replace: Sequence[str],
-        planned: Sequence[_Planned],
-        vectors: np.ndarray,
-        sentences: Sequence[bytes],
-        full: bool,
-        delete_articles: bool,
-        progress: Progress | None,
-    ) -> None:
-        assert self.backend is not None
+        """Write the changes and switch to the next generation (atomically, in the backend)."""
         snap = self.backend.publish(
             replace=replace,
             planned=[(p.doc, p.chunks) for p in planned],
             vectors=vectors,
             sentences=sentences,
-            texts=[self.embed_text(p.doc.title, c.text) for p in planned for c in p.chunks],
+            texts=[indexing.embed_text(p.doc.title, c.text) for p in planned for c in p.chunks],
             full=full,
             delete_articles=delete_articles,
             meta=self.expected_meta(),
             previous=None if full else self.snapshot(),
             progress=progress,
         )
-        with self._snap_lock:
-            self._prev = weakref.ref(self._snap) if self._snap is not None else None
-            self._snap = snap
+        self._snapshots.published(snap)
 
     # -- reading -----------------------------------------------------------------------------
     def validate_question(self, question: str, what: str = "question") -> str:
         """``question`` with its whitespace collapsed; empty or too long is an error that
         names ``what`` was given ("question", or "query" for a search)."""
-        q = " ".join((question or "").split())
-        if not q:
-            hint = "ask something about" if what == "question" else "give words to look for in"
-            raise InvalidQuestionError(f"the {what} is empty: {hint} the articles")
-        limit = self.settings.answer.max_question_chars
-        if len(q) > limit:
-            raise InvalidQuestionError(
-                f"the {what} is too long ({len(q):,} characters; the limit is {limit:,}): "
-                f"{'ask' if what == 'question' else 'give'} something shorter"
-            )
-        return q
+        return validate_question(question, self.settings.answer.max_question_chars, what)
 
-    def _require_content(self, snap: Snapshot) -> None:
-        if len(snap.lexical) == 0 and len(snap.vectors) == 0:
-            raise EmptyIndexError()
-
-    def _fused(
-        self, query: str, q_vec: np.ndarray | None, snap: Snapshot, mode: str, extra: int = 0
-    ) -> Fused:
+    def _query(
+        self,
+        text: str,
+        vector: np.ndarray | None,
+        k: int | None,
+        mode: str | None,
+        *,
+        asked: str = "",
+        exclude: frozenset[str] = frozenset(),
+        started: float = 0.0,
+    ) -> Query:
+        """One :class:`Query`; ``k`` and ``mode`` default to ``[retrieval]``."""
         r = self.settings.retrieval
-        n = max(r.candidates, r.k) + extra
-        lists = {}
-        if mode in ("dense", "hybrid") and q_vec is not None:
-            lists["dense"] = snap.vectors.search(q_vec, n)
-        if mode in ("bm25", "hybrid"):
-            lists["bm25"] = snap.lexical.search(query, n)
-        weights = {"dense": r.dense_weight, "bm25": r.bm25_weight}
-        if mode == "hybrid" and r.fusion == "rrf":
-            return rrf(lists, weights, k=r.rrf_k)
-        if mode == "hybrid" and q_vec is not None:
-            ids = list(
-                dict.fromkeys([c for c, _ in lists["dense"]] + [c for c, _ in lists["bm25"]])
-            )
-            scores = {
-                "dense": snap.vectors.scores_for(q_vec, ids),
-                "bm25": snap.lexical.scores_for(query, ids),
-            }
-            return relative_fusion(ids, scores, weights)
-        name = "dense" if mode == "dense" else "bm25"
-        return single(name, lists.get(name, []))
+        return Query(text, vector, mode or r.mode, k or r.k, asked, exclude, started)
 
-    def _hits(self, fused: Fused, k: int, exclude: frozenset[str] = frozenset()) -> list[Hit]:
-        # fetch a few more than k: merging overlapping passages can shrink the list
-        want = k * 2
-        pos = 0
-        hits: list[Hit] = []
-        while pos < len(fused) and len(hits) < want:
-            part = self.store.hits(fused[pos : pos + want])
-            pos += want
-            hits.extend(h for h in part if h.article_id not in exclude)
-        merged = merge_overlapping(hits, self.store.article_span)
-        if self.settings.retrieval.recency_weight > 0:
-            merged = prefer_recent(merged, self.settings.retrieval.recency_weight)
-        return merged[:k]
+    def _scoring(self) -> Scoring:
+        """The answer scorer, loaded on the first question that needs it."""
+        scorer = self.reranker
+        return Scoring(scorer, self._combiner, self.min_confidence)
+
+    def _answer(self, q: Query, snap: Snapshot) -> Answer:
+        """The answer to ``q``; the reranker's scores are kept for `train-reranker`."""
+        ans, reranked = answer_query(self.store, self.settings, q, snap, self._scoring)
+        if reranked is not None:
+            self.last_reranked = reranked
+        return ans
 
     @_db_errors
     def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
         q = self.validate_question(query, "query")
         with self.reading() as snap:
-            self._require_content(snap)
+            require_content(snap)
             mode = mode or self.settings.retrieval.mode
             q = snap.lexical.spell(q)  # "mooon" -> "moon" for the embedder too
             q_vec = self.embedder.embed_query(q) if mode != "bm25" else None
-            return self._hits(self._fused(q, q_vec, snap, mode), k or self.settings.retrieval.k)
+            return search_passages(
+                self.store, self.settings.retrieval, self._query(q, q_vec, k, mode), snap
+            )
 
     @_db_errors
     def ask(self, question: str, k: int | None = None, mode: str | None = None) -> Answer:
         t0 = time.perf_counter()
         q = self.validate_question(question)
         with self.reading() as snap:
-            self._require_content(snap)
+            require_content(snap)
             spelt = snap.lexical.spell(q)
             q_vec = self.embedder.embed_query(spelt)
-            return self._answer(spelt, q_vec, snap, k, mode, t0, asked=q)
+            return self._answer(self._query(spelt, q_vec, k, mode, asked=q, started=t0), snap)
 
     @_db_errors
     def ask_many(
@@ -929,7 +449,7 @@ class Pipeline:
         if not valid:
             return out
         with self.reading() as snap:
-            self._require_content(snap)
+            require_content(snap)
             batch = 64
             for b in range(0, len(valid), batch):
                 part = valid[b : b + batch]
@@ -938,89 +458,15 @@ class Pipeline:
                 vecs = self.embedder.embed(spelt)
                 per = (time.perf_counter() - t0) / len(part)
                 for (i, q), qs, v in zip(part, spelt, vecs, strict=True):
-                    t1 = time.perf_counter() - per
+                    ex = exclude[i] if exclude else frozenset()
+                    one = self._query(
+                        qs, v, k, mode, asked=q, exclude=ex, started=time.perf_counter() - per
+                    )
                     try:
-                        ex = exclude[i] if exclude else frozenset()
-                        out[i] = self._answer(qs, v, snap, k, mode, t1, ex, asked=q)
+                        out[i] = self._answer(one, snap)
                     except NewsdeskError as e:
                         out[i] = e
         return out
-
-    def _answer(
-        self,
-        q: str,
-        q_vec: np.ndarray,
-        snap: Snapshot,
-        k: int | None,
-        mode: str | None,
-        t0: float,
-        exclude: frozenset[str] = frozenset(),
-        asked: str | None = None,
-    ) -> Answer:
-        """The answer to ``q`` (misspellings already corrected); ``asked``: the question as
-        the user wrote it, which the answer carries."""
-        asked = asked or q
-        kind = smalltalk.classify(asked)
-        if kind is not None:  # "help", "thanks", "42": never a random quote
-            ans = Answer(asked, None, [], smalltalk=kind)
-            ans.elapsed_ms = (time.perf_counter() - t0) * 1000
-            return ans
-        mode = mode or self.settings.retrieval.mode
-        k = k or self.settings.retrieval.k
-        extra = self.store.chunk_count(exclude) if exclude else 0
-        scorer = self.reranker
-        w = answer_mod.AnswerWeights()
-        if scorer is not None:  # the reranker reads the best sentences of more passages
-            w = dataclasses.replace(w, passages=RERANK_PASSAGES)
-        hits = self._hits(self._fused(q, q_vec, snap, mode, extra), max(k, w.passages), exclude)
-        also: list[Quote] = []
-        if scorer is not None:
-            top = hits[: w.passages]
-            cos = snap.vectors.scores_for(q_vec, [h.chunk_id for h in top]).tolist()
-            r = answer_mod.rerank_select(
-                q,
-                hits,
-                q_vec,
-                self.store.sentence_vectors,
-                snap.lexical.idf,
-                scorer,
-                max_chars=self.settings.answer.max_chars,
-                weights=w,
-                k=self.settings.answer.rerank_candidates,
-                passage_cos=cos,
-                combiner=self._combiner,
-            )
-            self.last_reranked = r
-            quote, confidence = r.quote, r.confidence
-            if quote is not None and confidence >= self.min_confidence:
-                more = answer_mod.second_part(q, hits, r, scorer, self.settings.answer.max_chars)
-                also = [x for x, p in more if p >= self.min_confidence]
-            hits = [hits[i] for i in r.order]
-        else:
-            quote, _cand = answer_mod.select(
-                q,
-                hits,
-                q_vec,
-                self.store.sentence_vectors,
-                snap.lexical.idf,
-                max_chars=self.settings.answer.max_chars,
-                weights=w,
-            )
-            top = hits[: w.conf_passages]
-            cosines = snap.vectors.scores_for(q_vec, [h.chunk_id for h in top]).tolist()
-            confidence = answer_mod.confidence(q, top, cosines, snap.lexical.idf, w)
-        suggestions: list[str] = []
-        if quote is None or confidence < self.min_confidence:
-            quote = None
-            for h in hits:
-                if h.title not in suggestions:
-                    suggestions.append(h.title)
-            suggestions = suggestions[:3]
-        ans = Answer(
-            asked, quote, hits[:k], suggestions=suggestions, confidence=confidence, also=also
-        )
-        ans.elapsed_ms = (time.perf_counter() - t0) * 1000
-        return ans
 
     # -- written answers (optional: [llm]) ----------------------------------------------------
     def generate(
@@ -1107,137 +553,10 @@ class Pipeline:
 
     # -- verification ------------------------------------------------------------------------
     def check(self) -> list[str]:
-        """Verify the whole index: one line per problem, for a person ([] when all is well).
-
-        SQLite's integrity check; the meta (present, same model and chunking as configured);
-        the current generation's folder, file checksums, FAISS and BM25 readable with ids equal
-        to the passage ids; every passage's offsets inside its article's text; no passage
-        without its article. Reads one consistent view; never loads the embedding model.
-        """
-        if self.backend is not None:
-            return self.backend.check(self.expected_meta)
-        if not self.store.exists():
-            return []
-        try:
-            errors = self.store.integrity_errors(full=True)
-            if errors:
-                more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-                found = "; ".join(" ".join(e.split())[:160] for e in errors[:3])
-                return [f"the database {self.store.path} is damaged: {found}{more}; {DB_ADVICE}"]
-            with self.store.read():
-                return self._check_contents()
-        except NewsdeskError as e:
-            return [str(e)]
-        except sqlite3.DatabaseError as e:
-            return [str(database_error(self.store.path, e))]
-
-    def _check_contents(self) -> list[str]:
-        store, problems = self.store, []
-        meta = store.meta()
-        articles, chunks = store.counts()
-        if not meta.get("model"):
-            if articles or chunks:
-                problems.append(
-                    f"the index in {self.data_dir} holds {articles} articles but no metadata "
-                    "(model, chunking): run `newsdesk reindex`"
-                )
-        else:
-            try:
-                self._check_meta(meta)
-            except IndexMismatchError as e:
-                problems.append(str(e))
-        gen = store.generation()
-        if gen:
-            problems += self._check_generation(gen)
-        elif chunks:
-            problems.append(
-                f"{chunks} passages are stored but no index generation is recorded: "
-                "run `newsdesk reindex`"
-            )
-        bad, first, why = store.damaged_sentences()
-        if bad:
-            problems.append(
-                f"{bad} passages have damaged sentence vectors (first: passage {first}, {why}): "
-                "run `newsdesk reindex`"
-            )
-        c = store.conn
-        bad, first = c.execute(
-            "SELECT count(*), min(c.id) FROM chunks c JOIN articles a ON a.id = c.article_id "
-            "WHERE c.start < 0 OR c.end < c.start OR c.end > length(a.text)"
-        ).fetchone()
-        if bad:
-            problems.append(
-                f"{bad} passages have offsets outside their article's text (first: passage "
-                f"{first}): run `newsdesk reindex`"
-            )
-        bad, first = c.execute(
-            "SELECT count(*), min(id) FROM chunks WHERE article_id NOT IN (SELECT id FROM articles)"
-        ).fetchone()
-        if bad:
-            problems.append(
-                f"{bad} passages belong to no article (first: passage {first}): "
-                "run `newsdesk reindex`"
-            )
-        return problems
-
-    def _check_generation(self, gen: int) -> list[str]:
-        path = self._gen_path(gen)
-        if not path.is_dir():
-            return [
-                f"generation {gen} of the index is missing from {path.parent}: "
-                "run `newsdesk reindex` to rebuild it from the stored articles"
-            ]
-        problems = []
-        damaged = manifest_problems(path)
-        if damaged:
-            problems.append(
-                f"files of the index in {path} are damaged ({'; '.join(damaged[:5])}): "
-                "run `newsdesk reindex`"
-            )
-        ids = np.asarray(self.store.chunk_ids(), dtype=np.int64)
-        try:
-            vectors = VectorIndex.load(path / "vectors.faiss", self.embedder.dimension)
-        except IndexCorruptError as e:
-            problems.append(str(e))
-        else:
-            problems += _id_problems(f"vector index {path / 'vectors.faiss'}", vectors.ids(), ids)
-            bad, first = vectors.damaged_vectors()
-            if bad:
-                problems.append(
-                    f"the vector index {path / 'vectors.faiss'} holds {bad} damaged vectors "
-                    f"(not finite unit vectors; first: passage {first}): run `newsdesk reindex`"
-                )
-        try:
-            lexical = LexicalIndex.load(path / "lexical")
-        except Exception as e:
-            problems.append(
-                f"the keyword index in {path / 'lexical'} is unreadable ({_first_line(e)}): "
-                "run `newsdesk reindex`"
-            )
-        else:
-            problems += _id_problems(f"keyword index {path / 'lexical'}", lexical.ids, ids)
-        return problems
-
-
-def _fsync_tree(path: Path) -> None:
-    for p in sorted(path.rglob("*"), reverse=True):
-        with contextlib.suppress(OSError):
-            if p.is_file():
-                fd = os.open(p, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-    _fsync_dir(path)
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        """Verify the whole index: one line per problem, for a person ([] when all is well);
+        what is checked is the backend's (e.g. :meth:`index.storage.local.LocalBackend.check`).
+        Never loads the embedding model."""
+        return self.backend.check(self.expected_meta)
 
 
 def _int(value: str | None, default: int = 0) -> int:
@@ -1246,88 +565,3 @@ def _int(value: str | None, default: int = 0) -> int:
         return int(value) if value else default
     except ValueError:
         return default
-
-
-def _first_line(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return lines[0][:160] if lines else type(e).__name__
-
-
-def _id_problems(what: str, got: np.ndarray, want: np.ndarray) -> list[str]:
-    """``got`` (ids in an index file) against ``want`` (the passage ids in SQLite)."""
-    got = np.asarray(got, dtype=np.int64)
-    missing = np.setdiff1d(want, got)
-    extra = np.setdiff1d(got, want)
-    duplicates = len(got) - len(np.unique(got))
-    parts = []
-    if len(missing):
-        parts.append(f"lacks {len(missing)} passages (e.g. {int(missing[0])})")
-    if len(extra):
-        parts.append(f"has {len(extra)} ids that are no passage (e.g. {int(extra[0])})")
-    if duplicates:
-        parts.append(f"has {duplicates} duplicate ids")
-    return [f"the {what} {' and '.join(parts)}: run `newsdesk reindex`"] if parts else []
-
-
-def _crc32(path: Path) -> int:
-    crc = 0
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            crc = zlib.crc32(block, crc)
-    return crc
-
-
-def write_manifest(gen_dir: Path) -> None:
-    """Record the size and CRC-32 of every file of a generation (checked when it is loaded)."""
-    files = {
-        p.relative_to(gen_dir).as_posix(): [p.stat().st_size, _crc32(p)]
-        for p in sorted(gen_dir.rglob("*"))
-        if p.is_file() and p.name != MANIFEST
-    }
-    (gen_dir / MANIFEST).write_text(json.dumps({"format": 1, "files": files}), encoding="utf-8")
-
-
-def manifest_problems(gen_dir: Path) -> list[str]:
-    """Files of a generation that are missing, truncated or changed since it was written.
-
-    Every write records a manifest, so a generation without one, or with files it does not
-    list, is damaged too (deleting or emptying the manifest must not switch the check off).
-    """
-    path = gen_dir / MANIFEST
-    if not path.exists():
-        return [f"{MANIFEST}: missing"]
-    try:
-        files = json.loads(path.read_text(encoding="utf-8"))["files"]
-        expected = [(str(rel), int(size), int(crc)) for rel, (size, crc) in files.items()]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-        return [f"{MANIFEST} is unreadable ({_first_line(e)})"]
-    listed = {rel for rel, _size, _crc in expected}
-    problems = [
-        f"{rel}: not in the manifest"
-        for rel in sorted(
-            p.relative_to(gen_dir).as_posix() for p in gen_dir.rglob("*") if p.is_file()
-        )
-        if rel != MANIFEST and rel not in listed
-    ]
-    if "vectors.faiss" not in listed and "vectors.faiss: not in the manifest" not in problems:
-        problems.append("vectors.faiss: not in the manifest")
-    for rel, size, crc in expected:
-        f = gen_dir / rel
-        try:
-            actual = f.stat().st_size
-            if actual != size:
-                problems.append(f"{rel}: {actual} bytes, expected {size}")
-            elif _crc32(f) != crc:
-                problems.append(f"{rel}: checksum mismatch")
-        except OSError:
-            problems.append(f"{rel}: missing")
-    return problems
-
-
-def parse_date(value: str | None) -> dt.date | None:
-    if not value:
-        return None
-    try:
-        return dt.date.fromisoformat(value[:10])
-    except ValueError:
-        return None

@@ -10,14 +10,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 from index.errors import (
     ArticleNotFoundError,
@@ -27,6 +24,8 @@ from index.errors import (
 from index.models import Article, Chunk, Document, Hit, text_hash
 from index.search import titles
 from index.sqlite_util import immediate, sqlite_error
+from index.storage.refs import resolve_article
+from index.storage.sentences import SentenceVectors, sentence_problem, usable_sentences
 
 log = logging.getLogger(__name__)
 
@@ -61,129 +60,6 @@ CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
 
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
-
-
-SentenceVectors = tuple[np.ndarray, np.ndarray]  # spans (n, 2) int32, vectors (n, dim) float32
-
-
-def pack_sentences(spans: Sequence[tuple[int, int]], vectors: np.ndarray) -> bytes:
-    """Sentence spans + unit vectors, 8-bit quantised: 8 + dim bytes per sentence."""
-    n = len(spans)
-    dim = int(vectors.shape[1]) if n else 0
-    head = np.asarray([n, dim], dtype=np.int32).tobytes()
-    sp = np.asarray(spans, dtype=np.int32).reshape(n, 2).tobytes()
-    q = np.clip(np.rint(np.asarray(vectors, np.float32) * 127.0), -127, 127).astype(np.int8)
-    return head + sp + q.tobytes()
-
-
-class BadSentences(ValueError):
-    """A stored sentence-vector blob that is not what :func:`pack_sentences` writes."""
-
-
-def sentence_problem(blob: bytes, dim: int | None = None, length: int | None = None) -> str | None:
-    """What is wrong with a sentence-vector blob (None: nothing): its size must match its
-    header, its vectors the index's ``dim``, its spans lie inside a passage of ``length``."""
-    if len(blob) < 8:
-        return f"{len(blob)} bytes, shorter than its header"
-    n, d = (int(x) for x in np.frombuffer(blob[:8], dtype=np.int32))
-    if n < 0 or d < 0 or (n and d == 0):
-        return f"header says {n} sentences of dimension {d}"
-    if len(blob) != 8 + 8 * n + n * d:
-        return f"{len(blob)} bytes for {n} sentences of dimension {d}"
-    if n and dim is not None and d != dim:
-        return f"dimension {d}, expected {dim}"
-    sp = np.frombuffer(blob[8 : 8 + 8 * n], dtype=np.int32).reshape(n, 2)
-    if n and ((sp[:, 0] < 0).any() or (sp[:, 1] <= sp[:, 0]).any()):
-        return "sentence offsets out of order"
-    if n and length is not None and int(sp[:, 1].max()) > length:
-        return "sentence offsets past the end of the passage"
-    return None
-
-
-def unpack_sentences(blob: bytes) -> SentenceVectors:
-    """The spans and unit vectors of :func:`pack_sentences`; :class:`BadSentences` (a
-    ValueError) for a damaged blob, never a reshape error deep in numpy."""
-    bad = sentence_problem(blob)
-    if bad is not None:
-        raise BadSentences(bad)
-    n, dim = (int(x) for x in np.frombuffer(blob[:8], dtype=np.int32))
-    sp = np.frombuffer(blob[8 : 8 + 8 * n], dtype=np.int32).reshape(n, 2)
-    q = np.frombuffer(blob[8 + 8 * n : 8 + 8 * n + n * dim], dtype=np.int8).reshape(n, dim)
-    vecs = q.astype(np.float32) / 127.0
-    norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-    return sp, vecs / np.maximum(norms, 1e-9)
-
-
-def usable_sentences(
-    rows: Iterable[tuple[int, bytes]], dim: int | None, where: str
-) -> dict[int, SentenceVectors]:
-    """Sentence vectors by chunk id; a damaged blob is left out (the answer then splits that
-    passage itself, lexical scores only) and logged: `newsdesk check` reports it."""
-    out: dict[int, SentenceVectors] = {}
-    for cid, blob in rows:
-        bad = (
-            sentence_problem(blob, dim)
-            if isinstance(blob, bytes)
-            else f"a {type(blob).__name__}, not bytes"
-        )
-        if bad is not None:
-            log.warning(
-                "the sentence vectors of passage %s in %s are damaged (%s); skipped them "
-                "(`newsdesk reindex` rebuilds them)",
-                cid,
-                where,
-                bad,
-            )
-            continue
-        out[cid] = unpack_sentences(blob)
-    return out
-
-
-def article_refs(ref: str) -> tuple[str, list[str]]:
-    """``ref`` stripped, and what it may name as an id or source: itself and, read as a path,
-    its resolved form. An empty ``ref`` is an error."""
-    ref = ref.strip()
-    if not ref:
-        raise ArticleNotFoundError("give an article id, title, path or URL")
-    candidates = [ref]
-    with contextlib.suppress(OSError, ValueError, RuntimeError):  # RuntimeError: a symlink loop
-        candidates.append(str(Path(ref).expanduser().resolve()))
-    return ref, candidates
-
-
-# an article id prefix, as git takes a commit's: at least this many of its hex digits
-MIN_ID_PREFIX = 4
-_ID_PREFIX = re.compile(rf"[0-9a-f]{{{MIN_ID_PREFIX},}}")
-
-# how a store answers :func:`resolve_article`: ``(kind, value)`` -> matching ``(id, title)``s;
-# kind "key": id or source equal to value; "url": url equal to value; "prefix": id starting
-# with value; "title": title equal to value, ignoring case
-Lookup = Callable[[str, str], "list[tuple[str, str]]"]
-
-
-def resolve_article(ref: str, lookup: Lookup) -> str:
-    """The id of the one article ``ref`` names: its id, source (path or URL), URL (front
-    matter, canonical link, feed link), an id prefix of 4+ hex digits, or its exact title
-    (ignoring case). Several matches are an error that lists them, as is no match."""
-    ref, candidates = article_refs(ref)
-    steps = [("key", c) for c in dict.fromkeys(candidates)] + [("url", ref)]
-    if _ID_PREFIX.fullmatch(ref.lower()):
-        steps.append(("prefix", ref.lower()))
-    steps.append(("title", ref))
-    for kind, value in steps:
-        rows = sorted(dict(lookup(kind, value)).items())
-        if len(rows) == 1:
-            return rows[0][0]
-        if len(rows) > 1:
-            shown = "; ".join(f"{i} ({t})" for i, t in rows[:10])
-            more = f" and {len(rows) - 10} more" if len(rows) > 10 else ""
-            what = "are titled" if kind == "title" else "match"
-            raise ArticleNotFoundError(
-                f'several articles {what} "{ref}"; give one of these ids: {shown}{more}'
-            )
-    raise ArticleNotFoundError(
-        f'no article matches "{ref}" (try `newsdesk articles` for ids and titles)'
-    )
 
 
 @dataclass(frozen=True)

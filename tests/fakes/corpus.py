@@ -11,9 +11,10 @@ import numpy as np
 
 from index.config import Settings, load_settings
 from index.embedding.hashing import HashEmbedder
-from index.pipeline import GEN_DIR, Pipeline
+from index.pipeline import Pipeline
 from index.search.lexical import LexicalIndex
 from index.storage.faiss_index import VectorIndex
+from index.storage.local import GEN_DIR
 from tests.fakes.config import HASH_MIN_CONFIDENCE, HASH_RERANKER
 
 WORDS = [

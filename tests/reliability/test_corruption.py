@@ -23,9 +23,11 @@ import pytest
 
 from index.cli import main
 from index.errors import IndexCorruptError
-from index.pipeline import GEN_DIR, MANIFEST, Pipeline, manifest_problems, write_manifest
+from index.pipeline import Pipeline
 from index.search.summary import central_sentence
-from index.storage.sqlite import pack_sentences
+from index.storage.local import GEN_DIR
+from index.storage.manifest import MANIFEST, manifest_problems, write_manifest
+from index.storage.sentences import pack_sentences
 from tests.conftest import Nd
 from tests.fakes.corpus import open_pipeline, write_corpus
 

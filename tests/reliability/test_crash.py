@@ -30,7 +30,7 @@ import pytest
 
 from index.config import FetchSettings
 from index.ingest.sources import collect
-from index.pipeline import GEN_DIR
+from index.storage.local import GEN_DIR
 from tests.conftest import ROOT
 from tests.fakes.corpus import (
     WORDS,

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from index import pipeline as pipeline_mod
 from index.feeds.store import SubscriptionStore
 from index.search.lexical import LexicalIndex
+from index.storage import local as local_mod
 from index.storage.faiss_index import VectorIndex
 from index.storage.sqlite import Store
 from tests.conftest import Nd
@@ -80,15 +80,13 @@ class _FullLock:
 
 
 WRITES: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
-    "write.lock (ENOSPC)": lambda mp: mp.setattr(pipeline_mod, "FileLock", _FullLock),
+    "write.lock (ENOSPC)": lambda mp: mp.setattr(local_mod, "FileLock", _FullLock),
     "newsdesk.db (SQLITE_FULL)": lambda mp: fill_sqlite(mp, Store),
     "vectors.faiss (ENOSPC in FAISS)": lambda mp: mp.setattr(VectorIndex, "save", _faiss_full),
     "keyword index (ENOSPC)": lambda mp: mp.setattr(LexicalIndex, "save", _oserror(errno.ENOSPC)),
-    "manifest (EDQUOT)": lambda mp: mp.setattr(
-        pipeline_mod, "write_manifest", _oserror(errno.EDQUOT)
-    ),
+    "manifest (EDQUOT)": lambda mp: mp.setattr(local_mod, "write_manifest", _oserror(errno.EDQUOT)),
     "file size limit (EFBIG)": lambda mp: mp.setattr(
-        pipeline_mod, "_fsync_tree", _oserror(errno.EFBIG)
+        local_mod, "fsync_tree", _oserror(errno.EFBIG)
     ),
 }
 
@@ -98,7 +96,7 @@ def test_a_full_disk_changes_nothing_and_says_so(
     nd: Nd, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
     before = index_state(data)
-    gens = sorted(p.name for p in (data / pipeline_mod.GEN_DIR).iterdir())
+    gens = sorted(p.name for p in (data / local_mod.GEN_DIR).iterdir())
     big = tmp_path / "big.txt"
     big.write_text(article_text(500, paragraphs=80), encoding="utf-8")
     WRITES[where](monkeypatch)
@@ -111,7 +109,7 @@ def test_a_full_disk_changes_nothing_and_says_so(
         assert line.startswith(FULL), line
         assert "damaged" not in line and "backup" not in line
     assert index_state(data) == before
-    assert sorted(p.name for p in (data / pipeline_mod.GEN_DIR).iterdir()) == gens
+    assert sorted(p.name for p in (data / local_mod.GEN_DIR).iterdir()) == gens
     r = nd("ask", "--json", QUESTION)
     assert r.code == 0 and json.loads(r.out)["answer"]["text"] == ANSWER
     assert nd("check").code == 0

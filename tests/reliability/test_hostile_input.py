@@ -27,7 +27,8 @@ from index.errors import InvalidQuestionError, SourceError
 from index.ingest.extract import decode_detected, normalise_newlines
 from index.ingest.files import read_file
 from index.models import Answer, Document
-from index.pipeline import GEN_DIR, Pipeline
+from index.pipeline import Pipeline
+from index.storage.local import GEN_DIR
 from tests.bot.test_formatting import assert_embed_limits, assert_safe
 from tests.conftest import DiscordWorld, Nd
 from tests.fakes.corpus import open_pipeline, write_corpus

@@ -42,9 +42,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from index.errors import IndexBusyError, IndexCorruptError, NewsdeskError
-from index.models import Chunk, Document
+from index.models import Chunk, Document, Progress
 from index.search.lexical import LexicalIndex, Tokens, tokenize
-from index.storage.base import Progress, Snapshot
+from index.storage.base import Snapshot
 from index.storage.milvus.collections import (
     DUMMY,
     TEXT_PART,
