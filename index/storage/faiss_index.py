@@ -26,18 +26,18 @@ it starts once there are ``SQ_MIN_TRAIN`` vectors (a smaller index stays float).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from index.errors import IndexCorruptError
 from index.lazy import lazy_module
+from index.storage import policy as policy_mod
+from index.storage.policy import Family, IndexPolicy
 
 if TYPE_CHECKING:
     import faiss
@@ -46,44 +46,12 @@ else:  # imported on first use: an unchanged `newsdesk index` or `stats` never n
 
 log = logging.getLogger(__name__)
 
-Family = Literal["flat", "ivf", "hnsw"]
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
-SQ_MIN_TRAIN = 1_000  # vectors needed to train 8-bit ranges; fewer: stay float
 IVF_TRAIN_PER_LIST = 64  # k-means training sample: this many vectors per list
 IVF_MIN_PER_LIST = 39  # fewer training vectors per list than this and k-means complains
 IVF_NITER = 10
-HYSTERESIS = 0.9  # an auto ANN index goes back to flat below this share of the threshold
 ADD_BATCH = 65_536
-
-
-@dataclass(frozen=True)
-class IndexPolicy:
-    """Which index to build for a given size, and its search parameters (from the config)."""
-
-    index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
-    ann_threshold: int = 20_000
-    quantize: Literal["none", "sq8"] = "none"
-    ivf_nprobe: int = 16
-    hnsw_ef_search: int = 64
-    hnsw_m: int = 32
-    hnsw_ef_construction: int = 40
-
-    @classmethod
-    def from_settings(cls, r: Any) -> IndexPolicy:
-        """From ``RetrievalSettings`` (any object with the same attribute names)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{n: getattr(r, n) for n in names if hasattr(r, n)})
-
-    def family(self, n: int, current: str | None = None) -> Family:
-        if self.index_type != "auto":
-            return self.index_type
-        if current in ("ivf", "hnsw") and n >= self.ann_threshold * HYSTERESIS:
-            return current  # type: ignore[return-value]
-        return "ivf" if n >= self.ann_threshold else "flat"
-
-    def sq8(self, n: int) -> bool:
-        return self.quantize == "sq8" and n >= SQ_MIN_TRAIN
 
 
 def ivf_nlist(n: int) -> int:
@@ -198,7 +166,7 @@ class VectorIndex:
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
         d = int(vecs.shape[1]) if vecs.ndim == 2 and vecs.shape[1] else int(dimension or 0)
         n = len(vecs)
-        sq8 = sq8 and n >= SQ_MIN_TRAIN
+        sq8 = sq8 and n >= policy_mod.SQ_MIN_TRAIN
         qt: Any = faiss.ScalarQuantizer.QT_8bit
         ip = faiss.METRIC_INNER_PRODUCT
         if family == "ivf" and n > 0:

@@ -52,7 +52,7 @@ from index.chunking import all_sentences
 from index.config import Settings
 from index.embedding import Embedder, make_embedder
 from index.models import Document, Progress
-from index.storage.faiss_index import IndexPolicy
+from index.storage.policy import IndexPolicy
 from index.storage.sentences import unpack_sentences
 from index.tools.bench_corpus import (
     ROOT,

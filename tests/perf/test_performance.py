@@ -183,7 +183,7 @@ def test_auto_switches_at_the_threshold_and_back(settings: Settings) -> None:
 def test_explicit_types_and_sq8_through_the_pipeline(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("index.storage.faiss_index.SQ_MIN_TRAIN", 20)
+    monkeypatch.setattr("index.storage.policy.SQ_MIN_TRAIN", 20)
     docs = make_docs(30)
     for kind in ("flat", "ivf", "hnsw"):
         s = dataclasses.replace(settings, data_dir=tmp_path / kind)

@@ -35,7 +35,7 @@ import pymilvus  # an ImportError here becomes a config error naming the package
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from index.errors import IndexCorruptError, NewsdeskError
-from index.storage.faiss_index import IndexPolicy
+from index.storage.policy import IndexPolicy
 from index.text import first_line
 
 if TYPE_CHECKING:
