@@ -522,7 +522,7 @@ class Pipeline:
     @_db_errors
     def match_titles(self, query: str, limit: int = 25) -> list[ArticleRow]:
         """Autocomplete titles: prefix, then substring, then fuzzy matches; at most ``limit``,
-        from an index (index/search/titles.py), within a fixed time budget whatever the query."""
+        from an index (index/storage/titles.py), within a fixed time budget whatever the query."""
         if not self.store.exists():
             return []
         self.store.init_schema()

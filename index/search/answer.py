@@ -34,8 +34,8 @@ import numpy as np
 
 from index.chunking import all_sentences
 from index.models import Hit, Quote
-from index.search.lexical import tokenize
 from index.search.rerank import Scorer, pair_text, sigmoid
+from index.storage.lexical import tokenize
 
 IdfFn = Callable[[str], float]
 SentenceLookup = Callable[[Sequence[int]], dict[int, tuple[np.ndarray, np.ndarray]]]

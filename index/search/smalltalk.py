@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from index.search.lexical import tokenize
+from index.storage.lexical import tokenize
 
 Kind = Literal["help", "thanks", "greeting", "noise"]
 

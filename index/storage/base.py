@@ -4,7 +4,7 @@ Two implementations, chosen by ``[store] backend`` (one config line):
 
 - ``"faiss"`` (the default): SQLite + per-generation FAISS and BM25 files in the data dir,
   written by :mod:`index.pipeline` itself (:class:`index.storage.sqlite.Store`,
-  :class:`index.storage.faiss_index.VectorIndex`, :class:`index.search.lexical.LexicalIndex`).
+  :class:`index.storage.faiss_index.VectorIndex`, :class:`index.storage.lexical.LexicalIndex`).
   One machine; one
   writer through a file lock in the data dir.
 - ``"milvus"``: :class:`index.storage.milvus.MilvusBackend`. Passages with their vectors,
@@ -32,7 +32,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from index.models import Article, Chunk, Document, Hit, Progress
-    from index.search.lexical import LexicalIndex
+    from index.storage.lexical import LexicalIndex
     from index.storage.sqlite import ArticleRow, SentenceVectors, Store
 
 

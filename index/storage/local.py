@@ -39,10 +39,10 @@ from index.errors import (
     NewsdeskError,
 )
 from index.models import Chunk, Document, Progress
-from index.search.lexical import LexicalIndex
 from index.sqlite_util import disk_full_reason
 from index.storage.base import Snapshot
 from index.storage.faiss_index import VectorIndex
+from index.storage.lexical import LexicalIndex
 from index.storage.manifest import fsync_dir, fsync_tree, manifest_problems, write_manifest
 from index.storage.policy import IndexPolicy
 from index.storage.sqlite import (

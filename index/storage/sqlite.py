@@ -22,8 +22,8 @@ from index.errors import (
     NewsdeskError,
 )
 from index.models import Article, Chunk, Document, Hit, text_hash
-from index.search import titles
 from index.sqlite_util import immediate, sqlite_error
+from index.storage import titles
 from index.storage.refs import resolve_article
 from index.storage.sentences import SentenceVectors, sentence_problem, usable_sentences
 
@@ -142,7 +142,7 @@ class Store(SQLiteFile):
             raise database_error(self.path, e) from e
 
     def _ensure_titles(self) -> None:
-        """The title search tables (index/search/titles.py); a database from before them gains them
+        """The title search tables (index/storage/titles.py); a database from before them gains them
         once, filled from ``articles`` (one writer does it, the others find it done)."""
         if self._titles_ready:
             return
@@ -239,7 +239,7 @@ class Store(SQLiteFile):
         return [ArticleRow(*r) for r in rows]
 
     def match_titles(self, query: str, limit: int) -> list[ArticleRow]:
-        """Titles for autocomplete: prefix, then substring, then fuzzy (index/search/titles.py)."""
+        """Titles for autocomplete: prefix, then substring, then fuzzy (index/storage/titles.py)."""
         ids = titles.match_ids(self.conn, query, limit)
         if not ids:
             return []

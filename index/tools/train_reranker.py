@@ -37,8 +37,8 @@ import numpy as np
 
 from index.chunking import sentences
 from index.errors import ConfigError
-from index.search.lexical import tokenize
 from index.search.rerank import META_FILE, MODEL_FILE, TOKENIZER_FILE, pair_text
+from index.storage.lexical import tokenize
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from index.search.lexical import LexicalIndex, Tokens, tokenize
+from index.storage.lexical import LexicalIndex, Tokens, tokenize
 
 WORDS = [
     "volcano",

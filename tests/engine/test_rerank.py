@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from index.config import Settings
 from index.models import Hit
 from index.search.answer import question_parts, rerank_select, second_part, select, shortlist
-from index.search.lexical import LexicalIndex
 from index.search.rerank import DEFAULT_DIR, OnnxReranker, pair_text, read_info
 from index.search.smalltalk import classify
+from index.storage.lexical import LexicalIndex
 from tests.fakes.hits import EMB, idf, lookup_for, make_hit
 
 

@@ -13,7 +13,7 @@ import pytest
 from index.config import Settings
 from index.models import Document
 from index.pipeline import Pipeline
-from index.search import titles
+from index.storage import titles
 from index.storage.sqlite import Store, now_iso
 from index.tools.bench_corpus import autocomplete_queries, synthetic_titles
 from tests.engine.test_pipeline import CHESS, VOLCANO

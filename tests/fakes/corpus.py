@@ -12,8 +12,8 @@ import numpy as np
 from index.config import Settings, load_settings
 from index.embedding.hashing import HashEmbedder
 from index.pipeline import Pipeline
-from index.search.lexical import LexicalIndex
 from index.storage.faiss_index import VectorIndex
+from index.storage.lexical import LexicalIndex
 from index.storage.local import GEN_DIR
 from tests.fakes.config import HASH_MIN_CONFIDENCE, HASH_RERANKER
 

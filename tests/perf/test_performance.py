@@ -22,8 +22,8 @@ from index.embedding.onnx_runtime import OnnxEmbedder
 from index.embedding.sbert import SentenceTransformerEmbedder
 from index.models import Document
 from index.pipeline import Pipeline
-from index.search.lexical import LexicalIndex, tokenize
 from index.storage.faiss_index import IndexPolicy, VectorIndex, ivf_nlist
+from index.storage.lexical import LexicalIndex, tokenize
 
 WORDS = [
     *[

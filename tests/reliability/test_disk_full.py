@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from index.feeds.store import SubscriptionStore
-from index.search.lexical import LexicalIndex
 from index.storage import local as local_mod
 from index.storage.faiss_index import VectorIndex
+from index.storage.lexical import LexicalIndex
 from index.storage.sqlite import Store
 from tests.conftest import Nd
 from tests.fakes.corpus import article_text, index_state, open_pipeline, write_corpus

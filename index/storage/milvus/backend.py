@@ -17,7 +17,7 @@ raises ``floor`` (passages older than it are dead) instead of marking every row.
 **BM25.** Milvus has its own BM25 full-text search (the ``BM25`` function over a sparse field,
 Milvus 2.5+ and Milvus Lite 3.2), but it scores with per-segment statistics in Milvus Lite and
 with Milvus's own analyzer, and the answer step needs the corpus idf of every question term.
-So each passage row stores its terms exactly as :func:`index.search.lexical.tokenize` makes them,
+So each passage row stores its terms exactly as :func:`index.storage.lexical.tokenize` makes them,
 and
 every process builds the same in-memory BM25 index (bm25s scores) from them, updated by the
 rows of each new generation only: the same keyword scores as the FAISS backend, to the bit.
@@ -43,8 +43,8 @@ import numpy as np
 
 from index.errors import IndexBusyError, IndexCorruptError, NewsdeskError
 from index.models import Chunk, Document, Progress
-from index.search.lexical import LexicalIndex, Tokens, tokenize
 from index.storage.base import Snapshot
+from index.storage.lexical import LexicalIndex, Tokens, tokenize
 from index.storage.milvus.collections import (
     DUMMY,
     TEXT_PART,

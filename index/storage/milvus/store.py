@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from index.errors import ArticleNotFoundError, IndexCorruptError, NewsdeskError
 from index.models import Article, Hit
-from index.search.titles import MemoryTitles
 from index.storage.milvus.collections import (
     ARTICLE_FIELDS,
     MilvusCollections,
@@ -30,6 +29,7 @@ from index.storage.sqlite import (
     resolve_article,
     usable_sentences,
 )
+from index.storage.titles import MemoryTitles
 
 
 def _article_row(r: dict[str, Any]) -> ArticleRow:
@@ -148,7 +148,7 @@ class MilvusStore(Store):
         return sorted(rows, key=lambda r: (r.title.lower(), r.id))
 
     def match_titles(self, query: str, limit: int) -> list[ArticleRow]:
-        """Titles for autocomplete from an in-memory title index (index/search/titles.py), rebuilt
+        """Titles for autocomplete from an in-memory title index (index/storage/titles.py), rebuilt
         from the article heads when the generation changes: no scan of Milvus per keystroke."""
         with self.read():
             st = self.state()
