@@ -56,7 +56,7 @@ from index.search.query import (
 from index.search.rerank import Scorer
 from index.storage.base import Backend, Snapshot
 from index.storage.factory import open_backend
-from index.storage.local import GenerationGone, LocalBackend, check_meta, expect_index
+from index.storage.local import GenerationGone, check_meta, expect_index
 from index.storage.snapshots import Snapshots
 from index.storage.sqlite import (
     SCHEMA_VERSION,
@@ -102,7 +102,7 @@ class Pipeline:
         self.data_dir = Path(settings.data_dir)
         # [store] backend: rows, vectors and the writer lock or lease (index/storage/): the
         # data dir's SQLite + FAISS files (local.py), or Milvus
-        self.backend: Backend = open_backend(settings) or LocalBackend(settings)
+        self.backend: Backend = open_backend(settings)
         self.store = self.backend.store
         self._embedder = embedder
         self._reranker: Scorer | None = None

@@ -30,17 +30,22 @@ def _milvus(settings: Settings) -> Backend:
     return MilvusBackend(settings)
 
 
-# "faiss" is None for now: the pipeline itself runs the SQLite + FAISS files of the data dir
-BACKENDS: dict[str, Opener | None] = {
-    "faiss": None,
+def _local(settings: Settings) -> Backend:
+    from index.storage.local import LocalBackend
+
+    return LocalBackend(settings)
+
+
+# "faiss": SQLite + per-generation FAISS and BM25 files in the data dir (the default)
+BACKENDS: dict[str, Opener] = {
+    "faiss": _local,
     "milvus": _milvus,
 }
 
 
-def open_backend(settings: Settings) -> Backend | None:
-    """The configured backend; ``None`` for the built-in FAISS one (the pipeline's own files)."""
+def open_backend(settings: Settings) -> Backend:
+    """The configured backend, opened (nothing is read or written until it is used)."""
     name = settings.store.backend
     if name not in BACKENDS:
         raise ConfigError(f"store.backend must be one of {', '.join(BACKENDS)} (got {name!r})")
-    opener = BACKENDS[name]
-    return None if opener is None else opener(settings)
+    return BACKENDS[name](settings)

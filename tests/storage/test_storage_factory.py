@@ -4,6 +4,7 @@ packages load only when it is configured, and a missing one is one line saying h
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,8 +19,14 @@ def settings_for(name: str) -> Settings:
     return s
 
 
-def test_faiss_is_the_pipelines_own_files() -> None:
-    assert open_backend(settings_for("faiss")) is None
+def test_faiss_is_the_local_backend_of_the_data_dir(tmp_path: Path) -> None:
+    from index.storage.local import LocalBackend
+
+    s = settings_for("faiss")
+    s.data_dir = tmp_path / "d"
+    backend = open_backend(s)
+    assert isinstance(backend, LocalBackend)
+    assert not (tmp_path / "d").exists()  # opening reads and writes nothing
 
 
 def test_an_unknown_backend_is_a_config_error() -> None:
