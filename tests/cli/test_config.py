@@ -174,7 +174,7 @@ def test_bench_settings_toml_round_trips_with_unset_values(tmp_path: Path) -> No
     assert again.answer == s.answer and again.retrieval == s.retrieval
 
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
 
 
 def test_example_is_written_from_the_field_descriptions() -> None:
@@ -324,7 +324,7 @@ def test_msgspec_is_imported_only_when_a_config_file_is_read(tmp_path: Path) -> 
         f"assert load_settings({str(config)!r}).retrieval.k == 7\n"
         "assert 'msgspec' in sys.modules\n"
     )
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root), "NEWSDESK_CONFIG": ""}
     r = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
