@@ -2,7 +2,7 @@
 
 Every key of every section is shown with its default (or, for a key without a literal
 default, commented out with an ``example``), under its field description; a section's
-docstring introduces it. tests/test_config.py checks that the file in the repo is exactly this
+docstring introduces it. tests/cli/test_config.py checks that the file in the repo is exactly this
 output, so a new or changed key is documented by editing its ``doc(...)`` and running::
 
     python -m index.config.example > config.example.toml

@@ -1,1 +1,1 @@
-"""tools: see README "Architecture"."""
+"""Commands for maintainers that sit beside the faces: eval, bench, migrate, train-reranker."""
