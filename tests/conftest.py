@@ -124,14 +124,19 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_log_level() -> int:
+    """The root logger's level when the session starts (before any module-scoped fixture)."""
+    return logging.getLogger().level
+
+
 @pytest.fixture(autouse=True)
-def _root_log_level() -> Iterator[None]:
-    """A test that runs the CLI in process (``main([..., "-q"])``) sets the root logger's level;
-    put it back, so that a later test's ``caplog`` sees warnings whatever the order of the tests."""
-    root = logging.getLogger()
-    level = root.level
+def _root_log_level(_session_log_level: int) -> Iterator[None]:
+    """A test (or a module-scoped fixture) that runs the CLI in process (``main([..., "-q"])``)
+    sets the root logger's level; put back the session's, so that a later test's ``caplog``
+    sees warnings whatever the order of the tests."""
     yield
-    root.setLevel(level)
+    logging.getLogger().setLevel(_session_log_level)
 
 
 @pytest.fixture
