@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from index.models import Answer, Hit
+from index.models import NOT_FOUND, Answer, Hit
 
 if TYPE_CHECKING:
     from index.written.generate import GeneratedAnswer
@@ -121,7 +121,7 @@ def format_answer(ans: Answer, show_passages: bool = True, full: bool = False) -
 
         return wrap(REPLIES.get(ans.smalltalk, REPLIES["noise"]), "")
     if ans.quote is None:
-        lines.append("I couldn't find that in the indexed articles.")
+        lines.append(NOT_FOUND)
         if ans.suggestions:
             lines.append("Closest articles: " + "; ".join(ans.suggestions))
     else:

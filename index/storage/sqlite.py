@@ -260,7 +260,7 @@ class Store(SQLiteFile):
             (article_id,),
         ).fetchone()
         if r is None:
-            raise ArticleNotFoundError(f"no article with id {article_id}")
+            raise ArticleNotFoundError.with_id(article_id)
         return Article(*r)
 
     def find_article(self, ref: str) -> Article:

@@ -167,7 +167,7 @@ class MilvusStore(Store):
     def get_article(self, article_id: str) -> Article:
         art = self.article(self.state(), article_id)
         if art is None:
-            raise ArticleNotFoundError(f"no article with id {article_id}")
+            raise ArticleNotFoundError.with_id(article_id)
         return art
 
     def find_article(self, ref: str) -> Article:
