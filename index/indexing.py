@@ -26,7 +26,8 @@ from index.storage.sentences import pack_sentences
 
 if TYPE_CHECKING:
     from index.ingest.sources import Collected
-    from index.storage.sqlite import ArticleRow, Store
+    from index.storage.base import StoreReader
+    from index.storage.sqlite import ArticleRow
 
 
 @dataclass
@@ -118,7 +119,7 @@ def embed_planned(
 
 
 def drop_duplicates(
-    store: Store, unique: dict[str, Document], hashes: dict[str, str], report: IndexReport
+    store: StoreReader, unique: dict[str, Document], hashes: dict[str, str], report: IndexReport
 ) -> None:
     """Take new articles whose text is indexed already (another path, another URL) or
     appears earlier in this batch out of ``unique``, noting each in ``report.duplicates``:
@@ -182,7 +183,7 @@ def read_inputs(inputs: Sequence[str], fetch: FetchSettings) -> Collected:
     return collected
 
 
-def resolve_all(store: Store, refs: Sequence[str]) -> list[Article]:
+def resolve_all(store: StoreReader, refs: Sequence[str]) -> list[Article]:
     """The articles ``refs`` name, all or nothing: when any matches no article (or several) the
     error names each one that failed. An article named twice is listed once."""
     found: dict[str, Article] = {}

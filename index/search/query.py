@@ -33,7 +33,7 @@ from index.search.rerank import Scorer
 from index.storage.base import Snapshot
 
 if TYPE_CHECKING:
-    from index.storage.sqlite import Store
+    from index.storage.base import StoreReader
 
 # abstention threshold of the older scorer (answer.reranker = "none"), calibrated on squad-dev
 LEGACY_MIN_CONFIDENCE = 0.42
@@ -129,7 +129,7 @@ def fuse(r: RetrievalSettings, q: Query, snap: Snapshot, extra: int = 0) -> Fuse
 
 
 def hits(
-    store: Store,
+    store: StoreReader,
     r: RetrievalSettings,
     fused: Fused,
     k: int,
@@ -151,13 +151,15 @@ def hits(
     return merged[:k]
 
 
-def search_passages(store: Store, r: RetrievalSettings, q: Query, snap: Snapshot) -> list[Hit]:
+def search_passages(
+    store: StoreReader, r: RetrievalSettings, q: Query, snap: Snapshot
+) -> list[Hit]:
     """The passages that match ``q`` best, without choosing a quote."""
     return hits(store, r, fuse(r, q, snap), q.k)
 
 
 def answer_query(
-    store: Store,
+    store: StoreReader,
     settings: Settings,
     q: Query,
     snap: Snapshot,

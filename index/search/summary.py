@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from index.chunking import all_sentences
-from index.storage.sqlite import Store
+from index.storage.base import StoreReader
 
 MIN_CHARS = 40  # shorter sentences ("Yes.", headings) are a poor summary
 MAX_CHARS = 400
@@ -40,7 +40,7 @@ def central_index(vectors: np.ndarray, eligible: Sequence[bool] | None = None) -
     return int(np.argmax(sims))
 
 
-def central_sentence(store: Store, article_id: str) -> str | None:
+def central_sentence(store: StoreReader, article_id: str) -> str | None:
     """The article's most central sentence (verbatim, whitespace collapsed), or None.
 
     Falls back to the first sentence of ordinary length when no sentence vectors are stored.

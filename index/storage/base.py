@@ -33,7 +33,7 @@ import numpy as np
 if TYPE_CHECKING:
     from index.models import Article, Chunk, Document, Hit, Progress
     from index.storage.lexical import LexicalIndex
-    from index.storage.sqlite import ArticleRow, SentenceVectors, Store
+    from index.storage.sqlite import ArticleRow, SentenceVectors
 
 
 @dataclass
@@ -143,7 +143,7 @@ class Backend(Protocol):
     name: str
 
     @property
-    def store(self) -> Store:
+    def store(self) -> StoreReader:
         """The Store API (articles, passages, meta) over the backend.
 
         Typed as the SQLite :class:`~index.storage.sqlite.Store` while the pipeline still writes

@@ -40,7 +40,7 @@ from index.errors import (
 )
 from index.models import Chunk, Document, Progress
 from index.sqlite_util import disk_full_reason
-from index.storage.base import Snapshot
+from index.storage.base import Snapshot, StoreReader
 from index.storage.faiss_index import VectorIndex
 from index.storage.lexical import LexicalIndex
 from index.storage.manifest import fsync_dir, fsync_tree, manifest_problems, write_manifest
@@ -102,7 +102,7 @@ def indexed_articles(data_dir: Path) -> int:
         local.close()
 
 
-def expect_index(store: Store, data_dir: Path, where: str) -> None:
+def expect_index(store: StoreReader, data_dir: Path, where: str) -> None:
     """``[store]`` names a backend (``store``, at ``where``) that holds no index while the
     data dir holds a FAISS one: store.uri almost certainly points elsewhere than meant (Milvus
     Lite would make a new, empty file there). An error, before anything reads or writes it."""

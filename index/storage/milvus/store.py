@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from index.errors import ArticleNotFoundError, IndexCorruptError, NewsdeskError
+from index.errors import ArticleNotFoundError, IndexCorruptError
 from index.models import Article, Hit
 from index.storage.milvus.collections import (
     ARTICLE_FIELDS,
@@ -25,7 +25,6 @@ from index.storage.milvus.collections import (
 from index.storage.sqlite import (
     ArticleRow,
     SentenceVectors,
-    Store,
     resolve_article,
     usable_sentences,
 )
@@ -54,7 +53,7 @@ if TYPE_CHECKING:
         return store
 
 
-class MilvusStore(Store):
+class MilvusStore:
     """:class:`index.storage.sqlite.Store`'s reading API over the Milvus collections.
 
     Inside :meth:`read` every call sees one generation (the ``state`` row read on entry), like
@@ -63,7 +62,7 @@ class MilvusStore(Store):
     """
 
     def __init__(self, backend: MilvusCollections) -> None:
-        super().__init__(backend.data_dir)
+        self.data_dir = backend.data_dir
         self.backend = backend
         self.path = Path(backend.uri)
         self._pin = threading.local()
@@ -77,10 +76,6 @@ class MilvusStore(Store):
     # -- connections -------------------------------------------------------------------------
     def exists(self) -> bool:
         return self.backend.has(self.backend.c_state)
-
-    @property
-    def conn(self) -> Any:
-        raise NewsdeskError('this needs the SQLite store: set [store] backend = "faiss"')
 
     def init_schema(self) -> None:
         """Collections are created by the first write."""
@@ -104,11 +99,6 @@ class MilvusStore(Store):
             yield None
         finally:
             self._pin.state = None
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Any]:
-        raise NewsdeskError("writes to Milvus go through the pipeline")
-        yield  # pragma: no cover
 
     # -- meta --------------------------------------------------------------------------------
     def meta(self) -> dict[str, str]:
