@@ -2,16 +2,15 @@
 
 Two implementations, chosen by ``[store] backend`` (one config line):
 
-- ``"faiss"`` (the default): SQLite + per-generation FAISS and BM25 files in the data dir,
-  written by :mod:`index.pipeline` itself (:class:`index.storage.sqlite.Store`,
-  :class:`index.storage.faiss_index.VectorIndex`, :class:`index.storage.lexical.LexicalIndex`).
-  One machine; one
-  writer through a file lock in the data dir.
+- ``"faiss"`` (the default): :class:`index.storage.local.LocalBackend`. SQLite
+  (:class:`index.storage.sqlite.Store`) + per-generation FAISS
+  (:class:`index.storage.faiss_index.VectorIndex`) and BM25
+  (:class:`index.storage.lexical.LexicalIndex`) files in the data dir. One machine; one writer
+  through a file lock in the data dir.
 - ``"milvus"``: :class:`index.storage.milvus.MilvusBackend`. Passages with their vectors,
-  article text
-  and the index state live in Milvus collections (Milvus Lite embedded, or a Milvus standalone
-  or cluster deployment), so any number of processes on any machines answer from one index.
-  One writer at a time through a lease kept in Milvus.
+  article text and the index state live in Milvus collections (Milvus Lite embedded, or a
+  Milvus standalone or cluster deployment), so any number of processes on any machines answer
+  from one index. One writer at a time through a lease kept in Milvus.
 
 What the pipeline needs from a backend is :class:`Backend`; what a question needs from the
 vectors of one generation is :class:`VectorSearch`; what it reads of articles and passages is
