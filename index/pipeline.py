@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -54,6 +53,7 @@ from index.search.query import (
     validate_question,
 )
 from index.search.rerank import Scorer
+from index.sqlite_util import translating
 from index.storage.base import Backend, Snapshot
 from index.storage.factory import open_backend
 from index.storage.local import GenerationGone, check_meta, expect_index
@@ -81,12 +81,8 @@ def _db_errors(
 
     @functools.wraps(fn)
     def wrapper(self: Pipeline, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        try:
+        with translating(lambda e: database_error(self.store.path, e)):
             return fn(self, *args, **kwargs)
-        except sqlite3.ProgrammingError:
-            raise  # a bug, not the file
-        except sqlite3.DatabaseError as e:
-            raise database_error(self.store.path, e) from e
 
     return wrapper
 
