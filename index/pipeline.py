@@ -42,6 +42,7 @@ from index.models import (
     Stats,
 )
 from index.search import answer as answer_mod
+from index.search import brief as news
 from index.search.query import (
     Query,
     Scoring,
@@ -523,6 +524,21 @@ class Pipeline:
             return []
         self.store.init_schema()
         return self.store.match_titles(query, limit)
+
+    @_db_errors
+    def brief(
+        self, since: news.Since = None, limit: int = 10, article_ids: news.Ids = None
+    ) -> news.Brief:
+        """The newest articles, each with its central sentence (index/search/brief.py);
+        ``article_ids``: only these (a channel's scope)."""
+        self._expect_index()
+        return news.brief(self.store, since, limit, article_ids)
+
+    @_db_errors
+    def summarize(self, ref: str, n: int = 3) -> news.ArticleSummary:
+        """An article and its ``n`` most central sentences, verbatim, in article order."""
+        self._expect_index()
+        return news.summarize(self.store, ref, n)
 
     @_db_errors
     def stats(self) -> Stats:
