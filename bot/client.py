@@ -41,6 +41,7 @@ INITIAL_EXTENSIONS = (
     "bot.cogs.articles",
     "bot.cogs.admin",
     "bot.cogs.subscriptions",
+    "bot.cogs.brief",
 )
 
 

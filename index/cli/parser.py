@@ -22,6 +22,7 @@ examples:
   printf 'q1\\nq2\\n' | newsdesk ask --json                      batch: one JSON object per line
   newsdesk chat                                               ask questions interactively
   newsdesk stats                                              what is indexed
+  newsdesk brief --since 24h                                  the newest articles, summarised
   newsdesk migrate --to milvus --uri http://host:19530        move the index to Milvus
   newsdesk sync                                               poll every subscribed feed/folder
 
@@ -216,13 +217,56 @@ def build_parser() -> argparse.ArgumentParser:
         "article",
         "show one article: title, source, date, passages, opening",
         "Show one article: title, id, source, date, number of passages and its opening\n"
-        "paragraph. --text prints the whole text as indexed (what quotes are taken from).",
-        "examples:\n  newsdesk article 66c91ff9ca06\n  newsdesk article --text 66c91ff9ca06 | less",
+        "paragraph. --text prints the whole text as indexed (what quotes are taken from).\n"
+        "--summary shows its N most central sentences instead of the opening (default 3):\n"
+        "verbatim, in article order, a sentence that repeats one already shown passed over.",
+        "examples:\n  newsdesk article 66c91ff9ca06\n"
+        "  newsdesk article --text 66c91ff9ca06 | less\n"
+        "  newsdesk article 66c91ff9ca06 --summary       a three-sentence summary\n"
+        '  newsdesk article "Steam engine" --summary 5 --json',
     )
     p.add_argument(
         "ref", metavar="ARTICLE", help="id (or its first 4+ characters), title, path or URL"
     )
-    p.add_argument("--text", action="store_true", help="print the whole extracted text")
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument("--text", action="store_true", help="print the whole extracted text")
+    shown.add_argument(
+        "--summary",
+        nargs="?",
+        const=3,
+        type=_sentences,
+        metavar="N",
+        help="an extractive summary: the N most central sentences (default 3, at most 10)",
+    )
+    p.add_argument("--json", action="store_true", help="JSON output")
+
+    p = cmd(
+        "brief",
+        "the newest articles, each with its most central sentence",
+        "List the newest articles, newest first, each with its date, link (or file) and its\n"
+        "most central sentence: the sentence most like the whole article, quoted verbatim (the\n"
+        "summary feed announcements use; no model is loaded). An article's date is its own\n"
+        "(front matter, feed entry, page metadata), else the day it was first indexed, marked\n"
+        "(indexed); a date without a time counts as the whole day.\n\n"
+        "--since takes a duration back from now (30m, 24h, 7d, 2w) or a date (2026-11-01,\n"
+        "midnight UTC); without it, the newest articles whatever their age.",
+        "examples:\n  newsdesk brief                      the 10 newest articles\n"
+        "  newsdesk brief --since 24h          what came in during the last day\n"
+        "  newsdesk brief --since 2026-11-01 --limit 50\n"
+        "  newsdesk brief --since 7d --json    for scripts: since, total, articles[]",
+    )
+    p.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only articles from this window: 30m, 24h, 7d, 2w, or a date like 2026-11-01",
+    )
+    p.add_argument(
+        "--limit",
+        type=_brief_limit,
+        default=10,
+        metavar="N",
+        help="at most N articles (default 10, at most 100)",
+    )
     p.add_argument("--json", action="store_true", help="JSON output")
 
     p = cmd(
@@ -503,6 +547,20 @@ def _allow_host(v: str) -> str:
 def _positive(v: str) -> int:
     """A passage count (``--k``): 1 to 50."""
     return _whole(v, 50)
+
+
+def _sentences(v: str) -> int:
+    """``--summary N``: 1 to 10 sentences (an ARTICLE after --summary is a common slip)."""
+    if not v.strip().isdigit():
+        raise argparse.ArgumentTypeError(
+            f"expected a number of sentences, got {v!r} (put --summary after the ARTICLE)"
+        )
+    return _whole(v, 10)
+
+
+def _brief_limit(v: str) -> int:
+    """``brief --limit``: 1 to 100 articles."""
+    return _whole(v, 100)
 
 
 def _size(v: str) -> int:

@@ -56,11 +56,11 @@ def parse_since(text: str, now: dt.datetime | None = None) -> dt.datetime:
     if m:
         seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2).lower()]
         if seconds <= 0:
-            raise InvalidSinceError(f"since {s!r} is no time at all: give {SINCE_FORMS}")
+            raise InvalidSinceError(f"{s!r} is no time at all: give {SINCE_FORMS}")
         return now - dt.timedelta(seconds=min(seconds, MAX_SINCE_DAYS * 86_400.0))
     when = _parse_time(s) if _DATE_RE.match(s) else None
     if when is None:
-        raise InvalidSinceError(f"cannot read since {s[:40]!r}: give {SINCE_FORMS}")
+        raise InvalidSinceError(f"cannot read {s[:40]!r} as a time: give {SINCE_FORMS}")
     return when[0]
 
 

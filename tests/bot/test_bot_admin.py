@@ -71,11 +71,11 @@ async def test_admin_commands_are_registered_for_managers_only(
     async with start_bot():
         synced = {c["name"]: c for c in fake.synced_commands[None]}
         admin = ("add", "remove", "reindex", "stats", "subscribe", "unsubscribe", "subscriptions")
-        assert set(synced) == {"ask", "search", "article", *admin}
+        assert set(synced) == {"ask", "search", "article", "brief", *admin}
         for name in admin:
             assert int(synced[name]["default_member_permissions"]) == MANAGE_GUILD
             assert synced[name]["contexts"] == [0]  # guild only
-        for name in ("ask", "search", "article"):
+        for name in ("ask", "search", "article", "brief"):
             assert synced[name]["default_member_permissions"] is None
         with pytest.raises(CommandNotAvailable):
             await fake.invoke_command("reindex", **user_at(discord_world))
