@@ -123,8 +123,8 @@ def summary_embed(summary: ArticleSummary) -> discord.Embed:
     sentences = [s for s in sentences if s]
     if sentences:
         n = len(sentences)
-        what = "sentence" if n == 1 else f"{n} sentences"
-        lead = f"**Summary** — its most central {what}, verbatim, in article order:"
+        what = "most central sentence" if n == 1 else f"{n} most central sentences"
+        lead = f"**Summary** — its {what}, verbatim, in article order:"
         # at most 3,600 units of sentences: within the description's 4,096
         embed.description = lead + "\n" + "\n".join(f"> {s}" for s in sentences)
     url = safe_url(summary.article.link)

@@ -158,7 +158,7 @@ async def test_article_summary_shows_three_central_sentences(
         (card,) = inter.original["embeds"]
         within_limits([card])
         lines = card["description"].splitlines()
-        assert lines[0].startswith("**Summary** — its most central 3 sentences, verbatim")
+        assert lines[0].startswith("**Summary** — its 3 most central sentences, verbatim")
         quoted = [line[2:] for line in lines[1:]]
         assert len(quoted) == 3 and all(line.startswith("> ") for line in lines[1:])
         told = bot_pipeline.summarize(doc.article_id, 3)
