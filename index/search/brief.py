@@ -194,10 +194,8 @@ def brief(
     """The newest ``limit`` articles (since ``since``: a duration before ``now`` or a moment;
     only ``article_ids`` when given, e.g. a channel's scope), each with its central sentence,
     read in one consistent generation. Never loads the embedding model."""
-    cutoff = since
-    if isinstance(since, dt.timedelta):
-        cutoff = (now or dt.datetime.now(dt.UTC)) - since
-    assert cutoff is None or isinstance(cutoff, dt.datetime)
+    now = now or dt.datetime.now(dt.UTC)
+    cutoff = now - since if isinstance(since, dt.timedelta) else since
     if cutoff is not None and cutoff.tzinfo is None:
         cutoff = cutoff.replace(tzinfo=dt.UTC)
     if not store.exists():
