@@ -28,6 +28,7 @@ from index.config.engine import (
     StoreSettings,
 )
 from index.config.fields import MAX_INTERVAL, SECONDS, default_data_dir, doc
+from index.config.privacy import PrivacySettings
 
 __all__ = [
     "AnswerSettings",
@@ -38,6 +39,7 @@ __all__ = [
     "FetchSettings",
     "FolderSubscription",
     "LLMSettings",
+    "PrivacySettings",
     "RetrievalSettings",
     "Settings",
     "StoreSettings",
@@ -343,6 +345,7 @@ class Settings:
         ),
     ] = field(default_factory=list)
     llm: LLMSettings = field(default_factory=LLMSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     # where the settings were read from (None: defaults and environment only); not a key
     config_path: Path | None = None
 
