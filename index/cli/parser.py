@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from index import __version__
+from index.cli.parser_community import add_community_commands
 
 EPILOG = """\
 examples:
@@ -24,6 +25,7 @@ examples:
   newsdesk stats                                              what is indexed
   newsdesk migrate --to milvus --uri http://host:19530        move the index to Milvus
   newsdesk sync                                               poll every subscribed feed/folder
+  newsdesk gaps --since 7d                                    questions the articles do not answer
 
 data dir: --data-dir, else $NEWSDESK_DATA_DIR, else data_dir in the config file, else
 ~/.local/share/newsdesk. config: --config, else $NEWSDESK_CONFIG, else ./config.toml.
@@ -452,6 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("target", metavar="URL_OR_FOLDER", help="address, folder or title")
     p.add_argument("--json", action="store_true", help="print the subscription as JSON")
+
+    add_community_commands(cmd)  # feedback, gaps, forget
 
     p = cmd(
         "run",
