@@ -101,7 +101,7 @@ def test_one_vote_per_user_per_answer(tmp_path: Path) -> None:
     assert got is not None and (got.up, got.down) == (1, 1)
     keys = sqlite3.connect(tmp_path / DB_NAME).execute("SELECT user_key FROM feedback_votes")
     for (key,) in keys:  # a salted hash, never the id
-        assert key.startswith("h:") and "1" != key[2:] and len(key) == 34
+        assert key.startswith("h:") and key[2:] != "1" and len(key) == 34
 
 
 def test_vote_on_an_unknown_answer_is_refused(tmp_path: Path) -> None:

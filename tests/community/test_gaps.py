@@ -75,13 +75,14 @@ def test_channels_counts_and_rows_without_vectors() -> None:
 
 
 def test_other_dimensions_stay_alone() -> None:
+    """After a model change the latest dimension is compared; older vectors stay alone."""
     qs = [
-        GapRow(0, 1, "x one", 1, True, 0, np.ones(4, np.float32) / 2),
-        GapRow(1, 2, "x two", 1, True, 0, np.ones(4, np.float32) / 2),
-        GapRow(2, 3, "x three", 1, True, 0, np.ones(8, np.float32) / 8**0.5),
+        GapRow(0, 1, "x three", 1, True, 0, np.ones(8, np.float32) / 8**0.5),
+        GapRow(1, 2, "x one", 1, True, 0, np.ones(4, np.float32) / 2),
+        GapRow(2, 3, "x two", 1, True, 0, np.ones(4, np.float32) / 2),
     ]
     got = group_questions(qs)
-    assert sorted(g.count for g in got) == [1, 2]
+    assert [(g.count, g.question) for g in got] == [(2, "x two"), (1, "x three")]
 
 
 def test_empty() -> None:
