@@ -109,7 +109,8 @@ class LoggedAnswer:
 
     @classmethod
     def from_row(cls, r: tuple[Any, ...]) -> LoggedAnswer:
-        return cls(*r[:12], bool(r[12]), int(r[13] or 0), int(r[14] or 0))
+        fields: tuple[Any, ...] = (*r[:12], bool(r[12]), int(r[13] or 0), int(r[14] or 0))
+        return cls(*fields)
 
     def to_json(self) -> dict[str, Any]:
         from index.community.periods import iso
@@ -388,7 +389,10 @@ class FeedbackStore:
         if not self.path.is_file():
             return report
         with self._write() as c:
-            a_where, a_args, v_where, v_args = [], [], [], []  # type: ignore[var-annotated]
+            a_where: list[str] = []
+            v_where: list[str] = []
+            a_args: list[object] = []
+            v_args: list[object] = []
             if user_id is not None:
                 keys = self._keys(c, user_id)
                 a_where.append("user_id = ?")

@@ -60,17 +60,17 @@ def _neighbours(x: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray
 
     Similarity is symmetric: each block is compared with itself and the rows after it only
     (half the products), and every pair found is added both ways."""
-    rows: list[np.ndarray] = []
-    cols: list[np.ndarray] = []
+    found_rows: list[np.ndarray] = []
+    found_cols: list[np.ndarray] = []
     for b in range(0, len(x), _BLOCK):
         sims = x[b : b + _BLOCK] @ x[b:].T
         r, c = np.nonzero(sims >= threshold)
         r, c = r.astype(np.int64) + b, c.astype(np.int64) + b
         upper = c >= r  # the block against itself is a square: each pair once
         r, c = r[upper], c[upper]
-        rows += [r, c[c != r]]
-        cols += [c, r[c != r]]
-    r, c = np.concatenate(rows), np.concatenate(cols)
+        found_rows += [r, c[c != r]]
+        found_cols += [c, r[c != r]]
+    r, c = np.concatenate(found_rows), np.concatenate(found_cols)
     order = np.argsort(r, kind="stable")
     return r[order], c[order]
 
@@ -112,12 +112,11 @@ def group_questions(
     nbr = np.zeros(0, dtype=np.int64)
     degree = weight.copy()
     if len(idx):
-        r, c = _neighbours(x[idx], threshold)
-        r, c = idx[r], idx[c]
-        nbr = c
-        counts = np.bincount(r, minlength=n)
-        starts[1:] = np.cumsum(counts)
-        degree = np.where(has, np.bincount(r, weights=weight[c], minlength=n), weight)
+        src, dst = _neighbours(x[idx], threshold)
+        src, dst = idx[src], idx[dst]
+        nbr = dst
+        starts[1:] = np.cumsum(np.bincount(src, minlength=n))
+        degree = np.where(has, np.bincount(src, weights=weight[dst], minlength=n), weight)
     order = np.lexsort((-last, -weight, -degree))  # most neighbours, most asked, latest
     leader = np.full(n, -1, dtype=np.int64)
     for k in order.tolist():
@@ -136,7 +135,7 @@ def group_questions(
     for head, entries in groups.items():
         asked = [i for k in entries for i in members[k]]
         lead_rows = [rows[i] for i in members[head]]
-        channels = sorted({rows[i].channel_id for i in asked if rows[i].channel_id is not None})
+        channels = sorted({c for i in asked if (c := rows[i].channel_id) is not None})
         others = sorted((k for k in entries if k != head), key=lambda k: (-weight[k], -last[k]))
         out.append(
             Gap(
