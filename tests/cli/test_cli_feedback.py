@@ -16,7 +16,11 @@ from tests.fakes.config import HASH_CONFIG
 
 
 def _answer(q: str, *, abstain: bool) -> Answer:
-    quote = None if abstain else Quote("Lava reached the sea.", "v1", "Volcano", "v.txt", None, 5, 26, 0.9, 1)
+    quote = (
+        None
+        if abstain
+        else Quote("Lava reached the sea.", "v1", "Volcano", "v.txt", None, 5, 26, 0.9, 1)
+    )
     ans = Answer(q, quote, [], confidence=0.3)
     ans.query_vector = HashEmbedder().embed_query(q)
     return ans
