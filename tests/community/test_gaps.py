@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from index.community.feedback import GapRow
 from index.community.gaps import group_questions
 from index.embedding.hashing import HashEmbedder
+from index.tools.bench_community import gaps_latency
 
 EMB = HashEmbedder()
 
@@ -106,3 +109,10 @@ def test_many_questions_are_grouped_exactly() -> None:
     counts = [g.count for g in got]
     assert counts == sorted(counts, reverse=True)
     assert counts[0] == np.bincount(topic).max()
+
+
+def test_bench_figure_groups_its_synthetic_topics(tmp_path: Path) -> None:
+    """`newsdesk bench`'s gaps figure (small here): logged like the bot logs, grouped by topic."""
+    res = gaps_latency(tmp_path, n=400, dim=48, seed=1, topics=12)
+    assert res["questions"] == 400 and res["groups"] == 12
+    assert res["largest"] >= 400 // 12 and res["seconds"] >= 0
