@@ -73,7 +73,7 @@ class DiscordSettings:
         doc(
             """
             Who may use the admin commands (/add /remove /reindex /stats /subscribe /unsubscribe
-            /subscriptions), checked each time one runs. All servers share one index, so a manager
+            /subscriptions /feedback /gaps), checked each time one runs. All servers share one index, so a manager
             of any server the bot is in could otherwise change what every server sees (README
             "Locking the bot to your servers"). Allowed: members with Manage Server in
             admin_guild_ids (empty = the servers in guild_ids; both empty = in no server), the users
