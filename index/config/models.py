@@ -73,9 +73,10 @@ class DiscordSettings:
         doc(
             """
             Who may use the admin commands (/add /remove /reindex /stats /subscribe /unsubscribe
-            /subscriptions /feedback /gaps), checked each time one runs. All servers share one index, so a manager
-            of any server the bot is in could otherwise change what every server sees (README
-            "Locking the bot to your servers"). Allowed: members with Manage Server in
+            /subscriptions /feedback /gaps), checked each time one runs. All servers share one
+            index, so a manager of any server the bot is in could otherwise change what every
+            server sees (README "Locking the bot to your servers"). Allowed: members with Manage
+            Server in
             admin_guild_ids (empty = the servers in guild_ids; both empty = in no server), the users
             in admin_user_ids (in any server), members holding a role in admin_role_ids, and the
             application's owner (or its team).
