@@ -188,3 +188,41 @@ async def test_feedback_and_gaps_for_admins(
         inter = await w.fake.invoke_command("gaps", {"since": "soon"}, **admin)
         await inter.wait_done()
         assert "'soon' is not a span" in (inter.original or inter.followups[-1])["content"]
+
+
+async def test_written_answers_get_buttons_when_final(
+    discord_world: DiscordWorld, start_bot: StartBot, bot_settings: Settings
+) -> None:
+    """A streamed written answer ([llm]) gets its buttons with the final edit, once logged."""
+    from tests.fakes.openai import ChatRequest, FakeOpenAI
+
+    def faithful(req: ChatRequest) -> str:
+        n = req.passage_with("Lyon")
+        return f'A bakery in Lyon won. "won the national bread prize on Sunday" [{n}].'
+
+    w = discord_world
+    with FakeOpenAI() as llm:
+        bot_settings.llm.base_url, bot_settings.llm.model = llm.base_url, "fake"
+        llm.reply = faithful
+        llm.piece_delay = 0.1
+        async with start_bot():
+            await w.fake.send_message(w.channel, w.user, BREAD_Q, mention_bot=True)
+            await w.fake.wait_for(
+                lambda: w.fake.messages[w.channel] and w.fake.messages[w.channel][0]["components"],
+                timeout=15,
+            )
+            (reply,) = w.fake.messages[w.channel]
+            assert "Written by" in str(reply)
+            up, _down = vote_ids(reply)
+            writes = [
+                r.body
+                for r in w.fake.request_log
+                if r.path.startswith(f"/channels/{w.channel}/messages")
+                and r.method in ("POST", "PATCH")
+            ]
+            assert len(writes) >= 2
+            assert all(not b.get("components") for b in writes[:-1])  # partial states: none
+            inter = await w.fake.click_button(int(reply["id"]), up, user_id=w.user)
+            assert response_text(inter)[0] == "Thanks — recorded 👍"
+    c = sqlite3.connect(Path(bot_settings.data_dir) / DB_NAME)
+    assert c.execute("SELECT COUNT(*) FROM feedback_answers").fetchone()[0] == 1  # logged once
