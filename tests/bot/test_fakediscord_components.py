@@ -176,3 +176,47 @@ async def test_click_button_only_clicks_what_the_message_has(
             await w.fake.click_button(sent.id, "panel:nope", user_id=w.user)
         with pytest.raises(AssertionError, match="disabled"):
             await w.fake.click_button(sent.id, "panel:off", user_id=w.user)
+
+
+async def test_interaction_responses_and_followups_are_validated(
+    discord_world: DiscordWorld,
+) -> None:
+    """A component click answered (type 4), a follow-up and an update (type 7) with bad
+    components are refused like a channel message; good ones are stored on the message."""
+    import aiohttp
+
+    w = discord_world
+    bot = make_bot()  # no view: nothing in the bot answers the click, the test does
+    async with run_bot(w.fake, bot):
+        route = discord.http.Route("POST", "/channels/{channel_id}/messages", channel_id=w.channel)
+        sent = await bot.http.request(
+            route, json={"content": "panel", "components": [row(button(custom_id="p"))]}
+        )
+        w.fake.interaction_response_timeout = None
+        inter = await w.fake.click_component(int(sent["id"]), "p", user_id=w.user)
+        url = f"{w.fake.base_url}/interactions/{inter.id}/{inter.token}/callback"
+        bad = [row(button(custom_id="x" * 101))]
+        async with aiohttp.ClientSession() as http:
+            for kind in (4, 7):
+                data = {"content": "hi", "components": bad}
+                async with http.post(url, json={"type": kind, "data": data}) as resp:
+                    assert resp.status == 400
+                    body = await resp.json()
+                    assert body["code"] == 50035
+                    assert flat(body["errors"]) == {
+                        "components.0.components.0.custom_id": ["BASE_TYPE_BAD_LENGTH"]
+                    }
+            assert inter.callbacks == []
+            good = [row(button(custom_id="q", label="next"))]
+            data = {"content": "updated", "components": good}
+            async with http.post(url, json={"type": 7, "data": data}) as resp:
+                assert resp.status == 204
+            assert w.fake.messages[w.channel][0]["components"] == good
+            hook = f"{w.fake.base_url}/webhooks/{w.fake.application_id}/{inter.token}"
+            async with http.post(hook, json={"content": "more", "components": bad}) as resp:
+                assert resp.status == 400
+            async with http.post(
+                hook, json={"content": "more", "components": good, "flags": 64}
+            ) as resp:
+                assert resp.status == 204
+            assert inter.followups[-1]["components"] == good
