@@ -17,6 +17,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from index.community.feedback import FeedbackStore
 from index.config import Settings
 from index.errors import ArticleNotFoundError
 from index.models import Answer, Article, Hit
@@ -42,6 +43,7 @@ INITIAL_EXTENSIONS = (
     "bot.cogs.admin",
     "bot.cogs.subscriptions",
     "bot.cogs.brief",
+    "bot.cogs.feedback",
 )
 
 
@@ -123,6 +125,8 @@ class NewsdeskBot(commands.Bot):
         self.settings = settings
         self._owns_pipeline = pipeline is None
         self.pipeline = pipeline if pipeline is not None else Pipeline(settings)
+        # answers sent, votes on them (community.sqlite3, opened on first use): bot.views
+        self.feedback = FeedbackStore(settings.data_dir, settings.privacy)
         d = settings.discord
         self.cooldowns = UserCooldowns(d.cooldown_rate, d.cooldown_seconds)
         self.autocomplete_gate = AutocompleteGate(d.autocomplete_seconds)
@@ -245,6 +249,7 @@ class NewsdeskBot(commands.Bot):
 
     async def close(self) -> None:
         await super().close()
+        self.feedback.close()
         if self._owns_pipeline:
             self.pipeline.close()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from index.cli.commands import open_pipeline
+from index.cli.commands_community import log_answers
 from index.cli.render import (
     dated,
     format_answer,
@@ -51,6 +52,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
                 ans = pipe.ask(args.question, k=args.k, mode=args.mode)
             except NewsdeskError as e:
                 return _question_error(args, e, out)
+            log_answers(settings, [ans])  # only with privacy.log_cli
             if args.json:
                 print(json.dumps(ans.to_json(), ensure_ascii=False), file=out)
             else:
@@ -61,6 +63,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             return 2
         lines = [line.rstrip("\r\n") for line in sys.stdin]
         results = pipe.ask_many(lines, k=args.k, mode=args.mode)
+        log_answers(settings, results)  # only with privacy.log_cli
         failed = 0
         for q, res in zip(lines, results, strict=True):
             if isinstance(res, NewsdeskError):
@@ -244,6 +247,7 @@ def cmd_chat(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
                         print(format_generated(gen), file=out)
                     else:
                         ans = pipe.ask(line)
+                        log_answers(settings, [ans])  # only with privacy.log_cli
                         last = list(ans.passages)
                         print(format_answer(ans), file=out)
                 except NewsdeskError as e:

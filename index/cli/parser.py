@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from index import __version__
+from index.cli.parser_community import add_community_commands
 
 EPILOG = """\
 examples:
@@ -25,6 +26,7 @@ examples:
   newsdesk brief --since 24h                                  the newest articles, summarised
   newsdesk migrate --to milvus --uri http://host:19530        move the index to Milvus
   newsdesk sync                                               poll every subscribed feed/folder
+  newsdesk gaps --since 7d                                    questions the articles do not answer
 
 data dir: --data-dir, else $NEWSDESK_DATA_DIR, else data_dir in the config file, else
 ~/.local/share/newsdesk. config: --config, else $NEWSDESK_CONFIG, else ./config.toml.
@@ -496,6 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("target", metavar="URL_OR_FOLDER", help="address, folder or title")
     p.add_argument("--json", action="store_true", help="print the subscription as JSON")
+
+    add_community_commands(cmd)  # feedback, gaps, forget
 
     p = cmd(
         "run",

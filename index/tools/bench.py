@@ -54,6 +54,7 @@ from index.embedding import Embedder, make_embedder
 from index.models import Document, Progress
 from index.storage.policy import IndexPolicy
 from index.storage.sentences import unpack_sentences
+from index.tools.bench_community import GAPS_QUESTIONS, gaps_latency
 from index.tools.bench_corpus import (
     ROOT,
     SyntheticEmbedder,
@@ -128,7 +129,7 @@ class Bench:
         n_sizes = len(set(opts.sizes))
         self._done = 0
         self._total = (
-            6 + 2 * INDEX_RUNS + 3 * n_sizes + (1 if n_sizes else 0) + (2 if opts.full else 0)
+            7 + 2 * INDEX_RUNS + 3 * n_sizes + (1 if n_sizes else 0) + (2 if opts.full else 0)
         )  # fmt: skip
         self.lookup: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.real_articles: list[tuple[Document, int]] = []  # with their passage counts
@@ -251,6 +252,10 @@ class Bench:
         self._step(f"title autocomplete, {AUTOCOMPLETE_TITLES:,} titles")
         r["autocomplete"] = autocomplete_latency(
             self.tmp / "titles", AUTOCOMPLETE_TITLES, AUTOCOMPLETE_QUERIES, self.opts.seed
+        )
+        self._step(f"gaps over {GAPS_QUESTIONS:,} logged questions")
+        r["gaps"] = gaps_latency(
+            self.tmp / "gaps", dim=self.embedder.dimension, seed=self.opts.seed
         )
         r["machine"]["load_average_end"] = load_average()
         if self.progress:

@@ -70,7 +70,10 @@ async def test_admin_commands_are_registered_for_managers_only(
     fake = discord_world.fake
     async with start_bot():
         synced = {c["name"]: c for c in fake.synced_commands[None]}
-        admin = ("add", "remove", "reindex", "stats", "subscribe", "unsubscribe", "subscriptions")
+        admin = (
+            *("add", "remove", "reindex", "stats", "subscribe", "unsubscribe", "subscriptions"),
+            *("feedback", "gaps"),
+        )
         assert set(synced) == {"ask", "search", "article", "brief", *admin}
         for name in admin:
             assert int(synced[name]["default_member_permissions"]) == MANAGE_GUILD
@@ -423,6 +426,8 @@ async def test_another_servers_managers_cannot_use_admin_commands(
                 ("subscribe", {"url": srv.url("/feed.xml")}),
                 ("unsubscribe", {"feed": "#1"}),
                 ("subscriptions", {}),
+                ("feedback", {}),
+                ("gaps", {}),
             ):
                 inter = await fake.invoke_command(name, options, **stranger)
                 await inter.wait_done()
