@@ -191,6 +191,8 @@ class Answer:
     smalltalk: str | None = None
     # further quotes for the other parts of a multi-part question ("... and when did it end?")
     also: list[Quote] = field(default_factory=list)
+    # a follow-up in a thread: the earlier question its retrieval built on (index.search.followup)
+    follows_up: str | None = None
 
     @property
     def abstained(self) -> bool:
@@ -207,6 +209,7 @@ class Answer:
             "also": [q.to_json() for q in self.also],
             "passages": [p.to_json() for p in self.passages],
             "elapsed_ms": round(self.elapsed_ms, 2),
+            **({"follows_up": self.follows_up} if self.follows_up else {}),
         }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import threading
@@ -42,6 +43,7 @@ from index.models import (
     Stats,
 )
 from index.search import answer as answer_mod
+from index.search import followup
 from index.search.query import (
     Query,
     Scoring,
@@ -412,14 +414,24 @@ class Pipeline:
             )
 
     @_db_errors
-    def ask(self, question: str, k: int | None = None, mode: str | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        mode: str | None = None,
+        context: Sequence[str] = (),
+    ) -> Answer:
+        """``context``: the thread's earlier questions, for a follow-up (:mod:`followup`)."""
         t0 = time.perf_counter()
         q = self.validate_question(question)
         with self.reading() as snap:
             require_content(snap)
-            spelt = snap.lexical.spell(q)
+            fu = followup.build(q, context, snap.lexical.idf)
+            spelt = snap.lexical.spell(fu.query)
             q_vec = self.embedder.embed_query(spelt)
-            return self._answer(self._query(spelt, q_vec, k, mode, asked=q, started=t0), snap)
+            asked = q if fu.based_on is None else fu.query  # "when was that?" is no small talk
+            ans = self._answer(self._query(spelt, q_vec, k, mode, asked=asked, started=t0), snap)
+            return dataclasses.replace(ans, question=q, follows_up=fu.based_on)
 
     @_db_errors
     def ask_many(
