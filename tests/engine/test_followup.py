@@ -81,6 +81,7 @@ def test_words_the_follow_up_already_has_are_not_borrowed_twice() -> None:
 CHESS = "Where did the chess champion defend her title?"
 
 
+@pytest.mark.backends  # the index's idf and retrieval on FAISS and on Milvus Lite
 def test_context_changes_what_is_retrieved(bot_pipeline: Pipeline) -> None:
     alone = bot_pipeline.ask("and the prize?")
     follow = bot_pipeline.ask("and the prize?", context=[CHESS])
@@ -91,6 +92,7 @@ def test_context_changes_what_is_retrieved(bot_pipeline: Pipeline) -> None:
     assert any("prize fund" in h.text for h in follow.passages[:2])
 
 
+@pytest.mark.backends  # the index's idf and retrieval on FAISS and on Milvus Lite
 def test_a_contentless_follow_up_is_answered_not_small_talk(bot_pipeline: Pipeline) -> None:
     assert bot_pipeline.ask("when was that?").smalltalk == "noise"
     ans = bot_pipeline.ask("when was that?", context=["When did the volcano on Tern erupt?"])
@@ -99,6 +101,7 @@ def test_a_contentless_follow_up_is_answered_not_small_talk(bot_pipeline: Pipeli
     assert ans.to_json()["follows_up"] == "When did the volcano on Tern erupt?"
 
 
+@pytest.mark.backends  # the index's idf and retrieval on FAISS and on Milvus Lite
 def test_a_self_contained_question_in_a_thread_ignores_the_context(bot_pipeline: Pipeline) -> None:
     plain = bot_pipeline.ask("What prize did the bakery in Lyon win?")
     threaded = bot_pipeline.ask("What prize did the bakery in Lyon win?", context=[CHESS])
