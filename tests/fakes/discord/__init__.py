@@ -40,8 +40,9 @@ Realism that the fake enforces (so tests catch bugs that production would hit):
 The parts, one mixin each, composed here into :class:`FakeDiscord`: ``state`` (ids, users,
 guilds, roles, members, channels, permissions), ``messages``, ``gateway`` (websocket, intents,
 shards, dispatch), ``commands`` (what a user invokes), ``interactions`` (command sync, the
-interaction callback, follow-ups, webhook tokens) and ``rest`` (the aiohttp app and its routes);
-``common`` holds the constants, errors and records they share.
+interaction callback, follow-ups, webhook tokens), ``forums`` (forum channels and their posts)
+and ``rest`` (the aiohttp app and its routes); ``common`` holds the constants, errors and
+records they share.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ from tests.fakes.discord.common import (
     _RouteHandler,
     log,
 )
+from tests.fakes.discord.forums import ForumsMixin
 from tests.fakes.discord.gateway import GatewayMixin, _GatewayConnection
 from tests.fakes.discord.interactions import FakeInteraction, InteractionsMixin
 from tests.fakes.discord.messages import MessagesMixin
@@ -91,7 +93,13 @@ ClientT = TypeVar("ClientT", bound=discord.Client)
 
 
 class FakeDiscord(
-    StateMixin, MessagesMixin, GatewayMixin, CommandsMixin, InteractionsMixin, RestMixin
+    StateMixin,
+    MessagesMixin,
+    GatewayMixin,
+    CommandsMixin,
+    InteractionsMixin,
+    ForumsMixin,
+    RestMixin,
 ):
     """An in-process fake of Discord's REST API and gateway, bound to 127.0.0.1."""
 
