@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from index.storage.lexical import tokenize
 
 # words that point back to something said before
-ANAPHORS = frozenset(
-    "it its it's itself that this these those he him his she her hers they them their theirs "
-    "there then same one ones former latter".split()
-)
+ANAPHORS = frozenset({
+    "it", "its", "it's", "itself", "that", "this", "these", "those", "he", "him", "his", "she",
+    "her", "hers", "they", "them", "their", "theirs", "there", "then", "same", "one", "ones",
+    "former", "latter",
+})  # fmt: skip
 # openings that continue the previous question ("what about Tim Cook?", "and the price?")
 _OPENINGS = re.compile(
     r"^\s*(?:what about|how about|and|but|also|what else|anything else|same for|then|so)\b",

@@ -28,7 +28,7 @@ from tests.fakes.discord.common import (
 
 FORUM_TYPES = (15, 16)  # forum, media
 
-Order = Literal["thread_first", "message_first", "thread_only"]
+Order = Literal["thread_first", "message_first", "thread_only", "offline"]
 
 
 class ForumsMixin:
@@ -106,7 +106,8 @@ class ForumsMixin:
 
         ``order``: THREAD_CREATE then the starter's MESSAGE_CREATE (what Discord usually
         sends), ``message_first``, or ``thread_only`` (the MESSAGE_CREATE never arrives; the
-        starter is still readable with ``GET /channels/{thread}/messages/{thread}``).
+        starter is still readable with ``GET /channels/{thread}/messages/{thread}``), or
+        ``offline`` (no events: a post made while the bot was away).
         """
         forum = self.channels.get(forum_id)
         if forum is None or forum["type"] not in FORUM_TYPES:
@@ -125,7 +126,9 @@ class ForumsMixin:
         self._store_message(starter, bot_channel_message=False)
         create = {**copy.deepcopy(thread), "newly_created": True}
         create.pop("member", None)  # the bot is not a member of someone else's post
-        if order == "message_first":
+        if order == "offline":
+            pass
+        elif order == "message_first":
             await self._send_checked("MESSAGE_CREATE", copy.deepcopy(starter))
             await self._send_checked("THREAD_CREATE", create)
         else:
