@@ -77,8 +77,8 @@ class AskCog(commands.Cog):
         await interaction.edit_original_response(
             embed=threads.answer_embed(answer), allowed_mentions=NO_MENTIONS
         )
-        if context and not private:
-            await self.bot.threads.remember(interaction.channel.id, question)  # type: ignore[union-attr]
+        if context and not private and interaction.channel_id is not None:
+            await self.bot.threads.remember(interaction.channel_id, question)
 
     @app_commands.command(name="search", description="List the passages that best match a query")
     @app_commands.describe(query="Words or a question to look for")
