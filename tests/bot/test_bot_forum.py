@@ -250,3 +250,24 @@ async def test_follow_ups_in_a_bot_thread_use_context_after_a_restart_and_in_sla
     store = ForumStore(bot_settings.data_dir)
     assert store.questions(tid) == [CHESS_Q, "when was that?", BREAD_Q, "and who was the baker?"]
     store.close()
+
+
+def test_run_check_describes_forum_mode(bot_settings: Settings) -> None:
+    from bot.client import intent_warnings
+    from bot.preflight import describe, required_permissions
+
+    d = bot_settings.discord
+    d.forum_channels = [123456789012345678]
+    assert "send_messages_in_threads" in required_permissions(bot_settings)
+    assert "create_public_threads" not in required_permissions(bot_settings)
+    lines, _ = describe(bot_settings)
+    text = "\n".join(lines)
+    assert "each new post in forums 123456789012345678, once (silent when" in text
+    assert any(
+        "forum_channels is set but discord.message_content is false" in w
+        for w in intent_warnings(bot_settings)
+    )
+    d.message_content = True
+    d.forum_abstain_message = True
+    assert intent_warnings(bot_settings) == []
+    assert "once; the poster's follow-ups there" in "\n".join(describe(bot_settings)[0])
