@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import discord
@@ -74,6 +74,18 @@ class ThreadMemory:
 
     def close(self) -> None:
         self.store.close()
+
+
+def is_forum_starter(message: discord.Message, forum_ids: Collection[int]) -> bool:
+    """The first message of a post in one of ``forum_ids`` (its id is the thread's). A
+    starter that arrived before its thread is known (a partial channel) counts too: the forum
+    cog looks the thread up."""
+    ch = message.channel
+    if not forum_ids or message.guild is None or message.id != ch.id:
+        return False
+    if isinstance(ch, discord.Thread):
+        return ch.parent_id in forum_ids
+    return isinstance(ch, discord.PartialMessageable)
 
 
 def is_follow_up_noise(kind: str | None, question: str, context: Sequence[str]) -> bool:

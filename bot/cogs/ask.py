@@ -20,7 +20,7 @@ from .. import threads
 from ..checks import question_cooldown
 from ..interactions import NO_MENTIONS, defer, describe_error
 from ..relay import Relay
-from .forum import is_forum_starter
+from ..threads import is_forum_starter
 
 if TYPE_CHECKING:
     from ..client import NewsdeskBot

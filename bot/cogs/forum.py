@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 import discord
@@ -27,6 +26,7 @@ from discord.ext import commands
 from .. import formatting as fmt
 from .. import threads
 from ..interactions import NO_MENTIONS
+from ..threads import is_forum_starter
 
 if TYPE_CHECKING:
     from ..client import NewsdeskBot
@@ -37,18 +37,6 @@ STARTER_WAIT = 2.0  # seconds a THREAD_CREATE waits for its starter's MESSAGE_CR
 CATCH_UP_POSTS = 10  # per forum, at READY
 CATCH_UP_HOURS = 24.0
 NOT_FOUND_TEXT = "I could not find this in the articles."
-
-
-def is_forum_starter(message: discord.Message, forum_ids: Collection[int]) -> bool:
-    """The first message of a post in one of ``forum_ids`` (its id is the thread's). A
-    starter that arrived before its thread is known (a partial channel) counts too: the forum
-    cog looks the thread up."""
-    ch = message.channel
-    if not forum_ids or message.guild is None or message.id != ch.id:
-        return False
-    if isinstance(ch, discord.Thread):
-        return ch.parent_id in forum_ids
-    return isinstance(ch, discord.PartialMessageable)
 
 
 def post_question(title: str, body: str, limit: int) -> str:

@@ -138,5 +138,9 @@ def build(
         taken.update(t for w in words for t in tokenize([w])[0])
     if not borrowed:
         return FollowUp(question, question, anchor, ())
-    query = f"{question.rstrip()} {' '.join(borrowed)}"
+    # the words go before the question mark: "when was that? Ma Apple Pay" would read as a
+    # two-part question (index.search.answer.question_parts) whose second part is a bag of words
+    text = question.rstrip()
+    mark = text[-1] if text[-1:] in "?!." else ""
+    query = f"{text.rstrip('?!.').rstrip()} {' '.join(borrowed)}{mark}"
     return FollowUp(question, query, anchor, tuple(borrowed))

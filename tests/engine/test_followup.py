@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from index.pipeline import Pipeline
-from index.search import followup
+from index.search import answer, followup
 
 MA = "What did Ma say about Apple Pay?"
 
@@ -47,7 +47,8 @@ def test_a_follow_up_borrows_the_salient_terms_of_the_previous_question() -> Non
     fu = followup.build("what about Tim Cook?", [MA])
     assert fu.based_on == MA
     assert fu.borrowed == ("Ma", "Apple", "Pay")  # no "what", "did", "say", "about"
-    assert fu.query == "what about Tim Cook? Ma Apple Pay"
+    assert fu.query == "what about Tim Cook Ma Apple Pay?"
+    assert answer.question_parts(fu.query) == [fu.query]  # one question, not two
 
 
 def test_without_context_nothing_is_borrowed() -> None:
