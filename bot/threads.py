@@ -25,6 +25,10 @@ from . import formatting as fmt
 log = logging.getLogger("newsdesk.bot.threads")
 
 FOLLOW_UP_CHARS = 300  # the earlier question shown above a follow-up's answer
+# help-forum posts made while the bot was offline, answered at READY (bot.cogs.forum): at most
+# this many per forum, the newest, created in the last CATCH_UP_HOURS
+CATCH_UP_POSTS = 10
+CATCH_UP_HOURS = 24.0
 
 
 class ThreadMemory:

@@ -7,9 +7,9 @@ arrives first takes the post: a THREAD_CREATE waits :data:`STARTER_WAIT` seconds
 starter, then fetches it (and asks the title alone if that fails). Each post is *claimed* in
 ``community.sqlite3`` before it is answered (:class:`index.community.forum.ForumStore`), so it
 is answered at most once, also after a restart. Posts made while the bot was offline are caught
-up at READY: at most :data:`CATCH_UP_POSTS` per forum, created in the last
-:data:`CATCH_UP_HOURS` hours. When the articles do not answer, the bot stays silent unless
-``discord.forum_abstain_message`` is on. The poster's follow-ups in an answered post are
+up at READY: at most :data:`bot.threads.CATCH_UP_POSTS` per forum, created in the
+last :data:`bot.threads.CATCH_UP_HOURS` hours. When the articles do not answer, the bot
+stays silent unless ``discord.forum_abstain_message`` is on. The poster's follow-ups in an answered post are
 questions with the post as context (:mod:`bot.threads`, :mod:`bot.cogs.ask`).
 """
 
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("newsdesk.bot.forum")
 
 STARTER_WAIT = 2.0  # seconds a THREAD_CREATE waits for its starter's MESSAGE_CREATE
-CATCH_UP_POSTS = 10  # per forum, at READY
-CATCH_UP_HOURS = 24.0
 NOT_FOUND_TEXT = "I could not find this in the articles."
 
 
@@ -103,7 +101,7 @@ class ForumCog(commands.Cog):
         if self._caught_up or not self.forums:
             return
         self._caught_up = True
-        since = discord.utils.utcnow() - datetime.timedelta(hours=CATCH_UP_HOURS)
+        since = discord.utils.utcnow() - datetime.timedelta(hours=threads.CATCH_UP_HOURS)
         for forum_id in sorted(self.forums):
             forum = self.bot.get_channel(forum_id)
             if not isinstance(forum, discord.ForumChannel):
@@ -117,8 +115,6 @@ class ForumCog(commands.Cog):
                 and not t.archived
                 and discord.utils.snowflake_time(t.id) > since
             ]
-            recent.sort(key=lambda t: t.id, reverse=True)
-            recent = recent[:CATCH_UP_POSTS]
             try:
                 done = await self.bot.run_sync(
                     self.bot.threads.store.claimed, [t.id for t in recent]
@@ -126,8 +122,9 @@ class ForumCog(commands.Cog):
             except Exception as e:
                 log.warning("forum catch-up skipped: %s", e)
                 return
-            for thread in reversed(recent):  # oldest first
-                if thread.id in done or thread.id in self._seen:
+            todo = sorted((t for t in recent if t.id not in done), key=lambda t: t.id)
+            for thread in todo[-threads.CATCH_UP_POSTS :]:  # the newest few, oldest first
+                if thread.id in self._seen:
                     continue
                 self._seen.add(thread.id)
                 log.info("catching up on forum post %s in %s", thread.id, forum_id)

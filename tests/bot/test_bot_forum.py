@@ -271,3 +271,31 @@ def test_run_check_describes_forum_mode(bot_settings: Settings) -> None:
     d.forum_abstain_message = True
     assert intent_warnings(bot_settings) == []
     assert "once; the poster's follow-ups there" in "\n".join(describe(bot_settings)[0])
+
+
+async def test_the_catch_up_is_bounded_to_the_newest_posts(
+    discord_world: DiscordWorld,
+    start_bot: StartBot,
+    forum: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bot import threads
+
+    monkeypatch.setattr(threads, "CATCH_UP_POSTS", 2)
+    fake = discord_world.fake
+    posts = [
+        (
+            await fake.create_forum_post(
+                forum, discord_world.user, f"Q{i}", BREAD_Q, order="offline"
+            )
+        )[0]
+        for i in range(3)
+    ]
+    archived, _ = await fake.create_forum_post(
+        forum, discord_world.user, "Old", CHESS_Q, order="offline"
+    )
+    fake.channels[archived]["thread_metadata"]["archived"] = True
+    async with start_bot():
+        await fake.wait_for(lambda: fake.messages[posts[1]] and fake.messages[posts[2]], timeout=8)
+        assert await quiet(fake, posts[0], 0), [len(fake.messages[p]) for p in posts]
+        assert fake.messages[archived] == []
