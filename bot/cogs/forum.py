@@ -9,8 +9,8 @@ starter, then fetches it (and asks the title alone if that fails). Each post is 
 is answered at most once, also after a restart. Posts made while the bot was offline are caught
 up at READY: at most :data:`bot.threads.CATCH_UP_POSTS` per forum, created in the
 last :data:`bot.threads.CATCH_UP_HOURS` hours. When the articles do not answer, the bot
-stays silent unless ``discord.forum_abstain_message`` is on. The poster's follow-ups in an answered post are
-questions with the post as context (:mod:`bot.threads`, :mod:`bot.cogs.ask`).
+stays silent unless ``discord.forum_abstain_message`` is on. The poster's follow-ups in an
+answered post are questions with the post as context (:mod:`bot.threads`, :mod:`bot.cogs.ask`).
 """
 
 from __future__ import annotations
