@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import logging
 import threading
@@ -431,7 +430,8 @@ class Pipeline:
             q_vec = self.embedder.embed_query(spelt)
             asked = q if fu.based_on is None else fu.query  # "when was that?" is no small talk
             ans = self._answer(self._query(spelt, q_vec, k, mode, asked=asked, started=t0), snap)
-            return dataclasses.replace(ans, question=q, follows_up=fu.based_on)
+            ans.question, ans.follows_up = q, fu.based_on
+            return ans
 
     @_db_errors
     def ask_many(
