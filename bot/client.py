@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import discord
@@ -30,6 +30,7 @@ from . import formatting as fmt
 from .cooldown import AutocompleteGate, UserCooldowns
 from .interactions import NO_MENTIONS, InputError, describe_error, send_error
 from .redact import redact_secret
+from .threads import ThreadMemory
 
 log = logging.getLogger("newsdesk.bot")
 
@@ -44,6 +45,7 @@ INITIAL_EXTENSIONS = (
     "bot.cogs.subscriptions",
     "bot.cogs.brief",
     "bot.cogs.feedback",
+    "bot.cogs.forum",
 )
 
 
@@ -70,6 +72,11 @@ def intent_warnings(settings: Settings) -> list[str]:
             "questions in the bot's threads arrive without their text, so only mentions "
             "there are answered (enable the Message Content intent and set "
             "message_content = true to answer every follow-up)"
+        )
+    if d.forum_channels and not d.message_content:
+        out.append(
+            "discord.forum_channels is set but discord.message_content is false: forum posts "
+            "arrive without their first message, so only their titles are asked"
         )
     return out
 
@@ -138,12 +145,16 @@ class NewsdeskBot(commands.Bot):
         self.load_seconds: float | None = None
         self.ready_seconds: float | None = None
         self.synced: list[str] = []  # sync targets actually PUT at this start ("global", ids)
+        self.threads = ThreadMemory(settings.data_dir)  # questions per thread, for follow-ups
 
     # -- engine access (always in a worker thread) -------------------------------------------------
     async def run_sync(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
-    async def ask(self, question: str) -> Answer:
+    async def ask(self, question: str, context: Sequence[str] = ()) -> Answer:
+        """``context``: the thread's earlier questions, for a follow-up."""
+        if context:
+            return await self.run_sync(self.pipeline.ask, question, context=list(context))
         return await self.run_sync(self.pipeline.ask, question)
 
     async def generate(
@@ -216,6 +227,7 @@ class NewsdeskBot(commands.Bot):
             stats.chunks,
             stats.model,
         )
+        await self.threads.load()
         for name in INITIAL_EXTENSIONS:
             try:
                 await self.load_extension(name)
@@ -250,6 +262,7 @@ class NewsdeskBot(commands.Bot):
     async def close(self) -> None:
         await super().close()
         self.feedback.close()
+        self.threads.close()
         if self._owns_pipeline:
             self.pipeline.close()
 

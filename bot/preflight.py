@@ -44,7 +44,8 @@ def required_permissions(settings: Settings) -> dict[str, str]:
     }
     if settings.discord.reply_in_thread:
         perms["create_public_threads"] = "Create Public Threads"
-        perms["send_messages_in_threads"] = "Send Messages in Threads"
+    if settings.discord.reply_in_thread or settings.discord.forum_channels:
+        perms["send_messages_in_threads"] = "Send Messages in Threads"  # answers in forum posts
     return perms
 
 
@@ -124,6 +125,12 @@ def describe(settings: Settings) -> tuple[list[str], bool]:
     lines.append(f"answers:     {'; '.join(answers) or 'slash commands only'}")
     if d.reply_in_thread:
         lines.append("             answers open a thread; follow-ups there are questions")
+    if d.forum_channels:
+        silent = "" if d.forum_abstain_message else " (silent when the articles do not say)"
+        lines.append(
+            f"             each new post in forums {_ids(d.forum_channels)}, once{silent}; "
+            "the poster's follow-ups there"
+        )
     admins = []
     admin_guilds = d.admin_guild_ids or d.guild_ids
     if admin_guilds:

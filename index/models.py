@@ -194,6 +194,8 @@ class Answer:
     # the question as retrieval embedded it (float32, unit length; not in the JSON): the
     # feedback log keeps it so `gaps` groups questions without embedding them again
     query_vector: Any = field(default=None, repr=False, compare=False)
+    # a follow-up in a thread: the earlier question its retrieval built on (index.search.followup)
+    follows_up: str | None = None
 
     @property
     def abstained(self) -> bool:
@@ -210,6 +212,7 @@ class Answer:
             "also": [q.to_json() for q in self.also],
             "passages": [p.to_json() for p in self.passages],
             "elapsed_ms": round(self.elapsed_ms, 2),
+            **({"follows_up": self.follows_up} if self.follows_up else {}),
         }
 
 

@@ -43,6 +43,7 @@ from index.models import (
 )
 from index.search import answer as answer_mod
 from index.search import brief as news
+from index.search import followup
 from index.search.query import (
     Query,
     Scoring,
@@ -413,14 +414,25 @@ class Pipeline:
             )
 
     @_db_errors
-    def ask(self, question: str, k: int | None = None, mode: str | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        mode: str | None = None,
+        context: Sequence[str] = (),
+    ) -> Answer:
+        """``context``: the thread's earlier questions, for a follow-up (:mod:`followup`)."""
         t0 = time.perf_counter()
         q = self.validate_question(question)
         with self.reading() as snap:
             require_content(snap)
-            spelt = snap.lexical.spell(q)
+            fu = followup.build(q, context, snap.lexical.idf)
+            spelt = snap.lexical.spell(fu.query)
             q_vec = self.embedder.embed_query(spelt)
-            return self._answer(self._query(spelt, q_vec, k, mode, asked=q, started=t0), snap)
+            asked = q if fu.based_on is None else fu.query  # "when was that?" is no small talk
+            ans = self._answer(self._query(spelt, q_vec, k, mode, asked=asked, started=t0), snap)
+            ans.question, ans.follows_up = q, fu.based_on
+            return ans
 
     @_db_errors
     def ask_many(

@@ -17,9 +17,11 @@ from index.search import smalltalk
 from index.written.generate import GeneratedAnswer
 
 from .. import formatting as fmt
+from .. import threads
 from ..checks import question_cooldown
 from ..interactions import NO_MENTIONS, defer, describe_error
 from ..relay import Relay
+from ..threads import is_forum_starter
 from ..views import answer_view
 
 if TYPE_CHECKING:
@@ -73,12 +75,15 @@ class AskCog(commands.Cog):
 
             await self._written_answer(question, show)
             return
-        answer = await self.bot.ask(question)
+        context = await self.bot.threads.context(interaction.channel)  # a follow-up in a thread
+        answer = await self.bot.ask(question, context)
         await interaction.edit_original_response(
-            embed=fmt.answer_embed(answer),
+            embed=threads.answer_embed(answer),
             allowed_mentions=NO_MENTIONS,
             view=await self._view(answer, interaction),
         )
+        if context and not private and interaction.channel_id is not None:
+            await self.bot.threads.remember(interaction.channel_id, question)
 
     @app_commands.command(name="search", description="List the passages that best match a query")
     @app_commands.describe(query="Words or a question to look for")
@@ -116,6 +121,8 @@ class AskCog(commands.Cog):
             me = self.bot.user
             if d.reply_in_thread and me is not None and ch.owner_id == me.id:
                 return True  # a thread the bot opened for an answer: follow-ups are questions
+            if self.bot.threads.knows(ch.id) and message.author.id == ch.owner_id:
+                return True  # a forum post the bot answered: its poster's follow-ups
         return False
 
     def question_text(self, message: discord.Message) -> str:
@@ -153,6 +160,8 @@ class AskCog(commands.Cog):
             return  # other bots and our own messages
         if message.webhook_id is not None or message.type not in ANSWERED_TYPES:
             return
+        if is_forum_starter(message, self.bot.settings.discord.forum_channels):
+            return  # a new post of a help forum: bot.cogs.forum answers it
         mentioned = self._mentions_me(message)
         if not self._is_question_place(message, mentioned):
             return
@@ -162,7 +171,8 @@ class AskCog(commands.Cog):
             if mentioned or message.guild is None:
                 await self._reply(message, content=fmt.help_message(me.display_name))
             return
-        kind = smalltalk.classify(question)
+        context = await self.bot.threads.context(message.channel)  # a follow-up in a thread
+        kind = threads.classify(question, context)
         if kind is not None:
             # "help" shows how to ask; "thanks", "hi", "42" get a short polite line when the
             # bot was addressed (mention or DM) and silence in a channel it merely listens to
@@ -188,12 +198,13 @@ class AskCog(commands.Cog):
             await self._written_reply(message, question)
             return
         try:
-            answer = await self.bot.ask(question)
+            answer = await self.bot.ask(question, context)
         except Exception as e:  # NewsdeskError → its message; anything else → a logged ref
             await self._reply(message, content=describe_error(e, "a message question"))
             return
         view = await self._view(answer, message)
-        await self._deliver(message, question, fmt.answer_embed(answer), view)
+        sent = await self._deliver(message, question, threads.answer_embed(answer), view)
+        await self.bot.threads.remember_sent(sent, question)
 
     async def _view(
         self, answer: Answer, where: discord.Message | discord.Interaction

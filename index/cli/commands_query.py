@@ -44,12 +44,15 @@ def _question_error(args: argparse.Namespace, e: NewsdeskError, out: TextIO) -> 
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    if args.after and (args.generate or args.question is None):
+        print("newsdesk: error: --after needs a QUESTION and no --generate", file=sys.stderr)
+        return 2
     if args.generate:
         return _ask_generated(args, settings, out)
     with open_pipeline(settings) as pipe:
         if args.question is not None:
             try:
-                ans = pipe.ask(args.question, k=args.k, mode=args.mode)
+                ans = pipe.ask(args.question, k=args.k, mode=args.mode, context=args.after or ())
             except NewsdeskError as e:
                 return _question_error(args, e, out)
             log_answers(settings, [ans])  # only with privacy.log_cli
@@ -204,6 +207,7 @@ def cmd_chat(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
         raise ConfigError(LLM_OFF)
     last: list[Hit] = []  # the passages of the last answer, for :sources
+    asked: list[str] = []  # earlier questions: "when was that?" follows them up
     with open_pipeline(settings) as pipe, _line_editing(interactive) as readline:
         stats = pipe.stats()
         if interactive:
@@ -246,7 +250,8 @@ def cmd_chat(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
                         last = list(gen.answer.passages)
                         print(format_generated(gen), file=out)
                     else:
-                        ans = pipe.ask(line)
+                        ans = pipe.ask(line, context=asked)
+                        asked.append(line)
                         log_answers(settings, [ans])  # only with privacy.log_cli
                         last = list(ans.passages)
                         print(format_answer(ans), file=out)

@@ -144,9 +144,17 @@ def build_parser() -> argparse.ArgumentParser:
         'examples:\n  newsdesk ask "What did Ma say about Apple Pay?"\n'
         "  newsdesk ask --json --k 3 < questions.txt\n"
         '  newsdesk ask --generate "What did Ma say about Apple Pay?"\n'
-        '  newsdesk ask --generate --json "Who interviewed Ma?"   (see "generated")',
+        '  newsdesk ask --generate --json "Who interviewed Ma?"   (see "generated")\n'
+        '  newsdesk ask --after "What did Ma say about Apple Pay?" "when was that?"',
     )
     p.add_argument("question", nargs="?", help="the question (omit to read stdin)")
+    p.add_argument(
+        "--after",
+        action="append",
+        metavar="EARLIER",
+        help="an earlier question QUESTION follows up (repeat, oldest first): a follow-up such "
+        'as "when was that?" or "what about Tim Cook?" is searched with its key words',
+    )
     p.add_argument("--k", type=_positive, default=None, help="passages to return (default 5)")
     p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], help="retrieval mode")
     p.add_argument("--json", action="store_true", help="JSON output (one object per line in batch)")

@@ -120,6 +120,8 @@ def format_answer(ans: Answer, show_passages: bool = True, full: bool = False) -
         from index.search.smalltalk import REPLIES
 
         return wrap(REPLIES.get(ans.smalltalk, REPLIES["noise"]), "")
+    if ans.follows_up:  # a follow-up: which earlier question its search built on
+        lines.append(wrap(f"Following up on: “{ans.follows_up}”", ""))
     if ans.quote is None:
         lines.append(NOT_FOUND)
         if ans.suggestions:

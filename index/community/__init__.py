@@ -1,6 +1,3 @@
-"""Community state kept beside the index: what members asked and how they rated the answers.
-
-Its own SQLite file in the data dir (``community.sqlite3``), never the index DB: the index is
-rebuilt by ``reindex`` and may live on Milvus, while votes and logs must survive both. Each
-module opens that file with its own tables (``CREATE TABLE IF NOT EXISTS``).
-"""
+"""Community state of the Discord face (votes, question log, forum bookkeeping, scope bindings):
+``<data_dir>/community.sqlite3``, apart from the index, which reindex and generations rebuild
+and which may live on Milvus. Each module owns its tables (``CREATE TABLE IF NOT EXISTS``)."""

@@ -103,6 +103,26 @@ class DiscordSettings:
             """
         ),
     ] = False
+    forum_channels: Annotated[
+        list[int],
+        doc(
+            """
+            help-forum mode: in these forum channels the bot answers each new post once (title +
+            first message as the question) in the post's thread, and the poster's follow-ups there
+            (the first message and follow-ups need message_content = true; without it only the
+            title is asked)
+            """
+        ),
+    ] = field(default_factory=list)
+    forum_abstain_message: Annotated[
+        bool,
+        doc(
+            """
+            when the articles do not answer a forum post, say "I could not find this in the
+            articles" in its thread (default: stay silent)
+            """
+        ),
+    ] = False
     cooldown_seconds: Annotated[
         float,
         doc("per-user rate: at most cooldown_rate questions per cooldown_seconds", ge=0),

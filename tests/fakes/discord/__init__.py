@@ -41,8 +41,8 @@ The parts, one mixin each, composed here into :class:`FakeDiscord`: ``state`` (i
 guilds, roles, members, channels, permissions), ``messages``, ``gateway`` (websocket, intents,
 shards, dispatch), ``commands`` (what a user invokes), ``interactions`` (command sync, the
 interaction callback, follow-ups, webhook tokens), ``components`` (buttons validated and
-clicked) and ``rest`` (the aiohttp app and its routes);
-``common`` holds the constants, errors and records they share.
+clicked), ``forums`` (forum channels and their posts) and ``rest`` (the aiohttp app and
+its routes); ``common`` holds the constants, errors and records they share.
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ from tests.fakes.discord.common import (
     log,
 )
 from tests.fakes.discord.components import ComponentsMixin
+from tests.fakes.discord.forums import ForumsMixin
 from tests.fakes.discord.gateway import GatewayMixin, _GatewayConnection
 from tests.fakes.discord.interactions import FakeInteraction, InteractionsMixin
 from tests.fakes.discord.messages import MessagesMixin
@@ -99,6 +100,7 @@ class FakeDiscord(
     GatewayMixin,
     CommandsMixin,
     InteractionsMixin,
+    ForumsMixin,
     RestMixin,
 ):
     """An in-process fake of Discord's REST API and gateway, bound to 127.0.0.1."""

@@ -404,8 +404,9 @@ class RestMixin:
     async def _r_thread(self, req: _Req, channel_id: str) -> web.Response:
         channel = self._channel(int(channel_id))
         body = req.body or {}
-        is_forum = channel["type"] in (15, 16)
-        kind = 11 if is_forum else int(body.get("type") or 12)
+        if channel["type"] in (15, 16):  # a forum post (tests/fakes/discord/forums.py)
+            return await self._r_forum_post(req, channel)
+        kind = int(body.get("type") or 12)
         thread = self._new_thread(
             channel,
             name=self._check_thread_name(body),
@@ -413,16 +414,8 @@ class RestMixin:
             kind=kind,
             auto_archive_duration=int(body.get("auto_archive_duration") or 1440),
         )
-        result = copy.deepcopy(thread)
-        if is_forum:
-            starter = self._message_from_body(thread, body.get("message") or {}, req.files)
-            starter["id"] = thread["id"]
-            self._store_message(starter, bot_channel_message=True)
-            result["message"] = starter
         self._dispatch("THREAD_CREATE", {**copy.deepcopy(thread), "newly_created": True})
-        if is_forum and self.echo_bot_messages:
-            self._dispatch("MESSAGE_CREATE", copy.deepcopy(result["message"]))
-        return self._json(result, 201)
+        return self._json(copy.deepcopy(thread), 201)
 
     async def _r_no_content_channel(self, req: _Req, channel_id: str) -> web.Response:
         self._channel(int(channel_id))

@@ -1,0 +1,120 @@
+"""The questions the bot answered in each thread, for follow-ups ("when was that?").
+
+Threads that count: those the bot opened for an answer (``discord.reply_in_thread``) and the
+help-forum posts it answered (:mod:`bot.cogs.forum`). Their questions are stored in
+``<data_dir>/community.sqlite3`` (:class:`index.community.forum.ForumStore`), so a follow-up
+after a restart still has its context; the set of such thread ids is cached in memory so that
+deciding whether a message is a question never waits for the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Collection, Sequence
+from pathlib import Path
+
+import discord
+
+from index.community.forum import ForumStore
+from index.models import Answer
+from index.search import followup, smalltalk
+
+from . import formatting as fmt
+
+log = logging.getLogger("newsdesk.bot.threads")
+
+FOLLOW_UP_CHARS = 300  # the earlier question shown above a follow-up's answer
+# help-forum posts made while the bot was offline, answered at READY (bot.cogs.forum): at most
+# this many per forum, the newest, created in the last CATCH_UP_HOURS
+CATCH_UP_POSTS = 10
+CATCH_UP_HOURS = 24.0
+
+
+class ThreadMemory:
+    """Per thread, the questions the bot answered there (oldest first)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.store = ForumStore(data_dir)
+        self._known: set[int] = set()
+
+    async def load(self) -> None:
+        """Read which threads have questions (once, at start)."""
+        try:
+            self._known = await asyncio.to_thread(self.store.threads)
+        except Exception as e:  # a damaged community file must not stop the bot
+            log.warning("could not read the thread questions: %s", e)
+
+    def knows(self, thread_id: int) -> bool:
+        return thread_id in self._known
+
+    async def context(self, channel: object) -> list[str]:
+        """The earlier questions of ``channel`` when it is a thread the bot answered in."""
+        if not isinstance(channel, discord.Thread) or channel.id not in self._known:
+            return []
+        try:
+            return await asyncio.to_thread(self.store.questions, channel.id)
+        except Exception as e:
+            log.warning("could not read the questions of thread %s: %s", channel.id, e)
+            return []
+
+    async def remember(self, thread_id: int, question: str) -> None:
+        """Add ``question`` to the thread's questions; a failure is logged, never raised."""
+        self._known.add(thread_id)
+        try:
+            await asyncio.to_thread(self.store.remember, thread_id, question)
+        except Exception as e:
+            log.warning("could not remember the question in thread %s: %s", thread_id, e)
+
+    async def remember_sent(self, sent: discord.Message | None, question: str) -> None:
+        """After an answer was posted: remember the question when it went to a thread the bot
+        opened, or one it already answered in (a forum post); not in other people's threads,
+        where only mentions are questions."""
+        if sent is None or not isinstance(sent.channel, discord.Thread):
+            return
+        thread = sent.channel
+        if thread.owner_id == sent.author.id or thread.id in self._known:
+            await self.remember(thread.id, question)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def is_forum_starter(message: discord.Message, forum_ids: Collection[int]) -> bool:
+    """The first message of a post in one of ``forum_ids`` (its id is the thread's). A
+    starter that arrived before its thread is known (a partial channel) counts too: the forum
+    cog looks the thread up."""
+    ch = message.channel
+    if not forum_ids or message.guild is None or message.id != ch.id:
+        return False
+    if isinstance(ch, discord.Thread):
+        return ch.parent_id in forum_ids
+    return isinstance(ch, discord.PartialMessageable)
+
+
+def is_follow_up_noise(kind: str | None, question: str, context: Sequence[str]) -> bool:
+    """A message small talk would drop as noise ("when was that?", "why?") that is a
+    follow-up in a thread with earlier questions: it is asked, with them as context."""
+    return kind == "noise" and bool(context) and followup.needs_context(question)
+
+
+def classify(question: str, context: Sequence[str]) -> str | None:
+    """:func:`smalltalk.classify`, except that a contentless follow-up is a question."""
+    kind = smalltalk.classify(question)
+    return None if is_follow_up_noise(kind, question, context) else kind
+
+
+def follow_up_line(based_on: str) -> str:
+    """The line above a follow-up's answer: which earlier question it built on."""
+    return f"*Following up on: “{fmt.fit(based_on, FOLLOW_UP_CHARS)}”*"
+
+
+def answer_embed(answer: Answer) -> discord.Embed:
+    """:func:`fmt.answer_embed`, with the follow-up line first when the answer built on an
+    earlier question of the thread."""
+    embed = fmt.answer_embed(answer)
+    if answer.follows_up:
+        line = follow_up_line(answer.follows_up)
+        embed.description = f"{line}\n\n{embed.description or ''}".rstrip()
+        embed = fmt.enforce_limits(embed)
+    return embed
