@@ -53,6 +53,7 @@ from index.search.query import (
     validate_question,
 )
 from index.search.rerank import Scorer
+from index.search.scope import ScopeCache, Selection
 from index.sqlite_util import translating
 from index.storage.base import Backend, Snapshot
 from index.storage.factory import open_backend
@@ -107,6 +108,7 @@ class Pipeline:
         self.last_reranked: answer_mod.Reranked | None = None
         # the loader is looked up at each load, so a replaced _load_snapshot takes effect
         self._snapshots = Snapshots(lambda gen: self._load_snapshot(gen))
+        self._scopes = ScopeCache()  # scopes resolved per generation (index/search/scope.py)
         self._write_lock = threading.Lock()
         self.writing = False
         self._store_expected = self.backend.name == "faiss"  # checked once: _expect_index
@@ -319,7 +321,7 @@ class Pipeline:
         report = IndexReport()
         with self.writer():
             articles = list(self.store.all_articles())
-            docs = [Document(a.source, a.title, a.text, a.url, a.published) for a in articles]
+            docs = [indexing.as_document(a) for a in articles]
             planned = indexing.plan_all(self.embedder, self.settings.chunking, docs, progress)
             vecs, sents = indexing.embed_planned(self.embedder, planned, progress)
             report.chunks_embedded = len(vecs)
@@ -382,10 +384,14 @@ class Pipeline:
         asked: str = "",
         exclude: frozenset[str] = frozenset(),
         started: float = 0.0,
+        scope: tuple[Selection | None, Snapshot] | None = None,
     ) -> Query:
-        """One :class:`Query`; ``k`` and ``mode`` default to ``[retrieval]``."""
+        """One :class:`Query`; ``k`` and ``mode`` default to ``[retrieval]``; ``scope``: only
+        the passages a selection allows in a snapshot (index/search/scope.py)."""
         r = self.settings.retrieval
-        return Query(text, vector, mode or r.mode, k or r.k, asked, exclude, started)
+        sel, snap = scope or (None, None)
+        allowed = self._scopes.allowed(self.store, snap.generation, sel) if sel and snap else None
+        return Query(text, vector, mode or r.mode, k or r.k, asked, exclude, started, allowed)
 
     def _scoring(self) -> Scoring:
         """The answer scorer, loaded on the first question that needs it."""
@@ -400,26 +406,38 @@ class Pipeline:
         return ans
 
     @_db_errors
-    def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        mode: str | None = None,
+        scope: Selection | None = None,
+    ) -> list[Hit]:
         q = self.validate_question(query, "query")
         with self.reading() as snap:
             require_content(snap)
             mode = mode or self.settings.retrieval.mode
             q = snap.lexical.spell(q)  # "mooon" -> "moon" for the embedder too
             q_vec = self.embedder.embed_query(q) if mode != "bm25" else None
-            return search_passages(
-                self.store, self.settings.retrieval, self._query(q, q_vec, k, mode), snap
-            )
+            query = self._query(q, q_vec, k, mode, scope=(scope, snap))
+            return search_passages(self.store, self.settings.retrieval, query, snap)
 
     @_db_errors
-    def ask(self, question: str, k: int | None = None, mode: str | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        mode: str | None = None,
+        scope: Selection | None = None,
+    ) -> Answer:
         t0 = time.perf_counter()
         q = self.validate_question(question)
         with self.reading() as snap:
             require_content(snap)
             spelt = snap.lexical.spell(q)
             q_vec = self.embedder.embed_query(spelt)
-            return self._answer(self._query(spelt, q_vec, k, mode, asked=q, started=t0), snap)
+            query = self._query(spelt, q_vec, k, mode, asked=q, started=t0, scope=(scope, snap))
+            return self._answer(query, snap)
 
     @_db_errors
     def ask_many(
@@ -487,6 +505,7 @@ class Pipeline:
         *,
         stream: bool = False,
         on_update: Callable[[GeneratedAnswer], None] | None = None,
+        scope: Selection | None = None,
     ) -> GeneratedAnswer:
         """:meth:`generate` on a running event loop; ``ask`` runs in a worker thread. With
         ``stream``, ``on_update`` sees the verified answer grow (on the loop)."""
@@ -495,7 +514,7 @@ class Pipeline:
         if not self.settings.llm.enabled:
             raise ConfigError(gen.LLM_OFF)
         t0 = time.perf_counter()
-        answer = await asyncio.to_thread(self.ask, question, k, mode)
+        answer = await asyncio.to_thread(self.ask, question, k, mode, scope)
         return await gen.generate(
             answer, self.settings.llm, stream=stream, on_update=on_update, t0=t0
         )
