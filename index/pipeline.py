@@ -419,8 +419,8 @@ class Pipeline:
             mode = mode or self.settings.retrieval.mode
             q = snap.lexical.spell(q)  # "mooon" -> "moon" for the embedder too
             q_vec = self.embedder.embed_query(q) if mode != "bm25" else None
-            query = self._query(q, q_vec, k, mode, scope=(scope, snap))
-            return search_passages(self.store, self.settings.retrieval, query, snap)
+            one = self._query(q, q_vec, k, mode, scope=(scope, snap))
+            return search_passages(self.store, self.settings.retrieval, one, snap)
 
     @_db_errors
     def ask(
@@ -490,12 +490,15 @@ class Pipeline:
         mode: str | None = None,
         *,
         on_update: Callable[[GeneratedAnswer], None] | None = None,
+        scope: Selection | None = None,
     ) -> GeneratedAnswer:
         """:meth:`ask`, then a written answer from the ``[llm]`` endpoint, verified against the
         passages; the extractive answer when the endpoint fails (see :mod:`index.written.generate`).
         With ``on_update``, the answer is streamed and ``on_update`` sees it grow."""
-        coro = self.agenerate(question, k, mode, stream=on_update is not None, on_update=on_update)
-        return asyncio.run(coro)
+        stream = on_update is not None
+        return asyncio.run(
+            self.agenerate(question, k, mode, stream=stream, on_update=on_update, scope=scope)
+        )
 
     async def agenerate(
         self,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from index.cli.commands import open_pipeline
+from index.cli.commands_scopes import cli_selection
 from index.cli.render import (
     dated,
     format_answer,
@@ -48,7 +49,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     with open_pipeline(settings) as pipe:
         if args.question is not None:
             try:
-                ans = pipe.ask(args.question, k=args.k, mode=args.mode)
+                scope = cli_selection(pipe, args)
+                ans = pipe.ask(args.question, k=args.k, mode=args.mode, scope=scope)
             except NewsdeskError as e:
                 return _question_error(args, e, out)
             if args.json:
@@ -60,7 +62,12 @@ def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             print("newsdesk: error: give a QUESTION, or pipe questions on stdin", file=sys.stderr)
             return 2
         lines = [line.rstrip("\r\n") for line in sys.stdin]
-        results = pipe.ask_many(lines, k=args.k, mode=args.mode)
+        scope = cli_selection(pipe, args)
+        results = (
+            pipe.ask_many(lines, k=args.k, mode=args.mode)
+            if scope is None
+            else [_ask_one(pipe, q, args, scope) for q in lines]
+        )
         failed = 0
         for q, res in zip(lines, results, strict=True):
             if isinstance(res, NewsdeskError):
@@ -79,6 +86,14 @@ def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         return 0 if failed < len(lines) or not lines else 1
 
 
+def _ask_one(pipe: Any, q: str, args: argparse.Namespace, scope: Any) -> Answer | NewsdeskError:
+    """One question of a scoped batch (``ask_many`` answers every article)."""
+    try:
+        return pipe.ask(q, k=args.k, mode=args.mode, scope=scope)
+    except NewsdeskError as e:
+        return e
+
+
 def _ask_generated(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """``ask --generate``: the same input and output contract, with written answers."""
     from index.written.generate import LLM_OFF
@@ -95,7 +110,13 @@ def _ask_generated(args: argparse.Namespace, settings: Settings, out: TextIO) ->
         if args.question is not None:
             with writing_status(not (args.quiet or args.json)) as status:
                 try:
-                    gen = pipe.generate(args.question, k=args.k, mode=args.mode, on_update=status)
+                    gen = pipe.generate(
+                        args.question,
+                        k=args.k,
+                        mode=args.mode,
+                        on_update=status,
+                        scope=cli_selection(pipe, args),
+                    )
                 except NewsdeskError as e:
                     return _question_error(args, e, out)
             print(show(gen), file=out)
@@ -105,9 +126,10 @@ def _ask_generated(args: argparse.Namespace, settings: Settings, out: TextIO) ->
             return 2
         lines = [line.rstrip("\r\n") for line in sys.stdin]
         failed = 0
+        scope = cli_selection(pipe, args)
         for q in lines:
             try:
-                text = show(pipe.generate(q, k=args.k, mode=args.mode))
+                text = show(pipe.generate(q, k=args.k, mode=args.mode, scope=scope))
             except NewsdeskError as e:
                 failed += 1
                 if args.json:
@@ -124,7 +146,9 @@ def _ask_generated(args: argparse.Namespace, settings: Settings, out: TextIO) ->
 def cmd_search(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     with open_pipeline(settings) as pipe:
         try:
-            hits = pipe.search(args.query, k=args.k, mode=args.mode)
+            hits = pipe.search(
+                args.query, k=args.k, mode=args.mode, scope=cli_selection(pipe, args)
+            )
         except NewsdeskError as e:
             return _question_error(args, e, out)
     if args.json:  # the shape of `ask --json`, without an answer

@@ -125,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also remove the articles of files under the given folders that no longer exist",
     )
+    p.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="give each article this tag (and those of its front matter); repeatable",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
     p = cmd(
@@ -152,6 +159,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also a written answer from the [llm] endpoint, its quotes and citations verified",
     )
+    p.add_argument(
+        "--scope",
+        metavar="NAME",
+        help="answer only from this [[scopes]] table of the config (`newsdesk scopes` lists them)",
+    )
+    p.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="answer only from articles with this tag (with --scope: or in it); repeatable",
+    )
 
     p = cmd(
         "search",
@@ -164,6 +183,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=_positive, default=None, help="passages to return (default 5)")
     p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], help="retrieval mode")
     p.add_argument("--full", action="store_true", help="print whole passages, not their start")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument(
+        "--scope",
+        metavar="NAME",
+        help="answer only from this [[scopes]] table of the config (`newsdesk scopes` lists them)",
+    )
+    p.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="answer only from articles with this tag (with --scope: or in it); repeatable",
+    )
+
+    p = cmd(
+        "scopes",
+        "list the channel scopes and which channels they bind",
+        "List the scopes: the [[scopes]] tables of the config file (a name, the channels it\n"
+        "binds, and the subscriptions, folders, tags and articles it selects) and the channels\n"
+        "bound at run time with /scope set (kept in community.sqlite3 in the data dir). A\n"
+        "question in a bound channel, or a thread of it, is answered only from its scope;\n"
+        "`ask`/`search --scope NAME` do the same here. A name that matches nothing is listed\n"
+        "as a problem.",
+        "examples:\n  newsdesk scopes\n  newsdesk scopes --json\n"
+        '  newsdesk ask --scope support "How do I reset my password?"\n'
+        '  newsdesk search --tag handbook "holidays"',
+    )
     p.add_argument("--json", action="store_true", help="JSON output")
 
     p = cmd(
@@ -440,6 +486,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="ID",
         help="Discord channel id where the bot announces new articles",
+    )
+    p.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="give each of its articles this tag, for scopes; repeatable",
     )
     p.add_argument("--json", action="store_true", help="print the subscription as JSON")
 

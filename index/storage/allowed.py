@@ -33,7 +33,9 @@ class Allowed:
         return int(self.ids.shape[0])
 
     def __repr__(self) -> str:
-        return f"Allowed({len(self)} passages of {len(self.articles)} articles, gen {self.generation})"
+        return (
+            f"Allowed({len(self)} passages of {len(self.articles)} articles, gen {self.generation})"
+        )
 
     def contains(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """A boolean mask: which of ``ids`` are allowed."""
@@ -47,8 +49,8 @@ class Allowed:
         """What a search builds from these ids once (``make()``), kept under ``key``."""
         with self._lock:
             if key in self._derived:
-                return self._derived[key]  # type: ignore[no-any-return]
+                return self._derived[key]
         value = make()
         with self._lock:
             self._derived.setdefault(key, value)
-            return self._derived[key]  # type: ignore[no-any-return]
+            return self._derived[key]

@@ -391,15 +391,15 @@ class VectorIndex:
         """Search parameters that let FAISS see only ``ids`` (with the selector, which must
         outlive them: SWIG keeps no reference)."""
         keep = np.ascontiguousarray(ids, dtype=np.int64)
-        sel = faiss.IDSelectorBatch(len(keep), faiss.swig_ptr(keep))
+        f: Any = faiss  # the selector API is not in faiss's stubs
+        sel = f.IDSelectorBatch(len(keep), f.swig_ptr(keep))
         inner = _inner(self.index)
-        params: Any
         if isinstance(inner, faiss.IndexIVF):
-            params = faiss.SearchParametersIVF(sel=sel, nprobe=int(inner.nprobe))
+            params = f.SearchParametersIVF(sel=sel, nprobe=int(inner.nprobe))
         elif isinstance(inner, faiss.IndexHNSW):
-            params = faiss.SearchParametersHNSW(sel=sel, efSearch=int(inner.hnsw.efSearch))
+            params = f.SearchParametersHNSW(sel=sel, efSearch=int(inner.hnsw.efSearch))
         else:
-            params = faiss.SearchParameters(sel=sel)
+            params = f.SearchParameters(sel=sel)
         return params, (sel, keep)
 
     def scores_for(self, query: np.ndarray, ids: Sequence[int]) -> np.ndarray:

@@ -409,9 +409,7 @@ class LexicalIndex:
     def __len__(self) -> int:
         return int(self.ids.shape[0])
 
-    def search(
-        self, query: str, k: int, allowed: Allowed | None = None
-    ) -> list[tuple[int, float]]:
+    def search(self, query: str, k: int, allowed: Allowed | None = None) -> list[tuple[int, float]]:
         """(chunk_id, bm25 score) pairs, best first; only documents sharing a term (``allowed``:
         only those passages, see :meth:`_scoped_scores`)."""
         if len(self) == 0:

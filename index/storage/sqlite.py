@@ -8,6 +8,7 @@ a different passage.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import sqlite3
@@ -85,11 +86,13 @@ _ROW = (
 
 
 def _article(r: Sequence[object]) -> Article:
-    return Article(*r[:-1], tags=unpack_tags(str(r[-1] or "")))  # type: ignore[arg-type]
+    art = Article(*r[:-1])  # type: ignore[arg-type]
+    return dataclasses.replace(art, tags=unpack_tags(str(r[-1] or "")))
 
 
 def _row(r: Sequence[object]) -> ArticleRow:
-    return ArticleRow(*r[:-1], tags=unpack_tags(str(r[-1] or "")))  # type: ignore[arg-type]
+    row = ArticleRow(*r[:-1])  # type: ignore[arg-type]
+    return dataclasses.replace(row, tags=unpack_tags(str(r[-1] or "")))
 
 
 def add_tags_column(c: sqlite3.Connection) -> None:

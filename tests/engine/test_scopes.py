@@ -7,7 +7,6 @@ import dataclasses
 import random
 import sqlite3
 
-import numpy as np
 import pytest
 
 from index.config import Settings
@@ -15,8 +14,7 @@ from index.embedding.hashing import HashEmbedder
 from index.models import Document, normalize_tags
 from index.pipeline import Pipeline
 from index.search.scope import Selection
-from index.storage import faiss_index
-from tests.fakes.corpus import WORDS, article_text
+from tests.fakes.corpus import article_text
 
 pytestmark = pytest.mark.backends  # every test here runs on FAISS and on Milvus Lite
 
@@ -28,7 +26,11 @@ def _docs(n: int, seed: int = 7) -> list[Document]:
     out = []
     for i in range(n):
         tags = tuple(sorted(rnd.sample(TAGS, rnd.randint(0, 2))))
-        out.append(Document(f"/news/{'a' if i % 2 else 'b'}/n{i}.txt", f"Story {i}", article_text(i), tags=tags))
+        out.append(
+            Document(
+                f"/news/{'a' if i % 2 else 'b'}/n{i}.txt", f"Story {i}", article_text(i), tags=tags
+            )
+        )
     return out
 
 
@@ -37,7 +39,9 @@ def _allowed_articles(p: Pipeline, sel: Selection) -> set[str]:
 
 
 def test_tags_are_stored_listed_and_changed(pipeline: Pipeline) -> None:
-    doc = Document("/news/x.txt", "X", "The harbour opened a new ferry line today.", tags=("local",))
+    doc = Document(
+        "/news/x.txt", "X", "The harbour opened a new ferry line today.", tags=("local",)
+    )
     pipeline.add_documents([doc])
     assert pipeline.get_article(doc.article_id).tags == ("local",)
     assert [r.tags for r in pipeline.list_articles()] == [("local",)]
@@ -47,7 +51,9 @@ def test_tags_are_stored_listed_and_changed(pipeline: Pipeline) -> None:
     pipeline.add_documents([dataclasses.replace(doc, tags=())])
     assert pipeline.get_article(doc.article_id).tags == ()
     # an untagged article keeps the hash older indexes stored
-    assert dataclasses.replace(doc, tags=()).content_hash == Document("/n", "X", doc.text).content_hash
+    assert (
+        dataclasses.replace(doc, tags=()).content_hash == Document("/n", "X", doc.text).content_hash
+    )
 
 
 def test_reindex_keeps_tags(pipeline: Pipeline) -> None:
@@ -101,7 +107,9 @@ def test_a_scope_follows_new_generations(pipeline: Pipeline) -> None:
     pipeline.add_documents(docs)
     sel = Selection(tags=frozenset({"weather"}))
     assert pipeline.search("storm glacier", scope=sel) == []
-    new = Document("/news/w.txt", "Storm", "A storm hit the glacier village on Sunday.", tags=("weather",))
+    new = Document(
+        "/news/w.txt", "Storm", "A storm hit the glacier village on Sunday.", tags=("weather",)
+    )
     pipeline.add_documents([new])
     hits = pipeline.search("storm glacier", scope=sel)
     assert [h.article_id for h in hits] == [new.article_id]

@@ -250,11 +250,15 @@ class MilvusStore:
     def catalogue(self) -> list[tuple[str, str, tuple[str, ...]]]:
         """(id, source, tags) of every article: what a scope selects by (index/search/scope.py)."""
         tags = self.backend.tags_of(self.state())
-        heads = self.backend.scan(
-            self.backend.c_articles,
-            f"part == 0 and {self.backend.alive_articles(self.state())}",
-            ["article_id", "source"],
-        ) if self.state() and self.backend.has(self.backend.c_articles) else []
+        heads = (
+            self.backend.scan(
+                self.backend.c_articles,
+                f"part == 0 and {self.backend.alive_articles(self.state())}",
+                ["article_id", "source"],
+            )
+            if self.state() and self.backend.has(self.backend.c_articles)
+            else []
+        )
         return [
             (str(r["article_id"]), str(r["source"]), unpack_tags(tags.get(r["article_id"])))
             for r in heads
