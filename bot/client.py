@@ -19,8 +19,10 @@ from discord.ext import commands
 
 from index.config import Settings
 from index.errors import ArticleNotFoundError
+from index.feeds.scopes import ScopeResolver
 from index.models import Answer, Article, Hit
 from index.pipeline import Pipeline
+from index.search.scope import Selection
 from index.written.client import display_url, endpoint
 from index.written.generate import GeneratedAnswer
 
@@ -29,6 +31,7 @@ from . import formatting as fmt
 from .cooldown import AutocompleteGate, UserCooldowns
 from .interactions import NO_MENTIONS, InputError, describe_error, send_error
 from .redact import redact_secret
+from .scoping import scope_chain
 
 log = logging.getLogger("newsdesk.bot")
 
@@ -41,6 +44,7 @@ INITIAL_EXTENSIONS = (
     "bot.cogs.articles",
     "bot.cogs.admin",
     "bot.cogs.subscriptions",
+    "bot.cogs.scopes",
 )
 
 
@@ -122,6 +126,7 @@ class NewsdeskBot(commands.Bot):
         self.settings = settings
         self._owns_pipeline = pipeline is None
         self.pipeline = pipeline if pipeline is not None else Pipeline(settings)
+        self.scopes = ScopeResolver(self.pipeline)  # channel scopes (index/feeds/scopes.py)
         d = settings.discord
         self.cooldowns = UserCooldowns(d.cooldown_rate, d.cooldown_seconds)
         self.autocomplete_gate = AutocompleteGate(d.autocomplete_seconds)
@@ -138,17 +143,37 @@ class NewsdeskBot(commands.Bot):
     async def run_sync(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
-    async def ask(self, question: str) -> Answer:
-        return await self.run_sync(self.pipeline.ask, question)
+    async def scope_for(self, channel: object) -> Selection | None:
+        """What a question in ``channel`` is answered from: its scope (a thread's own, else its
+        parent's), or None for every article (unbound channels, DMs)."""
+        chain = scope_chain(channel)
+        return await self.run_sync(self.scopes.for_channels, chain) if chain else None
+
+    async def ask(self, question: str, channel: object = None) -> Answer:
+        scope = await self.scope_for(channel)
+        if scope is None:  # every article, as before scopes
+            return await self.run_sync(self.pipeline.ask, question)
+        return await self.run_sync(self.pipeline.ask, question, scope=scope)
 
     async def generate(
-        self, question: str, on_update: Callable[[GeneratedAnswer], None] | None = None
+        self,
+        question: str,
+        on_update: Callable[[GeneratedAnswer], None] | None = None,
+        channel: object = None,
     ) -> GeneratedAnswer:
         """A streamed, verified written answer ([llm]); the extractive one if that fails."""
-        return await self.pipeline.agenerate(question, stream=True, on_update=on_update)
+        scope = await self.scope_for(channel)
+        if scope is None:
+            return await self.pipeline.agenerate(question, stream=True, on_update=on_update)
+        return await self.pipeline.agenerate(
+            question, stream=True, on_update=on_update, scope=scope
+        )
 
-    async def search(self, query: str, k: int = 5) -> list[Hit]:
-        return await self.run_sync(self.pipeline.search, query, k)
+    async def search(self, query: str, k: int = 5, channel: object = None) -> list[Hit]:
+        scope = await self.scope_for(channel)
+        if scope is None:
+            return await self.run_sync(self.pipeline.search, query, k)
+        return await self.run_sync(self.pipeline.search, query, k, scope=scope)
 
     async def find_article(self, ref: str) -> Article:
         """An article by id, source or exact title; otherwise a message naming close titles."""
@@ -244,6 +269,7 @@ class NewsdeskBot(commands.Bot):
 
     async def close(self) -> None:
         await super().close()
+        self.scopes.close()
         if self._owns_pipeline:
             self.pipeline.close()
 

@@ -124,6 +124,13 @@ class ScopeResolver:
                 self._selections[scope] = sel
         return sel
 
+    def articles_in(self, selection: Selection) -> int:
+        """How many indexed articles ``selection`` lets in now."""
+        store = self.pipeline.store
+        if not store.exists():
+            return 0
+        return sum(1 for a, src, tags in store.catalogue() if selection.selects(a, src, tags))
+
     def problems(self, scope: Scope) -> list[str]:
         """What in ``scope`` names nothing known, one line each ([] when all is found)."""
         return self._resolve(scope)[1]

@@ -70,7 +70,16 @@ async def test_admin_commands_are_registered_for_managers_only(
     fake = discord_world.fake
     async with start_bot():
         synced = {c["name"]: c for c in fake.synced_commands[None]}
-        admin = ("add", "remove", "reindex", "stats", "subscribe", "unsubscribe", "subscriptions")
+        admin = (
+            "add",
+            "remove",
+            "reindex",
+            "stats",
+            "subscribe",
+            "unsubscribe",
+            "subscriptions",
+            "scope",
+        )
         assert set(synced) == {"ask", "search", "article", *admin}
         for name in admin:
             assert int(synced[name]["default_member_permissions"]) == MANAGE_GUILD
