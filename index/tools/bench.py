@@ -54,6 +54,7 @@ from index.embedding import Embedder, make_embedder
 from index.models import Document, Progress
 from index.storage.policy import IndexPolicy
 from index.storage.sentences import unpack_sentences
+from index.tools.bench_scopes import scoped_latency
 from index.tools.bench_corpus import (
     ROOT,
     SyntheticEmbedder,
@@ -490,6 +491,7 @@ class Bench:
                 enc_t.append(t2 - t1)
                 if self.progress and i % 20 == 0:
                     self.progress(f"questions ({label})", i + 1, len(self.questions))
+            scoped = scoped_latency(pipe, self.questions, self.opts.seed)  # issue 20
         ask, enc = percentiles(ask_t), percentiles(enc_t)
         self.results.setdefault("questions", []).append(
             {
@@ -502,6 +504,7 @@ class Bench:
                 "encode_baseline": baseline,
                 "ratio_p50": round(ask["p50"] / enc["p50"], 3) if enc["p50"] else None,
                 "ratio_p95": round(ask["p95"] / enc["p95"], 3) if enc["p95"] else None,
+                "scoped": scoped,
             }
         )
 
