@@ -54,7 +54,6 @@ from index.embedding import Embedder, make_embedder
 from index.models import Document, Progress
 from index.storage.policy import IndexPolicy
 from index.storage.sentences import unpack_sentences
-from index.tools.bench_scopes import scoped_latency
 from index.tools.bench_corpus import (
     ROOT,
     SyntheticEmbedder,
@@ -77,6 +76,7 @@ from index.tools.bench_parts import (
     vector_search,
 )
 from index.tools.bench_report import targets
+from index.tools.bench_scopes import scoped_latency
 
 log = logging.getLogger(__name__)
 

@@ -25,12 +25,14 @@ def one_percent_scope(pipe: Any, seed: int, fraction: float = SCOPE_FRACTION) ->
     total = sum(r.chunk_count for r in rows)
     rnd = random.Random(seed)
     rnd.shuffle(rows)
-    want, ids, have = max(1, round(total * fraction)), set(), 0
-    for r in rows:
+    want, have = max(1, round(total * fraction)), 0
+    ids: set[str] = set()
+    for r in rows:  # articles that fit, so that the scope stays near the fraction
         if have >= want:
             break
-        ids.add(r.id)
-        have += r.chunk_count
+        if not ids or have + r.chunk_count <= want:
+            ids.add(r.id)
+            have += r.chunk_count
     return Selection(articles=frozenset(ids), name="bench 1%")
 
 

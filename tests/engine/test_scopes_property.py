@@ -54,9 +54,9 @@ def built(
     s.answer.min_confidence = HASH_MIN_CONFIDENCE
     s.answer.reranker = HASH_RERANKER
     if kind == "milvus":
-        s.store.backend = "milvus"  # type: ignore[assignment]
+        s.store.backend = "milvus"
     else:
-        s.retrieval.index_type = kind  # type: ignore[assignment]
+        s.retrieval.index_type = kind
     p = Pipeline(s, HashEmbedder())
     p.add_documents(DOCS)
     if kind != "milvus":
