@@ -17,6 +17,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from index.community.feedback import FeedbackStore
 from index.config import Settings
 from index.errors import ArticleNotFoundError
 from index.feeds.scopes import ScopeResolver
@@ -45,6 +46,8 @@ INITIAL_EXTENSIONS = (
     "bot.cogs.admin",
     "bot.cogs.subscriptions",
     "bot.cogs.scopes",
+    "bot.cogs.brief",
+    "bot.cogs.feedback",
 )
 
 
@@ -127,6 +130,8 @@ class NewsdeskBot(commands.Bot):
         self._owns_pipeline = pipeline is None
         self.pipeline = pipeline if pipeline is not None else Pipeline(settings)
         self.scopes = ScopeResolver(self.pipeline)  # channel scopes (index/feeds/scopes.py)
+        # answers sent, votes on them (community.sqlite3, opened on first use): bot.views
+        self.feedback = FeedbackStore(settings.data_dir, settings.privacy)
         d = settings.discord
         self.cooldowns = UserCooldowns(d.cooldown_rate, d.cooldown_seconds)
         self.autocomplete_gate = AutocompleteGate(d.autocomplete_seconds)
@@ -148,6 +153,11 @@ class NewsdeskBot(commands.Bot):
         parent's), or None for every article (unbound channels, DMs)."""
         chain = scope_chain(channel)
         return await self.run_sync(self.scopes.for_channels, chain) if chain else None
+
+    async def scope_article_ids(self, channel: object) -> frozenset[str] | None:
+        """The articles a bound ``channel`` is answered from (None: every article)."""
+        scope = await self.scope_for(channel)
+        return None if scope is None else await self.run_sync(self.scopes.article_ids, scope)
 
     async def ask(self, question: str, channel: object = None) -> Answer:
         scope = await self.scope_for(channel)
@@ -270,6 +280,7 @@ class NewsdeskBot(commands.Bot):
     async def close(self) -> None:
         await super().close()
         self.scopes.close()
+        self.feedback.close()
         if self._owns_pipeline:
             self.pipeline.close()
 

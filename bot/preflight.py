@@ -110,7 +110,9 @@ def describe(settings: Settings) -> tuple[list[str], bool]:
             "for instant updates while testing)"
         )
     dms = "and in the bot's DMs" if d.answer_dms else "not in DMs"
-    lines.append(f"             /ask, /search, /article in servers {dms}; admin ones in servers")
+    lines.append(
+        f"             /ask, /search, /article, /brief in servers {dms}; admin ones in servers"
+    )
 
     answers = []
     if d.answer_mentions:

@@ -238,6 +238,9 @@ class Answer:
     smalltalk: str | None = None
     # further quotes for the other parts of a multi-part question ("... and when did it end?")
     also: list[Quote] = field(default_factory=list)
+    # the question as retrieval embedded it (float32, unit length; not in the JSON): the
+    # feedback log keeps it so `gaps` groups questions without embedding them again
+    query_vector: Any = field(default=None, repr=False, compare=False)
 
     @property
     def abstained(self) -> bool:

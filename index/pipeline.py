@@ -42,6 +42,7 @@ from index.models import (
     Stats,
 )
 from index.search import answer as answer_mod
+from index.search import brief as news
 from index.search.query import (
     Query,
     Scoring,
@@ -386,8 +387,7 @@ class Pipeline:
         started: float = 0.0,
         scope: tuple[Selection | None, Snapshot] | None = None,
     ) -> Query:
-        """One :class:`Query`; ``k`` and ``mode`` default to ``[retrieval]``; ``scope``: only
-        the passages a selection allows in a snapshot (index/search/scope.py)."""
+        """One :class:`Query` (``k``, ``mode``: ``[retrieval]``'s; ``scope``: search/scope.py)."""
         r = self.settings.retrieval
         sel, snap = scope or (None, None)
         allowed = self._scopes.allowed(self.store, snap.generation, sel) if sel and snap else None
@@ -490,15 +490,12 @@ class Pipeline:
         mode: str | None = None,
         *,
         on_update: Callable[[GeneratedAnswer], None] | None = None,
-        scope: Selection | None = None,
     ) -> GeneratedAnswer:
         """:meth:`ask`, then a written answer from the ``[llm]`` endpoint, verified against the
         passages; the extractive answer when the endpoint fails (see :mod:`index.written.generate`).
         With ``on_update``, the answer is streamed and ``on_update`` sees it grow."""
-        stream = on_update is not None
-        return asyncio.run(
-            self.agenerate(question, k, mode, stream=stream, on_update=on_update, scope=scope)
-        )
+        coro = self.agenerate(question, k, mode, stream=on_update is not None, on_update=on_update)
+        return asyncio.run(coro)
 
     async def agenerate(
         self,
@@ -545,6 +542,21 @@ class Pipeline:
             return []
         self.store.init_schema()
         return self.store.match_titles(query, limit)
+
+    @_db_errors
+    def brief(
+        self, since: news.Since = None, limit: int = 10, article_ids: news.Ids = None
+    ) -> news.Brief:
+        """The newest articles, each with its central sentence (index/search/brief.py);
+        ``article_ids``: only these (a channel's scope)."""
+        self._expect_index()
+        return news.brief(self.store, since, limit, article_ids)
+
+    @_db_errors
+    def summarize(self, ref: str, n: int = 3) -> news.ArticleSummary:
+        """An article and its ``n`` most central sentences, verbatim, in article order."""
+        self._expect_index()
+        return news.summarize(self.store, ref, n)
 
     @_db_errors
     def stats(self) -> Stats:

@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from .. import formatting as fmt
+from .. import formatting_brief
 from ..interactions import NO_MENTIONS, defer
 
 if TYPE_CHECKING:
@@ -22,15 +23,22 @@ class ArticlesCog(commands.Cog):
     @app_commands.command(
         name="article", description="Show an indexed article: title, source, date, opening"
     )
-    @app_commands.describe(query="Start typing a title and pick a suggestion")
-    async def article(self, interaction: discord.Interaction, query: str) -> None:
+    @app_commands.describe(
+        query="Start typing a title and pick a suggestion",
+        summary="Show its three most central sentences instead of the opening",
+    )
+    async def article(
+        self, interaction: discord.Interaction, query: str, summary: bool = False
+    ) -> None:
         # defer first: an unknown title is matched against every title (seconds at 50,000
         # articles); the error then arrives privately and the "thinking…" is removed
         await defer(interaction, ephemeral=False)
         found = await self.bot.find_article(query)
-        await interaction.edit_original_response(
-            embed=fmt.article_embed(found), allowed_mentions=NO_MENTIONS
-        )
+        embed = fmt.article_embed(found)
+        if summary:  # three verbatim sentences, in article order (index/search/summary.py)
+            told = await self.bot.run_sync(self.bot.pipeline.summarize, found.id, 3)
+            embed = formatting_brief.summary_embed(told)
+        await interaction.edit_original_response(embed=embed, allowed_mentions=NO_MENTIONS)
 
     @article.autocomplete("query")
     async def article_autocomplete(

@@ -6,12 +6,13 @@ import dataclasses
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from index.models import Answer
 from index.search import smalltalk
 from index.written.generate import GeneratedAnswer
 
@@ -19,6 +20,7 @@ from .. import formatting as fmt
 from ..checks import question_cooldown
 from ..interactions import NO_MENTIONS, defer, describe_error
 from ..relay import Relay
+from ..views import answer_view
 
 if TYPE_CHECKING:
     from ..client import NewsdeskBot
@@ -64,15 +66,18 @@ class AskCog(commands.Cog):
         if self.bot.settings.llm.enabled:
 
             async def show(gen: GeneratedAnswer) -> None:
+                view = await self._view(gen.answer, interaction) if gen.final else None
                 await interaction.edit_original_response(
-                    embed=fmt.generated_embed(gen), allowed_mentions=NO_MENTIONS
+                    embed=fmt.generated_embed(gen), allowed_mentions=NO_MENTIONS, view=view
                 )
 
             await self._written_answer(question, show, interaction.channel)
             return
         answer = await self.bot.ask(question, interaction.channel)
         await interaction.edit_original_response(
-            embed=fmt.answer_embed(answer), allowed_mentions=NO_MENTIONS
+            embed=fmt.answer_embed(answer),
+            allowed_mentions=NO_MENTIONS,
+            view=await self._view(answer, interaction),
         )
 
     @app_commands.command(name="search", description="List the passages that best match a query")
@@ -187,7 +192,21 @@ class AskCog(commands.Cog):
         except Exception as e:  # NewsdeskError → its message; anything else → a logged ref
             await self._reply(message, content=describe_error(e, "a message question"))
             return
-        await self._deliver(message, question, fmt.answer_embed(answer))
+        view = await self._view(answer, message)
+        await self._deliver(message, question, fmt.answer_embed(answer), view)
+
+    async def _view(
+        self, answer: Answer, where: discord.Message | discord.Interaction
+    ) -> discord.ui.View | None:
+        """Log the answer; its 👍 / 👎 buttons (None for an abstention): :mod:`bot.views`."""
+        user = where.author if isinstance(where, discord.Message) else where.user
+        return await answer_view(
+            self.bot,
+            answer,
+            channel_id=where.channel.id if where.channel else None,
+            guild_id=where.guild.id if where.guild else None,
+            user_id=user.id,
+        )
 
     # -- written answers ([llm]) -----------------------------------------------------------------
     async def _written_answer(
@@ -213,11 +232,12 @@ class AskCog(commands.Cog):
         async def show(gen: GeneratedAnswer) -> None:
             nonlocal sent
             embed = fmt.generated_embed(gen)
+            view = await self._view(gen.answer, message) if gen.final else None
             if sent is None:
-                sent = await self._deliver(message, question, embed)
+                sent = await self._deliver(message, question, embed, view)
                 return
             try:
-                await sent.edit(embed=embed, allowed_mentions=NO_MENTIONS)
+                await sent.edit(embed=embed, allowed_mentions=NO_MENTIONS, view=view)
             except discord.HTTPException as e:
                 log.warning("could not update the answer %s: %s", sent.id, e)
 
@@ -233,7 +253,11 @@ class AskCog(commands.Cog):
             log.debug("typing indicator failed in %s: %s", getattr(channel, "id", "?"), e)
 
     async def _deliver(
-        self, message: discord.Message, question: str, embed: discord.Embed
+        self,
+        message: discord.Message,
+        question: str,
+        embed: discord.Embed,
+        view: discord.ui.View | None = None,
     ) -> discord.Message | None:
         ch = message.channel
         if self.bot.settings.discord.reply_in_thread and isinstance(ch, discord.TextChannel):
@@ -245,11 +269,13 @@ class AskCog(commands.Cog):
                 log.warning("could not open a thread in %s (%s); replying in place", ch.id, e)
             else:
                 try:
-                    return await thread.send(embed=embed, allowed_mentions=NO_MENTIONS)
+                    return await thread.send(
+                        embed=embed, allowed_mentions=NO_MENTIONS, view=_with(view)
+                    )
                 except discord.HTTPException as e:
                     log.warning("could not answer in thread %s: %s", thread.id, e)
                 return None
-        return await self._reply(message, embed=embed)
+        return await self._reply(message, embed=embed, view=view)
 
     async def _reply(
         self,
@@ -257,6 +283,7 @@ class AskCog(commands.Cog):
         *,
         content: str | None = None,
         embed: discord.Embed | None = None,
+        view: discord.ui.View | None = None,
     ) -> discord.Message | None:
         """Reply to the question; a vanished channel or message is logged, never raised.
 
@@ -265,7 +292,7 @@ class AskCog(commands.Cog):
         """
         ch = message.channel
         if not self._may_reply(message):
-            return await self._send_plain(message, content=content, embed=embed)
+            return await self._send_plain(message, content=content, embed=embed, view=view)
         reference = message.to_reference(fail_if_not_exists=False)
         try:
             if embed is not None:
@@ -275,6 +302,7 @@ class AskCog(commands.Cog):
                     reference=reference,
                     allowed_mentions=NO_MENTIONS,
                     mention_author=False,  # explicit "replied_user": false
+                    view=_with(view),
                 )
             return await ch.send(
                 content, reference=reference, allowed_mentions=NO_MENTIONS, mention_author=False
@@ -284,7 +312,7 @@ class AskCog(commands.Cog):
                 log.warning("could not answer message %s in channel %s: %s", message.id, ch.id, e)
                 return None
             self._log_no_history(ch.id, e)
-            return await self._send_plain(message, content=content, embed=embed)
+            return await self._send_plain(message, content=content, embed=embed, view=view)
         except discord.HTTPException as e:
             log.warning("could not answer message %s in channel %s: %s", message.id, ch.id, e)
             return None
@@ -331,18 +359,26 @@ class AskCog(commands.Cog):
         *,
         content: str | None,
         embed: discord.Embed | None,
+        view: discord.ui.View | None = None,
     ) -> discord.Message | None:
         quote = fmt.quoted_question(message.author.mention, self.question_text(message))
         text = quote if not content else fmt.clip(f"{quote}\n{content}")
         try:
             if embed is not None:
-                return await message.channel.send(text, embed=embed, allowed_mentions=NO_MENTIONS)
+                return await message.channel.send(
+                    text, embed=embed, allowed_mentions=NO_MENTIONS, view=_with(view)
+                )
             return await message.channel.send(text, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as e:
             log.warning(
                 "could not answer message %s in channel %s: %s", message.id, message.channel.id, e
             )
             return None
+
+
+def _with(view: discord.ui.View | None) -> Any:
+    """``view=`` for a send: the buttons, or nothing at all (an abstention has none)."""
+    return view if view is not None else discord.utils.MISSING
 
 
 async def setup(bot: NewsdeskBot) -> None:

@@ -55,7 +55,8 @@ COMMANDS: dict[str, Command] = {
     "stats": LazyCommand("commands", "cmd_stats"),
     "check": LazyCommand("commands", "cmd_check"),
     "articles": LazyCommand("commands", "cmd_articles"),
-    "article": LazyCommand("commands", "cmd_article"),
+    "article": LazyCommand("commands_brief", "cmd_article"),
+    "brief": LazyCommand("commands_brief", "cmd_brief"),
     "eval": LazyCommand("commands_tools", "cmd_eval"),
     "train-reranker": LazyCommand("commands_tools", "cmd_train_reranker"),
     "bench": LazyCommand("commands_tools", "cmd_bench"),
@@ -66,6 +67,9 @@ COMMANDS: dict[str, Command] = {
     "unsubscribe": LazyCommand("commands_feeds", "cmd_unsubscribe"),
     "run": LazyCommand("commands_tools", "cmd_run"),
     "scopes": LazyCommand("commands_scopes", "cmd_scopes"),
+    "feedback": LazyCommand("commands_community", "cmd_feedback"),
+    "gaps": LazyCommand("commands_community", "cmd_gaps"),
+    "forget": LazyCommand("commands_community", "cmd_forget"),
 }
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from index.cli.commands import open_pipeline
+from index.cli.commands_community import log_answers
 from index.cli.commands_scopes import cli_selection
 from index.cli.render import (
     dated,
@@ -53,6 +55,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
                 ans = pipe.ask(args.question, k=args.k, mode=args.mode, scope=scope)
             except NewsdeskError as e:
                 return _question_error(args, e, out)
+            log_answers(settings, [ans])  # only with privacy.log_cli
             if args.json:
                 print(json.dumps(ans.to_json(), ensure_ascii=False), file=out)
             else:
@@ -68,6 +71,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             if scope is None
             else [_ask_one(pipe, q, args, scope) for q in lines]
         )
+        log_answers(settings, results)  # only with privacy.log_cli
         failed = 0
         for q, res in zip(lines, results, strict=True):
             if isinstance(res, NewsdeskError):
@@ -94,6 +98,22 @@ def _ask_one(pipe: Any, q: str, args: argparse.Namespace, scope: Any) -> Answer 
         return e
 
 
+def _generate(
+    pipe: Any,
+    q: str,
+    args: argparse.Namespace,
+    scope: Any,
+    on_update: Callable[[GeneratedAnswer], None] | None = None,
+) -> GeneratedAnswer:
+    """``pipe.generate``, in ``scope`` when there is one (--scope / --tag)."""
+    if scope is None:
+        return pipe.generate(q, k=args.k, mode=args.mode, on_update=on_update)
+    coro = pipe.agenerate(
+        q, args.k, args.mode, stream=on_update is not None, on_update=on_update, scope=scope
+    )
+    return asyncio.run(coro)
+
+
 def _ask_generated(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """``ask --generate``: the same input and output contract, with written answers."""
     from index.written.generate import LLM_OFF
@@ -110,13 +130,7 @@ def _ask_generated(args: argparse.Namespace, settings: Settings, out: TextIO) ->
         if args.question is not None:
             with writing_status(not (args.quiet or args.json)) as status:
                 try:
-                    gen = pipe.generate(
-                        args.question,
-                        k=args.k,
-                        mode=args.mode,
-                        on_update=status,
-                        scope=cli_selection(pipe, args),
-                    )
+                    gen = _generate(pipe, args.question, args, cli_selection(pipe, args), status)
                 except NewsdeskError as e:
                     return _question_error(args, e, out)
             print(show(gen), file=out)
@@ -129,7 +143,7 @@ def _ask_generated(args: argparse.Namespace, settings: Settings, out: TextIO) ->
         scope = cli_selection(pipe, args)
         for q in lines:
             try:
-                text = show(pipe.generate(q, k=args.k, mode=args.mode, scope=scope))
+                text = show(_generate(pipe, q, args, scope))
             except NewsdeskError as e:
                 failed += 1
                 if args.json:
@@ -268,6 +282,7 @@ def cmd_chat(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
                         print(format_generated(gen), file=out)
                     else:
                         ans = pipe.ask(line)
+                        log_answers(settings, [ans])  # only with privacy.log_cli
                         last = list(ans.passages)
                         print(format_answer(ans), file=out)
                 except NewsdeskError as e:

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from index import __version__
+from index.cli.parser_community import add_community_commands
+from index.cli.parser_scopes import add_scope_options, add_scopes_command, add_tag_option
 
 EPILOG = """\
 examples:
@@ -22,8 +24,10 @@ examples:
   printf 'q1\\nq2\\n' | newsdesk ask --json                      batch: one JSON object per line
   newsdesk chat                                               ask questions interactively
   newsdesk stats                                              what is indexed
+  newsdesk brief --since 24h                                  the newest articles, summarised
   newsdesk migrate --to milvus --uri http://host:19530        move the index to Milvus
   newsdesk sync                                               poll every subscribed feed/folder
+  newsdesk gaps --since 7d                                    questions the articles do not answer
 
 data dir: --data-dir, else $NEWSDESK_DATA_DIR, else data_dir in the config file, else
 ~/.local/share/newsdesk. config: --config, else $NEWSDESK_CONFIG, else ./config.toml.
@@ -125,13 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also remove the articles of files under the given folders that no longer exist",
     )
-    p.add_argument(
-        "--tag",
-        action="append",
-        default=[],
-        metavar="TAG",
-        help="give each article this tag (and those of its front matter); repeatable",
-    )
+    add_tag_option(p, "give each article this tag (and those of its front matter)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
     p = cmd(
@@ -159,18 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also a written answer from the [llm] endpoint, its quotes and citations verified",
     )
-    p.add_argument(
-        "--scope",
-        metavar="NAME",
-        help="answer only from this [[scopes]] table of the config (`newsdesk scopes` lists them)",
-    )
-    p.add_argument(
-        "--tag",
-        action="append",
-        default=[],
-        metavar="TAG",
-        help="answer only from articles with this tag (with --scope: or in it); repeatable",
-    )
+    add_scope_options(p)
 
     p = cmd(
         "search",
@@ -184,33 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], help="retrieval mode")
     p.add_argument("--full", action="store_true", help="print whole passages, not their start")
     p.add_argument("--json", action="store_true", help="JSON output")
-    p.add_argument(
-        "--scope",
-        metavar="NAME",
-        help="answer only from this [[scopes]] table of the config (`newsdesk scopes` lists them)",
-    )
-    p.add_argument(
-        "--tag",
-        action="append",
-        default=[],
-        metavar="TAG",
-        help="answer only from articles with this tag (with --scope: or in it); repeatable",
-    )
+    add_scope_options(p)
 
-    p = cmd(
-        "scopes",
-        "list the channel scopes and which channels they bind",
-        "List the scopes: the [[scopes]] tables of the config file (a name, the channels it\n"
-        "binds, and the subscriptions, folders, tags and articles it selects) and the channels\n"
-        "bound at run time with /scope set (kept in community.sqlite3 in the data dir). A\n"
-        "question in a bound channel, or a thread of it, is answered only from its scope;\n"
-        "`ask`/`search --scope NAME` do the same here. A name that matches nothing is listed\n"
-        "as a problem.",
-        "examples:\n  newsdesk scopes\n  newsdesk scopes --json\n"
-        '  newsdesk ask --scope support "How do I reset my password?"\n'
-        '  newsdesk search --tag handbook "holidays"',
-    )
-    p.add_argument("--json", action="store_true", help="JSON output")
+    add_scopes_command(cmd)
 
     p = cmd(
         "chat",
@@ -262,13 +225,56 @@ def build_parser() -> argparse.ArgumentParser:
         "article",
         "show one article: title, source, date, passages, opening",
         "Show one article: title, id, source, date, number of passages and its opening\n"
-        "paragraph. --text prints the whole text as indexed (what quotes are taken from).",
-        "examples:\n  newsdesk article 66c91ff9ca06\n  newsdesk article --text 66c91ff9ca06 | less",
+        "paragraph. --text prints the whole text as indexed (what quotes are taken from).\n"
+        "--summary shows its N most central sentences instead of the opening (default 3):\n"
+        "verbatim, in article order, a sentence that repeats one already shown passed over.",
+        "examples:\n  newsdesk article 66c91ff9ca06\n"
+        "  newsdesk article --text 66c91ff9ca06 | less\n"
+        "  newsdesk article 66c91ff9ca06 --summary       a three-sentence summary\n"
+        '  newsdesk article "Steam engine" --summary 5 --json',
     )
     p.add_argument(
         "ref", metavar="ARTICLE", help="id (or its first 4+ characters), title, path or URL"
     )
-    p.add_argument("--text", action="store_true", help="print the whole extracted text")
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument("--text", action="store_true", help="print the whole extracted text")
+    shown.add_argument(
+        "--summary",
+        nargs="?",
+        const=3,
+        type=_sentences,
+        metavar="N",
+        help="an extractive summary: the N most central sentences (default 3, at most 10)",
+    )
+    p.add_argument("--json", action="store_true", help="JSON output")
+
+    p = cmd(
+        "brief",
+        "the newest articles, each with its most central sentence",
+        "List the newest articles, newest first, each with its date, link (or file) and its\n"
+        "most central sentence: the sentence most like the whole article, quoted verbatim (the\n"
+        "summary feed announcements use; no model is loaded). An article's date is its own\n"
+        "(front matter, feed entry, page metadata), else the day it was first indexed, marked\n"
+        "(indexed); a date without a time counts as the whole day.\n\n"
+        "--since takes a duration back from now (30m, 24h, 7d, 2w) or a date (2026-11-01,\n"
+        "midnight UTC); without it, the newest articles whatever their age.",
+        "examples:\n  newsdesk brief                      the 10 newest articles\n"
+        "  newsdesk brief --since 24h          what came in during the last day\n"
+        "  newsdesk brief --since 2026-11-01 --limit 50\n"
+        "  newsdesk brief --since 7d --json    for scripts: since, total, articles[]",
+    )
+    p.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only articles from this window: 30m, 24h, 7d, 2w, or a date like 2026-11-01",
+    )
+    p.add_argument(
+        "--limit",
+        type=_brief_limit,
+        default=10,
+        metavar="N",
+        help="at most N articles (default 10, at most 100)",
+    )
     p.add_argument("--json", action="store_true", help="JSON output")
 
     p = cmd(
@@ -487,13 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="Discord channel id where the bot announces new articles",
     )
-    p.add_argument(
-        "--tag",
-        action="append",
-        default=[],
-        metavar="TAG",
-        help="give each of its articles this tag, for scopes; repeatable",
-    )
+    add_tag_option(p, "give each of its articles this tag, for scopes")
     p.add_argument("--json", action="store_true", help="print the subscription as JSON")
 
     p = cmd(
@@ -505,6 +505,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("target", metavar="URL_OR_FOLDER", help="address, folder or title")
     p.add_argument("--json", action="store_true", help="print the subscription as JSON")
+
+    add_community_commands(cmd)  # feedback, gaps, forget
 
     p = cmd(
         "run",
@@ -556,6 +558,20 @@ def _allow_host(v: str) -> str:
 def _positive(v: str) -> int:
     """A passage count (``--k``): 1 to 50."""
     return _whole(v, 50)
+
+
+def _sentences(v: str) -> int:
+    """``--summary N``: 1 to 10 sentences (an ARTICLE after --summary is a common slip)."""
+    if not v.strip().isdigit():
+        raise argparse.ArgumentTypeError(
+            f"expected a number of sentences, got {v!r} (put --summary after the ARTICLE)"
+        )
+    return _whole(v, 10)
+
+
+def _brief_limit(v: str) -> int:
+    """``brief --limit``: 1 to 100 articles."""
+    return _whole(v, 100)
 
 
 def _size(v: str) -> int:

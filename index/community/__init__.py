@@ -1,7 +1,7 @@
-"""Community state kept beside the index, in ``<data_dir>/community.sqlite3``: what the people
-of a Discord server set or did (channel scope bindings, ...), as opposed to the articles.
+"""Community state kept beside the index: what members asked, how they rated the answers, and
+which channels are answered from which articles (scope bindings).
 
-It is not in the index database: the index is rebuilt by ``reindex`` and may live in Milvus,
-while this state must survive both. Each module owns its tables in the one file
-(``CREATE TABLE IF NOT EXISTS``), opened in WAL mode with short transactions.
+Its own SQLite file in the data dir (``community.sqlite3``), never the index DB: the index is
+rebuilt by ``reindex`` and may live on Milvus, while votes, logs and bindings must survive both.
+Each module opens that file with its own tables (``CREATE TABLE IF NOT EXISTS``).
 """

@@ -28,6 +28,7 @@ from index.config.engine import (
     StoreSettings,
 )
 from index.config.fields import MAX_INTERVAL, SECONDS, default_data_dir, doc
+from index.config.privacy import PrivacySettings
 
 __all__ = [
     "AnswerSettings",
@@ -38,6 +39,7 @@ __all__ = [
     "FetchSettings",
     "FolderSubscription",
     "LLMSettings",
+    "PrivacySettings",
     "RetrievalSettings",
     "ScopeSettings",
     "Settings",
@@ -72,9 +74,10 @@ class DiscordSettings:
         doc(
             """
             Who may use the admin commands (/add /remove /reindex /stats /subscribe /unsubscribe
-            /subscriptions), checked each time one runs. All servers share one index, so a manager
-            of any server the bot is in could otherwise change what every server sees (README
-            "Locking the bot to your servers"). Allowed: members with Manage Server in
+            /subscriptions /feedback /gaps), checked each time one runs. All servers share one
+            index, so a manager of any server the bot is in could otherwise change what every
+            server sees (README "Locking the bot to your servers"). Allowed: members with Manage
+            Server in
             admin_guild_ids (empty = the servers in guild_ids; both empty = in no server), the users
             in admin_user_ids (in any server), members holding a role in admin_role_ids, and the
             application's owner (or its team).
@@ -402,6 +405,7 @@ class Settings:
         ),
     ] = field(default_factory=list)
     llm: LLMSettings = field(default_factory=LLMSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     # where the settings were read from (None: defaults and environment only); not a key
     config_path: Path | None = None
 

@@ -124,12 +124,16 @@ class ScopeResolver:
                 self._selections[scope] = sel
         return sel
 
-    def articles_in(self, selection: Selection) -> int:
-        """How many indexed articles ``selection`` lets in now."""
+    def article_ids(self, selection: Selection) -> frozenset[str]:
+        """The indexed articles ``selection`` lets in now (for a brief of a bound channel)."""
         store = self.pipeline.store
         if not store.exists():
-            return 0
-        return sum(1 for a, src, tags in store.catalogue() if selection.selects(a, src, tags))
+            return frozenset()
+        return frozenset(a for a, src, tags in store.catalogue() if selection.selects(a, src, tags))
+
+    def articles_in(self, selection: Selection) -> int:
+        """How many indexed articles ``selection`` lets in now."""
+        return len(self.article_ids(selection))
 
     def problems(self, scope: Scope) -> list[str]:
         """What in ``scope`` names nothing known, one line each ([] when all is found)."""

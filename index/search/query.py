@@ -238,5 +238,6 @@ def answer_query(
                 suggestions.append(h.title)
         suggestions = suggestions[:3]
     ans = Answer(asked, quote, found[:k], suggestions=suggestions, confidence=confidence, also=also)
+    ans.query_vector = q.vector  # for the feedback log (index.community): never embedded twice
     ans.elapsed_ms = (time.perf_counter() - q.started) * 1000
     return ans, reranked

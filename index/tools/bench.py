@@ -1,7 +1,6 @@
 """`newsdesk bench`: how fast newsdesk indexes, answers and starts, measured in one run.
 
 Every figure is compared with what the hardware allows, measured in the same run:
-
 - **indexing**: the real pipeline (read files -> chunk -> embed -> store) on a corpus of real
   articles, against a bare ``SentenceTransformer.encode`` of the same passage texts with the same
   batch size (passages/s and their ratio);
@@ -10,7 +9,7 @@ Every figure is compared with what the hardware allows, measured in the same run
   to each ``--sizes`` by *synthetic passages*: the real articles replicated under new sources
   (same text, so BM25 sees each term in proportionally more passages) with their real passage
   vectors perturbed (``v + 0.5 g / sqrt(d)``, renormalised: cosine ~0.89 to the original) and
-  their real sentence vectors;
+  their real sentence vectors; also inside a scope of 1 % of the passages (``bench_scopes``);
 - **vector search alone** at each size: synthetic clustered unit vectors seeded from the real
   passage vectors (topics = real vectors plus noise; each vector a random mix of two topics plus
   noise, which gives nearest-neighbour cosines like the real corpus'; queries = vectors near
@@ -20,11 +19,9 @@ Every figure is compared with what the hardware allows, measured in the same run
 - **re-indexing**: ``newsdesk index`` again on the unchanged corpus (a fresh process; its log
   must not show a model load), and with 1% of the articles changed against the time to embed
   just those passages;
-- **start-up**: a fresh ``newsdesk ask`` process until it has answered (model load reported
-  apart). The Discord bot's start-up (until READY on the loopback fake Discord) is measured by
-  ``tests/perf/bot_startup.py``, run by ``make bench`` after this: the engine never imports the
-  bot or the tests, not even in code it runs from a string.
-
+- **start-up**: a fresh ``newsdesk ask`` process until it has answered (model load apart); the
+  bot's (READY on the loopback fake Discord) is ``tests/perf/bot_startup.py``, run by ``make
+  bench`` after this (the engine never imports the bot or the tests, not even from a string).
 Results print as a table (or JSON with ``--json``) and are saved as JSON (``--out``).
 """
 
@@ -54,6 +51,7 @@ from index.embedding import Embedder, make_embedder
 from index.models import Document, Progress
 from index.storage.policy import IndexPolicy
 from index.storage.sentences import unpack_sentences
+from index.tools.bench_community import GAPS_QUESTIONS, gaps_latency
 from index.tools.bench_corpus import (
     ROOT,
     SyntheticEmbedder,
@@ -129,7 +127,7 @@ class Bench:
         n_sizes = len(set(opts.sizes))
         self._done = 0
         self._total = (
-            6 + 2 * INDEX_RUNS + 3 * n_sizes + (1 if n_sizes else 0) + (2 if opts.full else 0)
+            7 + 2 * INDEX_RUNS + 3 * n_sizes + (1 if n_sizes else 0) + (2 if opts.full else 0)
         )  # fmt: skip
         self.lookup: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.real_articles: list[tuple[Document, int]] = []  # with their passage counts
@@ -252,6 +250,10 @@ class Bench:
         self._step(f"title autocomplete, {AUTOCOMPLETE_TITLES:,} titles")
         r["autocomplete"] = autocomplete_latency(
             self.tmp / "titles", AUTOCOMPLETE_TITLES, AUTOCOMPLETE_QUERIES, self.opts.seed
+        )
+        self._step(f"gaps over {GAPS_QUESTIONS:,} logged questions")
+        r["gaps"] = gaps_latency(
+            self.tmp / "gaps", dim=self.embedder.dimension, seed=self.opts.seed
         )
         r["machine"]["load_average_end"] = load_average()
         if self.progress:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from index.tools.bench_community import TARGET_GAPS_S
 from index.tools.bench_parts import FULL_SIZE
 from index.tools.bench_scopes import scoped_target
 
@@ -97,6 +98,14 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
             f"<= {TARGET_AUTOCOMPLETE_P95_MS:.0f} ms",
             ac["ms"]["p95"],
             ac["ms"]["p95"] <= TARGET_AUTOCOMPLETE_P95_MS,
+        )
+    gaps = r.get("gaps")
+    if gaps:
+        add(
+            f"gaps over {gaps['questions']:,} logged questions",
+            f"<= {TARGET_GAPS_S:.0f} s",
+            gaps["seconds"],
+            gaps["seconds"] <= TARGET_GAPS_S,
         )
     for vs in r.get("vector_search", []):
         if vs["size"] != FULL_SIZE:

@@ -71,20 +71,14 @@ async def test_admin_commands_are_registered_for_managers_only(
     async with start_bot():
         synced = {c["name"]: c for c in fake.synced_commands[None]}
         admin = (
-            "add",
-            "remove",
-            "reindex",
-            "stats",
-            "subscribe",
-            "unsubscribe",
-            "subscriptions",
-            "scope",
+            *("add", "remove", "reindex", "stats", "subscribe", "unsubscribe", "subscriptions"),
+            *("feedback", "gaps", "scope"),
         )
-        assert set(synced) == {"ask", "search", "article", *admin}
+        assert set(synced) == {"ask", "search", "article", "brief", *admin}
         for name in admin:
             assert int(synced[name]["default_member_permissions"]) == MANAGE_GUILD
             assert synced[name]["contexts"] == [0]  # guild only
-        for name in ("ask", "search", "article"):
+        for name in ("ask", "search", "article", "brief"):
             assert synced[name]["default_member_permissions"] is None
         with pytest.raises(CommandNotAvailable):
             await fake.invoke_command("reindex", **user_at(discord_world))
@@ -432,6 +426,8 @@ async def test_another_servers_managers_cannot_use_admin_commands(
                 ("subscribe", {"url": srv.url("/feed.xml")}),
                 ("unsubscribe", {"feed": "#1"}),
                 ("subscriptions", {}),
+                ("feedback", {}),
+                ("gaps", {}),
             ):
                 inter = await fake.invoke_command(name, options, **stranger)
                 await inter.wait_done()

@@ -454,6 +454,8 @@ async def test_cogs_are_extensions_loaded_in_order_and_reloadable(start_bot: Sta
             "AdminCog",
             "SubscriptionsCog",
             "ScopeCog",
+            "BriefCog",
+            "FeedbackCog",
         }
         assert bot.tree.get_command("article") is not None
         await bot.unload_extension("bot.cogs.articles")  # an extension takes its commands along

@@ -218,3 +218,27 @@ async def test_config_scopes_bind_channels_and_a_runtime_binding_wins(
         inter = await scope(w, "set", {"channel": other, "name": "science"})
         assert "**science**" in reply_text(inter)
         assert "Lyon" not in await answer_in(w, other)
+
+
+async def test_brief_in_a_bound_channel_lists_only_its_articles(
+    discord_world: DiscordWorld, start_bot: StartBot, scoped_pipeline: Pipeline
+) -> None:
+    w, fake = discord_world, discord_world.fake
+    science = fake.add_channel(w.guild, "science")
+    async with start_bot():
+        inter = await scope(w, "set", {"channel": science, "tags": "science"})
+        assert reply_text(inter).startswith("✅")
+
+        async def brief(channel: int) -> str:
+            inter = await fake.invoke_command(
+                "brief", {}, user_id=w.user, guild_id=w.guild, channel_id=channel
+            )
+            await inter.wait_done()
+            msg = inter.followups[-1] if inter.followups else inter.original
+            return "\n".join(e.get("description", "") for e in msg["embeds"])
+
+        scoped = await brief(science)
+        assert scoped.startswith("1 article, newest first")
+        assert "Comet seen over Tern" in scoped and "Bakery" not in scoped
+        everything = await brief(w.channel)
+        assert everything.startswith("4 articles") and "Bakery" in everything

@@ -40,7 +40,8 @@ Realism that the fake enforces (so tests catch bugs that production would hit):
 The parts, one mixin each, composed here into :class:`FakeDiscord`: ``state`` (ids, users,
 guilds, roles, members, channels, permissions), ``messages``, ``gateway`` (websocket, intents,
 shards, dispatch), ``commands`` (what a user invokes), ``interactions`` (command sync, the
-interaction callback, follow-ups, webhook tokens) and ``rest`` (the aiohttp app and its routes);
+interaction callback, follow-ups, webhook tokens), ``components`` (buttons validated and
+clicked) and ``rest`` (the aiohttp app and its routes);
 ``common`` holds the constants, errors and records they share.
 """
 
@@ -73,6 +74,7 @@ from tests.fakes.discord.common import (
     _RouteHandler,
     log,
 )
+from tests.fakes.discord.components import ComponentsMixin
 from tests.fakes.discord.gateway import GatewayMixin, _GatewayConnection
 from tests.fakes.discord.interactions import FakeInteraction, InteractionsMixin
 from tests.fakes.discord.messages import MessagesMixin
@@ -91,7 +93,13 @@ ClientT = TypeVar("ClientT", bound=discord.Client)
 
 
 class FakeDiscord(
-    StateMixin, MessagesMixin, GatewayMixin, CommandsMixin, InteractionsMixin, RestMixin
+    StateMixin,
+    MessagesMixin,
+    ComponentsMixin,
+    GatewayMixin,
+    CommandsMixin,
+    InteractionsMixin,
+    RestMixin,
 ):
     """An in-process fake of Discord's REST API and gateway, bound to 127.0.0.1."""
 

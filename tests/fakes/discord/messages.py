@@ -355,6 +355,7 @@ class MessagesMixin:
         draft = {**body, "attachments": attachments}
         errors = _FormErrors()
         self._validate_message(draft, errors, check_empty=True)
+        self._validate_components(draft, errors)  # type: ignore[attr-defined]
         errors.raise_if_any()
         return self._build_message(
             channel=channel,
@@ -397,6 +398,7 @@ class MessagesMixin:
         updated["flags"] = int(updated.get("flags") or 0) & ~F_LOADING
         errors = _FormErrors()
         self._validate_message(updated, errors, check_empty=True)
+        self._validate_components(updated, errors)  # type: ignore[attr-defined]
         errors.raise_if_any()
         if "content" in body or "allowed_mentions" in body:
             guild_id = int(msg["guild_id"]) if "guild_id" in msg else None
