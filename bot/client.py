@@ -20,8 +20,10 @@ from discord.ext import commands
 from index.community.feedback import FeedbackStore
 from index.config import Settings
 from index.errors import ArticleNotFoundError
+from index.feeds.scopes import ScopeResolver
 from index.models import Answer, Article, Hit
 from index.pipeline import Pipeline
+from index.search.scope import Selection
 from index.written.client import display_url, endpoint
 from index.written.generate import GeneratedAnswer
 
@@ -30,6 +32,7 @@ from . import formatting as fmt
 from .cooldown import AutocompleteGate, UserCooldowns
 from .interactions import NO_MENTIONS, InputError, describe_error, send_error
 from .redact import redact_secret
+from .scoping import scope_chain
 from .threads import ThreadMemory
 
 log = logging.getLogger("newsdesk.bot")
@@ -43,6 +46,7 @@ INITIAL_EXTENSIONS = (
     "bot.cogs.articles",
     "bot.cogs.admin",
     "bot.cogs.subscriptions",
+    "bot.cogs.scopes",
     "bot.cogs.brief",
     "bot.cogs.feedback",
     "bot.cogs.forum",
@@ -132,6 +136,7 @@ class NewsdeskBot(commands.Bot):
         self.settings = settings
         self._owns_pipeline = pipeline is None
         self.pipeline = pipeline if pipeline is not None else Pipeline(settings)
+        self.scopes = ScopeResolver(self.pipeline)  # channel scopes (index/feeds/scopes.py)
         # answers sent, votes on them (community.sqlite3, opened on first use): bot.views
         self.feedback = FeedbackStore(settings.data_dir, settings.privacy)
         d = settings.discord
@@ -151,20 +156,49 @@ class NewsdeskBot(commands.Bot):
     async def run_sync(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
-    async def ask(self, question: str, context: Sequence[str] = ()) -> Answer:
-        """``context``: the thread's earlier questions, for a follow-up."""
+    async def scope_for(self, channel: object) -> Selection | None:
+        """What a question in ``channel`` is answered from: its scope (a thread's own, else its
+        parent's), or None for every article (unbound channels, DMs)."""
+        chain = scope_chain(channel)
+        return await self.run_sync(self.scopes.for_channels, chain) if chain else None
+
+    async def scope_article_ids(self, channel: object) -> frozenset[str] | None:
+        """The articles a bound ``channel`` is answered from (None: every article)."""
+        scope = await self.scope_for(channel)
+        return None if scope is None else await self.run_sync(self.scopes.article_ids, scope)
+
+    async def ask(
+        self, question: str, channel: object = None, context: Sequence[str] = ()
+    ) -> Answer:
+        """A question asked in ``channel`` (its scope, if bound); ``context``: the thread's
+        earlier questions, for a follow-up."""
+        scope = await self.scope_for(channel)
+        kwargs: dict[str, Any] = {}
+        if scope is not None:
+            kwargs["scope"] = scope
         if context:
-            return await self.run_sync(self.pipeline.ask, question, context=list(context))
-        return await self.run_sync(self.pipeline.ask, question)
+            kwargs["context"] = list(context)
+        return await self.run_sync(self.pipeline.ask, question, **kwargs)
 
     async def generate(
-        self, question: str, on_update: Callable[[GeneratedAnswer], None] | None = None
+        self,
+        question: str,
+        on_update: Callable[[GeneratedAnswer], None] | None = None,
+        channel: object = None,
     ) -> GeneratedAnswer:
         """A streamed, verified written answer ([llm]); the extractive one if that fails."""
-        return await self.pipeline.agenerate(question, stream=True, on_update=on_update)
+        scope = await self.scope_for(channel)
+        if scope is None:
+            return await self.pipeline.agenerate(question, stream=True, on_update=on_update)
+        return await self.pipeline.agenerate(
+            question, stream=True, on_update=on_update, scope=scope
+        )
 
-    async def search(self, query: str, k: int = 5) -> list[Hit]:
-        return await self.run_sync(self.pipeline.search, query, k)
+    async def search(self, query: str, k: int = 5, channel: object = None) -> list[Hit]:
+        scope = await self.scope_for(channel)
+        if scope is None:
+            return await self.run_sync(self.pipeline.search, query, k)
+        return await self.run_sync(self.pipeline.search, query, k, scope=scope)
 
     async def find_article(self, ref: str) -> Article:
         """An article by id, source or exact title; otherwise a message naming close titles."""
@@ -261,6 +295,7 @@ class NewsdeskBot(commands.Bot):
 
     async def close(self) -> None:
         await super().close()
+        self.scopes.close()
         self.feedback.close()
         self.threads.close()
         if self._owns_pipeline:

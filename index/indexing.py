@@ -210,3 +210,8 @@ def files_gone(rows: Sequence[ArticleRow], folders: Sequence[str | Path]) -> lis
         if any(row.source.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
         and not os.path.lexists(row.source)
     ]
+
+
+def as_document(a: Article) -> Document:
+    """A stored article as the document it was read from (same id, hash and tags)."""
+    return Document(a.source, a.title, a.text, a.url, a.published, tags=a.tags)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 # Progress callbacks: the engine reports, each face shows (CLI bars, Discord edits, logs).
@@ -17,13 +20,56 @@ MessageProgress = Callable[[str], None]
 NOT_FOUND = "I couldn't find that in the indexed articles."
 
 
-def content_hash(title: str, text: str) -> str:
-    """Hash of what gets embedded: a change in either means re-embedding."""
+def content_hash(title: str, text: str, tags: tuple[str, ...] = ()) -> str:
+    """Hash of what gets embedded (and of the article's tags, when it has any): a change in
+    either means writing the article again. Without tags the hash is the one older indexes
+    stored, so adding tags to newsdesk changed no article's hash."""
     h = hashlib.sha256()
     h.update(title.encode("utf-8"))
     h.update(b"\x00")
     h.update(text.encode("utf-8"))
+    if tags:
+        h.update(b"\x00tags\x00")
+        h.update(",".join(tags).encode("utf-8"))
     return h.hexdigest()
+
+
+MAX_TAG_CHARS = 50
+MAX_TAGS = 20
+_TAG_OK = re.compile(r"^[^\W_][\w.+-]*$")
+
+
+def normalize_tag(tag: str) -> str:
+    """A tag as stored: lower case, inner spaces as ``-``; letters, digits and ``_ . + -``,
+    starting with a letter or digit, at most ``MAX_TAG_CHARS`` characters. A ValueError
+    naming the tag otherwise."""
+    t = "-".join(str(tag).strip().lower().split())
+    if not t:
+        raise ValueError("a tag is empty")
+    if len(t) > MAX_TAG_CHARS or not _TAG_OK.match(t):
+        raise ValueError(
+            f"bad tag {tag[:60]!r}: use letters, digits and - _ . + (at most "
+            f"{MAX_TAG_CHARS} characters, starting with a letter or digit)"
+        )
+    return t
+
+
+def normalize_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    """Tags normalised (:func:`normalize_tag`), without repeats, sorted; a ValueError for a
+    bad one or more than ``MAX_TAGS``."""
+    out = tuple(sorted({normalize_tag(t) for t in tags}))
+    if len(out) > MAX_TAGS:
+        raise ValueError(f"too many tags ({len(out)}; at most {MAX_TAGS} per article)")
+    return out
+
+
+def pack_tags(tags: Sequence[str]) -> str:
+    """Tags as one stored string: ``,a,b,`` (so ``,a,`` finds tag ``a`` by substring)."""
+    return "," + ",".join(tags) + "," if tags else ""
+
+
+def unpack_tags(value: str | None) -> tuple[str, ...]:
+    return tuple(t for t in (value or "").split(",") if t)
 
 
 def text_hash(text: str) -> str:
@@ -60,6 +106,8 @@ class Document:
     published: str | None = None  # ISO 8601 date or datetime, as given by the source
     # the encoding a text file was read in ("utf-8", or the one detected); None for the others
     encoding: str | None = None
+    # labels a scope can select (normalised, sorted: :func:`normalize_tags`)
+    tags: tuple[str, ...] = ()
 
     @property
     def article_id(self) -> str:
@@ -67,7 +115,7 @@ class Document:
 
     @property
     def content_hash(self) -> str:
-        return content_hash(self.title, self.text)
+        return content_hash(self.title, self.text, self.tags)
 
 
 @dataclass(frozen=True)
@@ -81,6 +129,7 @@ class Article:
     content_hash: str
     added_at: str
     chunk_count: int = 0
+    tags: tuple[str, ...] = ()
 
     @property
     def link(self) -> str | None:
@@ -277,3 +326,58 @@ class Stats:
         data = asdict(self)
         data["passages"] = data.pop("chunks")
         return data
+
+    @staticmethod
+    def meta_int(value: str | None, default: int = 0) -> int:
+        """A number from the index meta; a damaged value reads as ``default`` (``check``
+        reports it)."""
+        try:
+            return int(value) if value else default
+        except ValueError:
+            return default
+
+    @staticmethod
+    def disk_size(folder: Path) -> int:
+        """Bytes of every file under ``folder`` (0 when it does not exist)."""
+        size = 0
+        if folder.is_dir():
+            for p in folder.rglob("*"):
+                with contextlib.suppress(OSError):
+                    if p.is_file():
+                        size += p.stat().st_size
+        return size
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A channel's knowledge, as a config ``[[scopes]]`` table or ``/scope set`` declares it:
+    the articles of these subscriptions (feed URL or name, folder subscription), under these
+    folders, with any of these tags, or named (id, title, URL). Any one of them lets an article
+    in; an empty scope lets nothing in. ``name`` is how it is shown."""
+
+    name: str = ""
+    feeds: tuple[str, ...] = ()
+    folders: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    articles: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.feeds or self.folders or self.tags or self.articles)
+
+    def describe(self) -> str:
+        """One line: ``feeds: a, b · tags: x`` (what ``/scope show`` lists)."""
+        parts = [
+            f"{what}: {', '.join(values)}"
+            for what, values in (
+                ("feeds", self.feeds),
+                ("folders", self.folders),
+                ("tags", self.tags),
+                ("articles", self.articles),
+            )
+            if values
+        ]
+        return " · ".join(parts) or "nothing"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)

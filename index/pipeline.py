@@ -55,6 +55,7 @@ from index.search.query import (
     validate_question,
 )
 from index.search.rerank import Scorer
+from index.search.scope import ScopeCache, Selection
 from index.sqlite_util import translating
 from index.storage.base import Backend, Snapshot
 from index.storage.factory import open_backend
@@ -109,6 +110,7 @@ class Pipeline:
         self.last_reranked: answer_mod.Reranked | None = None
         # the loader is looked up at each load, so a replaced _load_snapshot takes effect
         self._snapshots = Snapshots(lambda gen: self._load_snapshot(gen))
+        self._scopes = ScopeCache()  # scopes resolved per generation (index/search/scope.py)
         self._write_lock = threading.Lock()
         self.writing = False
         self._store_expected = self.backend.name == "faiss"  # checked once: _expect_index
@@ -321,7 +323,7 @@ class Pipeline:
         report = IndexReport()
         with self.writer():
             articles = list(self.store.all_articles())
-            docs = [Document(a.source, a.title, a.text, a.url, a.published) for a in articles]
+            docs = [indexing.as_document(a) for a in articles]
             planned = indexing.plan_all(self.embedder, self.settings.chunking, docs, progress)
             vecs, sents = indexing.embed_planned(self.embedder, planned, progress)
             report.chunks_embedded = len(vecs)
@@ -384,10 +386,13 @@ class Pipeline:
         asked: str = "",
         exclude: frozenset[str] = frozenset(),
         started: float = 0.0,
+        scope: tuple[Selection | None, Snapshot] | None = None,
     ) -> Query:
-        """One :class:`Query`; ``k`` and ``mode`` default to ``[retrieval]``."""
+        """One :class:`Query` (``k``, ``mode``: ``[retrieval]``'s; ``scope``: search/scope.py)."""
         r = self.settings.retrieval
-        return Query(text, vector, mode or r.mode, k or r.k, asked, exclude, started)
+        sel, snap = scope or (None, None)
+        allowed = self._scopes.allowed(self.store, snap.generation, sel) if sel and snap else None
+        return Query(text, vector, mode or r.mode, k or r.k, asked, exclude, started, allowed)
 
     def _scoring(self) -> Scoring:
         """The answer scorer, loaded on the first question that needs it."""
@@ -402,16 +407,21 @@ class Pipeline:
         return ans
 
     @_db_errors
-    def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        mode: str | None = None,
+        scope: Selection | None = None,
+    ) -> list[Hit]:
         q = self.validate_question(query, "query")
         with self.reading() as snap:
             require_content(snap)
             mode = mode or self.settings.retrieval.mode
             q = snap.lexical.spell(q)  # "mooon" -> "moon" for the embedder too
             q_vec = self.embedder.embed_query(q) if mode != "bm25" else None
-            return search_passages(
-                self.store, self.settings.retrieval, self._query(q, q_vec, k, mode), snap
-            )
+            one = self._query(q, q_vec, k, mode, scope=(scope, snap))
+            return search_passages(self.store, self.settings.retrieval, one, snap)
 
     @_db_errors
     def ask(
@@ -420,6 +430,7 @@ class Pipeline:
         k: int | None = None,
         mode: str | None = None,
         context: Sequence[str] = (),
+        scope: Selection | None = None,
     ) -> Answer:
         """``context``: the thread's earlier questions, for a follow-up (:mod:`followup`)."""
         t0 = time.perf_counter()
@@ -430,7 +441,8 @@ class Pipeline:
             spelt = snap.lexical.spell(fu.query)
             q_vec = self.embedder.embed_query(spelt)
             asked = q if fu.based_on is None else fu.query  # "when was that?" is no small talk
-            ans = self._answer(self._query(spelt, q_vec, k, mode, asked=asked, started=t0), snap)
+            query = self._query(spelt, q_vec, k, mode, asked=asked, started=t0, scope=(scope, snap))
+            ans = self._answer(query, snap)
             ans.question, ans.follows_up = q, fu.based_on
             return ans
 
@@ -500,6 +512,7 @@ class Pipeline:
         *,
         stream: bool = False,
         on_update: Callable[[GeneratedAnswer], None] | None = None,
+        scope: Selection | None = None,
     ) -> GeneratedAnswer:
         """:meth:`generate` on a running event loop; ``ask`` runs in a worker thread. With
         ``stream``, ``on_update`` sees the verified answer grow (on the loop)."""
@@ -508,7 +521,7 @@ class Pipeline:
         if not self.settings.llm.enabled:
             raise ConfigError(gen.LLM_OFF)
         t0 = time.perf_counter()
-        answer = await asyncio.to_thread(self.ask, question, k, mode)
+        answer = await asyncio.to_thread(self.ask, question, k, mode, scope=scope)
         return await gen.generate(
             answer, self.settings.llm, stream=stream, on_update=on_update, t0=t0
         )
@@ -557,21 +570,15 @@ class Pipeline:
         self._expect_index()
         meta = self.store.meta() if self.store.exists() else {}
         articles, chunks = self.store.counts() if meta else (0, 0)
-        size = 0
-        if self.data_dir.is_dir():
-            for p in self.data_dir.rglob("*"):
-                with contextlib.suppress(OSError):
-                    if p.is_file():
-                        size += p.stat().st_size
         return Stats(
             articles=articles,
             chunks=chunks,
             model=meta.get("model", self.settings.embedding.model),
-            dimension=_int(meta.get("dimension")),
+            dimension=Stats.meta_int(meta.get("dimension")),
             index_type=meta.get("index_type", "flat"),
-            bytes_on_disk=size,
+            bytes_on_disk=Stats.disk_size(self.data_dir),
             data_dir=str(self.data_dir),
-            schema_version=_int(meta.get("schema_version"), SCHEMA_VERSION),
+            schema_version=Stats.meta_int(meta.get("schema_version"), SCHEMA_VERSION),
             last_indexed=meta.get("updated_at"),
         )
 
@@ -581,11 +588,3 @@ class Pipeline:
         what is checked is the backend's (e.g. :meth:`index.storage.local.LocalBackend.check`).
         Never loads the embedding model."""
         return self.backend.check(self.expected_meta)
-
-
-def _int(value: str | None, default: int = 0) -> int:
-    """A number from the meta; a damaged value reads as ``default`` (``check`` reports it)."""
-    try:
-        return int(value) if value else default
-    except ValueError:
-        return default

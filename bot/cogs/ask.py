@@ -73,10 +73,10 @@ class AskCog(commands.Cog):
                     embed=fmt.generated_embed(gen), allowed_mentions=NO_MENTIONS, view=view
                 )
 
-            await self._written_answer(question, show)
+            await self._written_answer(question, show, interaction.channel)
             return
         context = await self.bot.threads.context(interaction.channel)  # a follow-up in a thread
-        answer = await self.bot.ask(question, context)
+        answer = await self.bot.ask(question, interaction.channel, context)
         await interaction.edit_original_response(
             embed=threads.answer_embed(answer),
             allowed_mentions=NO_MENTIONS,
@@ -91,7 +91,7 @@ class AskCog(commands.Cog):
     async def search(self, interaction: discord.Interaction, query: str) -> None:
         query = self.bot.pipeline.validate_question(query, "query")
         await defer(interaction, ephemeral=False)
-        hits = await self.bot.search(query)
+        hits = await self.bot.search(query, channel=interaction.channel)
         await interaction.edit_original_response(
             content=fmt.search_message(query, hits), allowed_mentions=NO_MENTIONS
         )
@@ -198,7 +198,7 @@ class AskCog(commands.Cog):
             await self._written_reply(message, question)
             return
         try:
-            answer = await self.bot.ask(question, context)
+            answer = await self.bot.ask(question, message.channel, context)
         except Exception as e:  # NewsdeskError → its message; anything else → a logged ref
             await self._reply(message, content=describe_error(e, "a message question"))
             return
@@ -221,13 +221,16 @@ class AskCog(commands.Cog):
 
     # -- written answers ([llm]) -----------------------------------------------------------------
     async def _written_answer(
-        self, question: str, show: Callable[[GeneratedAnswer], Awaitable[None]]
+        self,
+        question: str,
+        show: Callable[[GeneratedAnswer], Awaitable[None]],
+        channel: object = None,
     ) -> None:
         """Stream a verified written answer into ``show`` (≤ 1 edit per stream_interval); the
         extractive answer when the endpoint fails. Errors of ``ask`` itself propagate."""
         relay: Relay[GeneratedAnswer] = Relay(show, interval=self.bot.stream_interval)
         try:
-            gen = await self.bot.generate(question, relay.update)
+            gen = await self.bot.generate(question, relay.update, channel)
         except BaseException:
             await relay.close()
             raise
@@ -250,7 +253,7 @@ class AskCog(commands.Cog):
                 log.warning("could not update the answer %s: %s", sent.id, e)
 
         try:
-            await self._written_answer(question, show)
+            await self._written_answer(question, show, message.channel)
         except Exception as e:  # NewsdeskError → its message; anything else → a logged ref
             await self._reply(message, content=describe_error(e, "a message question"))
 

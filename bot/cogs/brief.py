@@ -45,7 +45,8 @@ class BriefCog(commands.Cog):
             except InvalidSinceError as e:
                 raise InputError(f"`since`: {e}") from None
         await defer(interaction, ephemeral=False)
-        found = await self.bot.run_sync(self.bot.pipeline.brief, cutoff, limit)
+        ids = await self.bot.scope_article_ids(interaction.channel)  # a bound channel's scope
+        found = await self.bot.run_sync(self.bot.pipeline.brief, cutoff, limit, ids)
         await interaction.edit_original_response(
             embeds=fmt.brief_embeds(found), allowed_mentions=NO_MENTIONS
         )

@@ -209,7 +209,7 @@ class ForumCog(commands.Cog):
     async def _send_answer(self, thread: discord.Thread, question: str) -> tuple[str, int | None]:
         """Post the answer in the thread: (outcome, the answer's message id)."""
         try:
-            answer = await self.bot.ask(question)
+            answer = await self.bot.ask(question, thread)
         except Exception as e:
             log.warning("forum post %s: could not answer: %s", thread.id, e)
             return "failed", None

@@ -66,6 +66,7 @@ COMMANDS: dict[str, Command] = {
     "subscribe": LazyCommand("commands_feeds", "cmd_subscribe"),
     "unsubscribe": LazyCommand("commands_feeds", "cmd_unsubscribe"),
     "run": LazyCommand("commands_tools", "cmd_run"),
+    "scopes": LazyCommand("commands_scopes", "cmd_scopes"),
     "feedback": LazyCommand("commands_community", "cmd_feedback"),
     "gaps": LazyCommand("commands_community", "cmd_gaps"),
     "forget": LazyCommand("commands_community", "cmd_forget"),

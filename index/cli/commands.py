@@ -28,8 +28,10 @@ def open_pipeline(settings: Settings) -> Any:
 
 
 def cmd_index(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from index.cli.commands_scopes import tags_of
     from index.ingest.sources import collect
 
+    tags = tags_of(args)
     quiet = args.quiet or args.json
     folders = [i for i in args.inputs if "://" not in i and Path(i).expanduser().is_dir()]
     if args.prune and not folders:
@@ -57,7 +59,10 @@ def cmd_index(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             return 1
         with open_pipeline(settings) as pipe:
             pruned = pipe.prune(folders) if args.prune else []
-            report = pipe.add_documents(collected.documents, progress=progress)
+            docs = collected.documents
+            if tags:  # --tag: given to every article, besides its front matter's
+                docs = [dataclasses.replace(d, tags=tuple(sorted({*d.tags, *tags}))) for d in docs]
+            report = pipe.add_documents(docs, progress=progress)
     report.skipped = [str(w) for w in collected.warnings]
     report.notes = [str(n) for n in collected.notes]
     report.removed = len(pruned)
@@ -158,7 +163,8 @@ def cmd_articles(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
         print("No articles yet: run `newsdesk index PATH_OR_URL`.", file=out)
     for r in rows:
         date = f" {r.published[:10]}" if r.published else ""
-        print(f"{r.id}  {r.title}{date}  ({plural(r.chunk_count, 'passage')})", file=out)
+        tags = f"  [{', '.join(r.tags)}]" if r.tags else ""
+        print(f"{r.id}  {r.title}{date}  ({plural(r.chunk_count, 'passage')}){tags}", file=out)
     return 0
 
 
@@ -174,6 +180,7 @@ def cmd_article(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
             "url": a.url,
             "published": a.published,
             "passages": a.chunk_count,
+            "tags": list(a.tags),
             "opening": opening,
         }
         if args.text:
@@ -184,6 +191,7 @@ def cmd_article(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
         print(a.text, file=out)
         return 0
     print(f"{a.title}\n  id        {a.id}\n  source    {a.url or shown_path(a.source)}", file=out)
-    print(f"  date      {a.published or 'unknown'}\n  passages  {a.chunk_count}\n", file=out)
+    print(f"  date      {a.published or 'unknown'}\n  passages  {a.chunk_count}", file=out)
+    print(f"  tags      {', '.join(a.tags)}\n" if a.tags else "", file=out)
     print(wrap(opening, "  "), file=out)
     return 0

@@ -116,6 +116,8 @@ def cmd_subscriptions(args: argparse.Namespace, settings: Settings, out: TextIO)
 
 
 def cmd_subscribe(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from index.cli.commands_scopes import tags_of
+
     target = args.target.strip()
     kind = "feed" if "://" in target else "folder"
     if kind == "feed" and not target.lower().startswith(("http://", "https://")):
@@ -126,7 +128,7 @@ def cmd_subscribe(args: argparse.Namespace, settings: Settings, out: TextIO) -> 
         engine = _engine(pipe)
         try:
             status, res = engine.subscribe(
-                kind, target, interval=args.interval, channel=args.channel
+                kind, target, interval=args.interval, channel=args.channel, tags=tags_of(args)
             )
         finally:
             engine.close()

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from index.cli.commands import open_pipeline
 from index.cli.commands_community import log_answers
+from index.cli.commands_scopes import cli_selection
 from index.cli.render import (
     dated,
     format_answer,
@@ -52,7 +54,14 @@ def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     with open_pipeline(settings) as pipe:
         if args.question is not None:
             try:
-                ans = pipe.ask(args.question, k=args.k, mode=args.mode, context=args.after or ())
+                scope = cli_selection(pipe, args)
+                ans = pipe.ask(
+                    args.question,
+                    k=args.k,
+                    mode=args.mode,
+                    context=args.after or (),
+                    scope=scope,
+                )
             except NewsdeskError as e:
                 return _question_error(args, e, out)
             log_answers(settings, [ans])  # only with privacy.log_cli
@@ -65,7 +74,12 @@ def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             print("newsdesk: error: give a QUESTION, or pipe questions on stdin", file=sys.stderr)
             return 2
         lines = [line.rstrip("\r\n") for line in sys.stdin]
-        results = pipe.ask_many(lines, k=args.k, mode=args.mode)
+        scope = cli_selection(pipe, args)
+        results = (
+            pipe.ask_many(lines, k=args.k, mode=args.mode)
+            if scope is None
+            else [_ask_one(pipe, q, args, scope) for q in lines]
+        )
         log_answers(settings, results)  # only with privacy.log_cli
         failed = 0
         for q, res in zip(lines, results, strict=True):
@@ -85,6 +99,30 @@ def cmd_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         return 0 if failed < len(lines) or not lines else 1
 
 
+def _ask_one(pipe: Any, q: str, args: argparse.Namespace, scope: Any) -> Answer | NewsdeskError:
+    """One question of a scoped batch (``ask_many`` answers every article)."""
+    try:
+        return pipe.ask(q, k=args.k, mode=args.mode, scope=scope)
+    except NewsdeskError as e:
+        return e
+
+
+def _generate(
+    pipe: Any,
+    q: str,
+    args: argparse.Namespace,
+    scope: Any,
+    on_update: Callable[[GeneratedAnswer], None] | None = None,
+) -> GeneratedAnswer:
+    """``pipe.generate``, in ``scope`` when there is one (--scope / --tag)."""
+    if scope is None:
+        return pipe.generate(q, k=args.k, mode=args.mode, on_update=on_update)
+    coro = pipe.agenerate(
+        q, args.k, args.mode, stream=on_update is not None, on_update=on_update, scope=scope
+    )
+    return asyncio.run(coro)
+
+
 def _ask_generated(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """``ask --generate``: the same input and output contract, with written answers."""
     from index.written.generate import LLM_OFF
@@ -101,7 +139,7 @@ def _ask_generated(args: argparse.Namespace, settings: Settings, out: TextIO) ->
         if args.question is not None:
             with writing_status(not (args.quiet or args.json)) as status:
                 try:
-                    gen = pipe.generate(args.question, k=args.k, mode=args.mode, on_update=status)
+                    gen = _generate(pipe, args.question, args, cli_selection(pipe, args), status)
                 except NewsdeskError as e:
                     return _question_error(args, e, out)
             print(show(gen), file=out)
@@ -111,9 +149,10 @@ def _ask_generated(args: argparse.Namespace, settings: Settings, out: TextIO) ->
             return 2
         lines = [line.rstrip("\r\n") for line in sys.stdin]
         failed = 0
+        scope = cli_selection(pipe, args)
         for q in lines:
             try:
-                text = show(pipe.generate(q, k=args.k, mode=args.mode))
+                text = show(_generate(pipe, q, args, scope))
             except NewsdeskError as e:
                 failed += 1
                 if args.json:
@@ -130,7 +169,9 @@ def _ask_generated(args: argparse.Namespace, settings: Settings, out: TextIO) ->
 def cmd_search(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     with open_pipeline(settings) as pipe:
         try:
-            hits = pipe.search(args.query, k=args.k, mode=args.mode)
+            hits = pipe.search(
+                args.query, k=args.k, mode=args.mode, scope=cli_selection(pipe, args)
+            )
         except NewsdeskError as e:
             return _question_error(args, e, out)
     if args.json:  # the shape of `ask --json`, without an answer

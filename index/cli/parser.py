@@ -12,6 +12,7 @@ from typing import Any
 
 from index import __version__
 from index.cli.parser_community import add_community_commands
+from index.cli.parser_scopes import add_scope_options, add_scopes_command, add_tag_option
 
 EPILOG = """\
 examples:
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also remove the articles of files under the given folders that no longer exist",
     )
+    add_tag_option(p, "give each article this tag (and those of its front matter)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
     p = cmd(
@@ -163,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also a written answer from the [llm] endpoint, its quotes and citations verified",
     )
+    add_scope_options(p)
 
     p = cmd(
         "search",
@@ -176,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], help="retrieval mode")
     p.add_argument("--full", action="store_true", help="print whole passages, not their start")
     p.add_argument("--json", action="store_true", help="JSON output")
+    add_scope_options(p)
+
+    add_scopes_command(cmd)
 
     p = cmd(
         "chat",
@@ -495,6 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="Discord channel id where the bot announces new articles",
     )
+    add_tag_option(p, "give each of its articles this tag, for scopes")
     p.add_argument("--json", action="store_true", help="print the subscription as JSON")
 
     p = cmd(

@@ -91,6 +91,11 @@ def load_settings(
                     folder.path = (path.parent / folder.path).resolve()
                 except (RuntimeError, OSError):  # a symlink loop
                     raise ConfigError(f"{where}: folders[{i}].path is a symlink loop") from None
+        for scope in settings.scopes:  # the folders of a scope too
+            scope.folders = [
+                f if Path(f).expanduser().is_absolute() else str((path.parent / f).resolve())
+                for f in scope.folders
+            ]
     if overrides:
         _override(settings, convert(overrides, "settings"), overrides)
     settings.fetch.allow_hosts = [*settings.fetch.allow_hosts, *env_allow_hosts()]

@@ -41,6 +41,7 @@ __all__ = [
     "LLMSettings",
     "PrivacySettings",
     "RetrievalSettings",
+    "ScopeSettings",
     "Settings",
     "StoreSettings",
     "SyncSettings",
@@ -188,6 +189,13 @@ class FeedSubscription:
             example=123456789012345678,
         ),
     ] = 0
+    tags: Annotated[
+        list[str],
+        doc(
+            "tags given to each of its articles (for [[scopes]])",
+            example=["world"],
+        ),
+    ] = field(default_factory=list)
 
 
 @dataclass
@@ -208,6 +216,46 @@ class FolderSubscription:
     channel: Annotated[
         int, doc("0 = no announcements", ge=0, must="a Discord channel id (0 = none)")
     ] = 0
+    tags: Annotated[
+        list[str],
+        doc(
+            "tags given to each of its articles (for [[scopes]])",
+            example=["handbook"],
+        ),
+    ] = field(default_factory=list)
+
+
+@dataclass
+class ScopeSettings:
+    """One ``[[scopes]]`` table: a named set of articles that questions in its channels are
+    answered from (README, "Channel scopes")."""
+
+    name: Annotated[str, doc("how /scope and `newsdesk scopes` name it", example="support")] = ""
+    channels: Annotated[
+        list[int],
+        doc(
+            "Discord channel ids answered only from this scope (their threads too)",
+            example=[123456789012345678],
+        ),
+    ] = field(default_factory=list)
+    feeds: Annotated[
+        list[str],
+        doc(
+            "subscriptions whose articles are in it: feed URLs, folders or titles",
+            example=["Example News"],
+        ),
+    ] = field(default_factory=list)
+    folders: Annotated[
+        list[str],
+        doc("folders whose files are in it (relative to this file)", example=["docs/handbook"]),
+    ] = field(default_factory=list)
+    tags: Annotated[
+        list[str], doc("articles with any of these tags are in it", example=["handbook"])
+    ] = field(default_factory=list)
+    articles: Annotated[
+        list[str],
+        doc("articles named by id, exact title, path or URL", example=["Getting started"]),
+    ] = field(default_factory=list)
 
 
 @dataclass
@@ -362,6 +410,17 @@ class Settings:
             A [[folders]] table keeps a folder in sync: new and edited files are indexed, files
             deleted from it are removed from the index. Remove the "# " to use these examples;
             repeat a [[feeds]] or [[folders]] table for each one.
+            """
+        ),
+    ] = field(default_factory=list)
+    scopes: Annotated[
+        list[ScopeSettings],
+        doc(
+            """
+            Channel scopes (see README, "Channel scopes"): a [[scopes]] table names a set of
+            articles -- subscriptions, folders, tags, named articles; any of them lets an
+            article in -- and the Discord channels answered only from it. Admins bind more at
+            run time with /scope set. Unbound channels and DMs use every article.
             """
         ),
     ] = field(default_factory=list)

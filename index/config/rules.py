@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from index.config.models import LLMSettings, Settings
 from index.errors import ConfigError
+from index.models import normalize_tags
 
 # keys whose value is never echoed in an error: secrets, and the names of the variables
 # holding them (a secret pasted there by mistake)
@@ -120,6 +121,7 @@ def check(s: Settings, where: str) -> None:
         )
     _scale_out(s, need)
     _subscriptions(s, need, where)
+    _scopes(s, need, where)
     _llm(s.llm, need, where)
     need(
         s.log_level.upper() in LEVELS,
@@ -187,6 +189,41 @@ def _subscriptions(s: Settings, need: Need, where: str) -> None:
         target = str(folder.path)
         need(target not in seen, f"{key}.path", "listed once", target)
         seen.add(target)
+
+
+def _tags(tags: list[str], key: str, where: str) -> list[str]:
+    try:
+        return list(normalize_tags(tags))
+    except ValueError as e:
+        raise ConfigError(f"{where}: {key}: {e}") from None
+
+
+def _scopes(s: Settings, need: Need, where: str) -> None:
+    """``[[scopes]]``: named once each, not empty, each channel bound once; tags normalised;
+    and the tags of ``[[feeds]]`` / ``[[folders]]``."""
+    for i, feed in enumerate(s.feeds):
+        feed.tags = _tags(feed.tags, f"feeds[{i}].tags", where)
+    for i, folder in enumerate(s.folders):
+        folder.tags = _tags(folder.tags, f"folders[{i}].tags", where)
+    names: set[str] = set()
+    channels: set[int] = set()
+    for i, sc in enumerate(s.scopes):
+        key = f"scopes[{i}]"
+        sc.name = sc.name.strip()
+        if not sc.name:
+            raise ConfigError(f"{where}: {key}.name is missing (how /scope shows it)")
+        need(len(sc.name) <= 100, f"{key}.name", "at most 100 characters", sc.name)
+        need(sc.name.lower() not in names, f"{key}.name", "a name used once", sc.name)
+        names.add(sc.name.lower())
+        sc.tags = _tags(sc.tags, f"{key}.tags", where)
+        if not (sc.feeds or sc.folders or sc.tags or sc.articles):
+            raise ConfigError(
+                f"{where}: {key} ({sc.name}) selects nothing: give feeds, folders, tags or articles"
+            )
+        for ch in sc.channels:
+            need(0 < ch < 2**63, f"{key}.channels", "Discord channel ids", ch)
+            need(ch not in channels, f"{key}.channels", "channels bound to one scope each", ch)
+            channels.add(ch)
 
 
 def _env_name(value: str, key: str, example: str, need: Need) -> None:

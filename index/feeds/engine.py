@@ -21,7 +21,7 @@ index. A folder that is missing altogether is an error, and nothing is removed.
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import logging
 import os
 import threading
@@ -44,6 +44,7 @@ from index.feeds.models import (
     feed_target,
     folder_target,
     iso_utc,
+    match_subscription,
     short_note,
     visible_from,
 )
@@ -108,26 +109,10 @@ class SyncEngine:
     def find(self, ref: str, guild: int | None = None) -> SubscriptionStatus:
         """A subscription by its URL, folder path, title or short label (among those
         ``guild`` may see, see :meth:`statuses`)."""
-        ref = ref.strip()
-        statuses = self.statuses(guild)
-        if ref.startswith("#") and ref[1:].isdigit():  # an id, as autocomplete gives it
-            for s in statuses:
-                if s.id == int(ref[1:]):
-                    return s
-        for cand in (ref, feed_target(ref)):
-            for s in statuses:
-                if s.subscription.target == cand:
-                    return s
-        with contextlib.suppress(OSError, ValueError):
-            path = folder_target(ref)
-            for s in statuses:
-                if s.subscription.target == path:
-                    return s
-        low = ref.lower()
-        matches = [s for s in statuses if low in (s.title.lower(), s.subscription.label.lower())]
-        if len(matches) == 1:
-            return matches[0]
-        raise SourceError(ref, "no such subscription (`newsdesk subscriptions` lists them)")
+        found = match_subscription(self.statuses(guild), ref)
+        if found is None:
+            raise SourceError(ref, "no such subscription (`newsdesk subscriptions` lists them)")
+        return found
 
     def subscribe(
         self,
@@ -137,6 +122,7 @@ class SyncEngine:
         interval: float | None = None,
         channel: int | None = None,
         guild: int | None = None,
+        tags: Sequence[str] = (),
     ) -> tuple[SubscriptionStatus, SyncResult]:
         """Add a subscription and sync it at once (its articles are indexed, not announced).
         ``guild``: the Discord server it belongs to (None: the operator's).
@@ -158,7 +144,9 @@ class SyncEngine:
                 )
             if not Path(target).is_dir():
                 raise SourceError(target, "no such folder")
-        sub = Subscription(kind, target, interval or default, channel or None, "command", guild)
+        sub = Subscription(
+            kind, target, interval or default, channel or None, "command", guild, tuple(tags)
+        )
         if not self._round.acquire(timeout=_lock_wait()):
             raise IndexBusyError("subscriptions are being synced; try again when it finishes")
         try:
@@ -399,6 +387,9 @@ class SyncEngine:
         """
         if not docs:
             return []
+        if status.subscription.tags:  # the subscription's tags join each article's own
+            extra = status.subscription.tags
+            docs = [dataclasses.replace(d, tags=tuple(sorted({*d.tags, *extra}))) for d in docs]
         before = {r.id for r in self.pipeline.list_articles()}
         seen: set[str] = set()
         new = []

@@ -5,10 +5,12 @@ resolving a folder's path (see ``store`` for ``subscriptions.db`` and ``engine``
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -35,6 +37,8 @@ class Subscription:
     # the Discord server that made it (/subscribe): listed and removed only there;
     # None = the operator's (config file or `newsdesk subscribe`)
     guild: int | None = None
+    # given to each of its articles (besides those of a file's front matter), for scopes
+    tags: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -80,6 +84,7 @@ class SubscriptionStatus:
             "channel": None if sub.channel is None else str(sub.channel),
             "origin": sub.origin,
             "guild": None if sub.guild is None else str(sub.guild),
+            "tags": list(sub.tags),
             "added_at": self.added_at,
             "last_attempt": self.last_attempt,
             "last_success": self.last_success,
@@ -173,14 +178,48 @@ def visible_from(status: SubscriptionStatus, guild: int | None) -> bool:
     return guild is None or owner is None or owner == guild
 
 
+def match_subscription(
+    statuses: Sequence[SubscriptionStatus], ref: str
+) -> SubscriptionStatus | None:
+    """The subscription ``ref`` names: ``#id``, its URL or folder path, or its title or short
+    label (when only one has it); None when none does."""
+    ref = ref.strip()
+    if ref.startswith("#") and ref[1:].isdigit():  # an id, as autocomplete gives it
+        for s in statuses:
+            if s.id == int(ref[1:]):
+                return s
+    for cand in (ref, feed_target(ref)):
+        for s in statuses:
+            if s.subscription.target == cand:
+                return s
+    with contextlib.suppress(OSError, ValueError):
+        path = folder_target(ref)
+        for s in statuses:
+            if s.subscription.target == path:
+                return s
+    low = ref.lower()
+    matches = [s for s in statuses if low in (s.title.lower(), s.subscription.label.lower())]
+    return matches[0] if len(matches) == 1 else None
+
+
 def configured(settings: Settings) -> list[Subscription]:
     """The subscriptions declared in the config file (``[[feeds]]`` and ``[[folders]]``)."""
     subs = [
-        Subscription("feed", feed_target(f.url), f.interval, f.channel or None, "config")
+        Subscription(
+            "feed", feed_target(f.url), f.interval, f.channel or None, "config", None, tuple(f.tags)
+        )
         for f in settings.feeds
     ]
     subs += [
-        Subscription("folder", folder_target(f.path), f.interval, f.channel or None, "config")
+        Subscription(
+            "folder",
+            folder_target(f.path),
+            f.interval,
+            f.channel or None,
+            "config",
+            None,
+            tuple(f.tags),
+        )
         for f in settings.folders
         if f.path is not None
     ]

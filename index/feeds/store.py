@@ -28,6 +28,7 @@ from typing import Any
 
 from index.errors import NewsdeskError
 from index.feeds.models import Announcement, Subscription, SubscriptionStatus
+from index.models import pack_tags, unpack_tags
 from index.sqlite_util import immediate, sqlite_error, translating
 from index.storage.sqlite import SQLiteFile
 
@@ -53,7 +54,8 @@ CREATE TABLE IF NOT EXISTS subscriptions (
     last_warning TEXT,
     failures INTEGER NOT NULL DEFAULT 0,
     rounds INTEGER NOT NULL DEFAULT 0,
-    next_due REAL NOT NULL DEFAULT 0
+    next_due REAL NOT NULL DEFAULT 0,
+    tags TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS items (
     subscription_id INTEGER NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
@@ -92,7 +94,7 @@ CREATE TABLE IF NOT EXISTS intents (
 _COLUMNS = (
     "id, kind, target, interval, channel, origin, guild, added_at, title, etag, last_modified, "
     "last_attempt, last_success, last_error, last_error_at, last_warning, failures, rounds, "
-    "next_due"
+    "next_due, tags"
 )
 
 
@@ -119,6 +121,9 @@ class SubscriptionStore(SQLiteFile):
             if "guild" not in columns:  # a subscriptions.db from before servers owned theirs
                 with contextlib.suppress(sqlite3.OperationalError):  # another process did it
                     c.execute("ALTER TABLE subscriptions ADD COLUMN guild INTEGER")
+            if "tags" not in columns:  # from before subscriptions tagged their articles
+                with contextlib.suppress(sqlite3.OperationalError):
+                    c.execute("ALTER TABLE subscriptions ADD COLUMN tags TEXT NOT NULL DEFAULT ''")
             self._ready = True
 
     def errors(self) -> contextlib.AbstractContextManager[None]:
@@ -148,9 +153,15 @@ class SubscriptionStore(SQLiteFile):
     @staticmethod
     def _status(r: Sequence[Any]) -> SubscriptionStatus:
         sub = Subscription(
-            kind=r[1], target=r[2], interval=r[3], channel=r[4], origin=r[5], guild=r[6]
+            kind=r[1],
+            target=r[2],
+            interval=r[3],
+            channel=r[4],
+            origin=r[5],
+            guild=r[6],
+            tags=unpack_tags(r[-1]),
         )
-        return SubscriptionStatus(r[0], sub, *r[7:])
+        return SubscriptionStatus(r[0], sub, *r[7:-1])
 
     def items(self, sub_id: int) -> dict[str, tuple[str, str]]:
         """key (entry link or file path) -> (fingerprint, article id)."""
@@ -203,8 +214,16 @@ class SubscriptionStore(SQLiteFile):
                 soon = now + sub.interval * 60
                 c.execute(
                     "UPDATE subscriptions SET kind=?, interval=?, channel=?, origin=?, "
-                    "guild=NULL, next_due=min(next_due, ?) WHERE target=?",
-                    (sub.kind, sub.interval, sub.channel, sub.origin, soon, sub.target),
+                    "guild=NULL, next_due=min(next_due, ?), tags=? WHERE target=?",
+                    (
+                        sub.kind,
+                        sub.interval,
+                        sub.channel,
+                        sub.origin,
+                        soon,
+                        pack_tags(sub.tags),
+                        sub.target,
+                    ),
                 )
             else:
                 SubscriptionStore.insert(c, sub, when)
@@ -220,8 +239,17 @@ class SubscriptionStore(SQLiteFile):
     def insert(c: sqlite3.Connection, sub: Subscription, when: str) -> None:
         c.execute(
             "INSERT INTO subscriptions(kind, target, interval, channel, origin, guild, added_at, "
-            "next_due) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
-            (sub.kind, sub.target, sub.interval, sub.channel, sub.origin, sub.guild, when),
+            "next_due, tags) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
+            (
+                sub.kind,
+                sub.target,
+                sub.interval,
+                sub.channel,
+                sub.origin,
+                sub.guild,
+                when,
+                pack_tags(sub.tags),
+            ),
         )
 
     @staticmethod

@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from index.config import FetchSettings
 from index.errors import SourceError
@@ -23,10 +24,12 @@ from index.ingest.extract import (
     from_html,
     from_markdown,
     from_text,
+    normalise_newlines,
     sniff_charset,
+    split_front_matter,
     unusable_charset,
 )
-from index.models import Document
+from index.models import Document, normalize_tags
 from index.text import format_size
 
 log = logging.getLogger(__name__)
@@ -139,10 +142,24 @@ def read_file(path: Path, settings: FetchSettings) -> Document:
         title, text, url, date = from_html(html, None, fallback, source=source)
         return Document(source=source, title=title, text=text, url=url, published=date)
     raw, encoding = decode_detected(data, source)  # UTF-8, else the encoding detected
+    meta, body = split_front_matter(normalise_newlines(raw))
+    tags = front_matter_tags(meta, source)
     if suffix in MARKDOWN_SUFFIXES:
         title, text, url, date = from_markdown(raw, fallback, source=source)
-        return Document(
-            source=source, title=title, text=text, url=url, published=date, encoding=encoding
-        )
+        return Document(source, title, text, url, date, encoding, tags)
+    if "tags" in meta:  # a text file may start with front matter giving its tags
+        raw = body
     title, text = from_text(raw, fallback, source=source)
-    return Document(source=source, title=title, text=text, encoding=encoding)
+    return Document(source=source, title=title, text=text, encoding=encoding, tags=tags)
+
+
+def front_matter_tags(meta: dict[str, Any], source: str) -> tuple[str, ...]:
+    """The ``tags:`` of a file's front matter (a list, or words separated by commas)."""
+    value = meta.get("tags")
+    if value in (None, ""):
+        return ()
+    items = value if isinstance(value, list) else str(value).split(",")
+    try:
+        return normalize_tags(str(t) for t in items if str(t).strip())
+    except ValueError as e:
+        raise SourceError(source, f"front matter: {e}") from None

@@ -30,6 +30,7 @@ from index.search.fusion import (
     single,
 )
 from index.search.rerank import Scorer
+from index.storage.allowed import Allowed
 from index.storage.base import Snapshot
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ class Query:
     asked: str = ""  # as the user wrote it, which the answer carries ("" = ``text``)
     exclude: frozenset[str] = frozenset()  # article ids to leave out (evaluation)
     started: float = 0.0  # time.perf_counter() when it was asked, for ``elapsed_ms``
+    # a scope: only these passages are searched (filtered inside each search); None = all
+    allowed: Allowed | None = None
 
 
 @dataclass
@@ -111,9 +114,9 @@ def fuse(r: RetrievalSettings, q: Query, snap: Snapshot, extra: int = 0) -> Fuse
     n = max(r.candidates, r.k) + extra
     lists = {}
     if q.mode in ("dense", "hybrid") and q.vector is not None:
-        lists["dense"] = snap.vectors.search(q.vector, n)
+        lists["dense"] = snap.vectors.search(q.vector, n, q.allowed)
     if q.mode in ("bm25", "hybrid"):
-        lists["bm25"] = snap.lexical.search(q.text, n)
+        lists["bm25"] = snap.lexical.search(q.text, n, q.allowed)
     weights = {"dense": r.dense_weight, "bm25": r.bm25_weight}
     if q.mode == "hybrid" and r.fusion == "rrf":
         return rrf(lists, weights, k=r.rrf_k)

@@ -31,6 +31,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from index.models import Article, Chunk, Document, Hit, Progress
+    from index.storage.allowed import Allowed
     from index.storage.lexical import LexicalIndex
     from index.storage.sqlite import ArticleRow, SentenceVectors
 
@@ -62,8 +63,11 @@ class VectorSearch(Protocol):
         """Every (id, vector) in this generation."""
         ...
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """The ``k`` passages nearest to ``query`` as (id, inner product), best first."""
+    def search(
+        self, query: np.ndarray, k: int, allowed: Allowed | None = None
+    ) -> list[tuple[int, float]]:
+        """The ``k`` passages nearest to ``query`` as (id, inner product), best first;
+        ``allowed``: only among those passages (a scope), filtered inside the search."""
         ...
 
     def search_many(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]: ...
@@ -122,6 +126,14 @@ class StoreReader(Protocol):
     def chunk_count(self, article_ids: frozenset[str] | set[str]) -> int: ...
 
     def chunk_ids(self) -> list[int]: ...
+
+    def catalogue(self) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(id, source, tags) of every article, for a scope to select from."""
+        ...
+
+    def passages_of(self, article_ids: Sequence[str]) -> list[int]:
+        """The passage ids of these articles."""
+        ...
 
     def hits(self, scored: Sequence[tuple[int, float, dict[str, float]]]) -> list[Hit]: ...
 

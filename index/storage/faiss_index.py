@@ -37,6 +37,7 @@ import numpy as np
 from index.errors import IndexCorruptError
 from index.lazy import lazy_module
 from index.storage import policy as policy_mod
+from index.storage.allowed import Allowed
 from index.storage.policy import Family, IndexPolicy
 
 if TYPE_CHECKING:
@@ -52,6 +53,9 @@ IVF_TRAIN_PER_LIST = 64  # k-means training sample: this many vectors per list
 IVF_MIN_PER_LIST = 39  # fewer training vectors per list than this and k-means complains
 IVF_NITER = 10
 ADD_BATCH = 65_536
+# a scope of at most this many passages is searched exactly over its own vectors; a larger one
+# through a FAISS selector inside the index's own search (see VectorIndex._scoped)
+SCOPE_EXACT_MAX = 20_000
 
 
 def ivf_nlist(n: int) -> int:
@@ -340,13 +344,63 @@ class VectorIndex:
                 first = lowest if first is None else min(first, lowest)
         return count, first
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def search(
+        self, query: np.ndarray, k: int, allowed: Allowed | None = None
+    ) -> list[tuple[int, float]]:
+        """The ``k`` nearest passages; with ``allowed``, only among those (see :meth:`_scoped`)."""
         if len(self) == 0:
             return []
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        if allowed is not None:
+            return self._scoped(q, k, allowed)
         with single_thread():
             scores, ids = self.index.search(q, min(k, len(self)))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def _scoped(self, q: np.ndarray, k: int, allowed: Allowed) -> list[tuple[int, float]]:
+        """Search inside a scope. A scope of at most ``SCOPE_EXACT_MAX`` passages is searched
+        exactly over its own vectors (read once per generation: a 1,000-passage scope is a
+        0.1 ms product, faster than the whole index and exact even where the index is IVF);
+        a larger one through a FAISS ``IDSelectorBatch`` in the search parameters, so FAISS
+        scores only the scope's vectors (IVF: in the lists it probes)."""
+        if not len(allowed):
+            return []
+        if len(allowed) <= SCOPE_EXACT_MAX:
+            ids, vecs = allowed.derived("faiss-vectors", lambda: self._vectors_of(allowed.ids))
+            if len(ids):
+                scores = vecs @ q.reshape(-1)
+                n = min(k, len(ids))
+                top = np.argpartition(-scores, n - 1)[:n] if n < len(ids) else np.arange(len(ids))
+                top = top[np.lexsort((ids[top], -scores[top]))]
+                return [(int(ids[i]), float(scores[i])) for i in top]
+            return []
+        params = allowed.derived("faiss-params", lambda: self._selector_params(allowed.ids))
+        with single_thread():
+            scores, found = self.index.search(q, min(k, len(allowed)), params=params[0])
+        return [(int(i), float(s)) for i, s in zip(found[0], scores[0], strict=True) if i >= 0]
+
+    def _vectors_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The stored vectors of ``ids`` (those in this index), as (ids, matrix)."""
+        present = ids[np.isin(ids, self.ids())] if len(ids) else ids
+        if not len(present):
+            return present, np.zeros((0, self.dimension), np.float32)
+        vecs = self.index.reconstruct_batch(present)
+        return present, np.ascontiguousarray(vecs, dtype=np.float32)
+
+    def _selector_params(self, ids: np.ndarray) -> tuple[Any, Any]:
+        """Search parameters that let FAISS see only ``ids`` (with the selector, which must
+        outlive them: SWIG keeps no reference)."""
+        keep = np.ascontiguousarray(ids, dtype=np.int64)
+        f: Any = faiss  # the selector API is not in faiss's stubs
+        sel = f.IDSelectorBatch(len(keep), f.swig_ptr(keep))
+        inner = _inner(self.index)
+        if isinstance(inner, faiss.IndexIVF):
+            params = f.SearchParametersIVF(sel=sel, nprobe=int(inner.nprobe))
+        elif isinstance(inner, faiss.IndexHNSW):
+            params = f.SearchParametersHNSW(sel=sel, efSearch=int(inner.hnsw.efSearch))
+        else:
+            params = f.SearchParameters(sel=sel)
+        return params, (sel, keep)
 
     def scores_for(self, query: np.ndarray, ids: Sequence[int]) -> np.ndarray:
         """Exact inner products of the query with the stored vectors of ``ids``."""

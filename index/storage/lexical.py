@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from index.storage.allowed import Allowed
+
 log = logging.getLogger(__name__)
 
 # bm25s.tokenize's own rules (scikit-learn's token pattern, lower-cased, English stopwords, then
@@ -407,24 +409,63 @@ class LexicalIndex:
     def __len__(self) -> int:
         return int(self.ids.shape[0])
 
-    def search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """(chunk_id, bm25 score) pairs, best first; only documents sharing a term."""
+    def search(self, query: str, k: int, allowed: Allowed | None = None) -> list[tuple[int, float]]:
+        """(chunk_id, bm25 score) pairs, best first; only documents sharing a term (``allowed``:
+        only those passages, see :meth:`_scoped_scores`)."""
         if len(self) == 0:
             return []
         terms = self._terms(query)
         if not terms:
             return []
-        k = min(k, len(self))
         # what BM25.retrieve does for one query (numpy top-k, sorted), minus its thread pool
         # and progress bar: the same documents in the same order
         from bm25s.selection import topk
 
-        scores, docs = topk(self._all_scores(terms), k, backend="numpy", sorted=True)
+        if allowed is None:
+            ids, all_scores = self.ids, self._all_scores(terms)
+        else:
+            pos, local = allowed.derived("bm25", lambda: self._positions(allowed))
+            ids, all_scores = self.ids[pos], self._scoped_scores(terms, local, len(pos))
+        k = min(k, len(ids))
+        if k == 0:
+            return []
+        scores, docs = topk(all_scores, k, backend="numpy", sorted=True)
         out = []
         for d, s in zip(docs, scores, strict=True):
             if s <= 0:
                 break
-            out.append((int(self.ids[int(d)]), float(s)))
+            out.append((int(ids[int(d)]), float(s)))
+        return out
+
+    def _positions(self, allowed: Allowed) -> tuple[np.ndarray, np.ndarray]:
+        """Where the allowed passages are among this index's documents, and for every document
+        its place among the allowed ones (-1: not allowed)."""
+        pos = np.searchsorted(self.ids, allowed.ids)
+        ok = pos < len(self.ids)
+        ok[ok] = self.ids[pos[ok]] == allowed.ids[ok]
+        pos = pos[ok]
+        local = np.full(len(self), -1, dtype=np.int64)
+        local[pos] = np.arange(len(pos))
+        return pos, local
+
+    def _scoped_scores(self, terms: tuple[str, ...], local: np.ndarray, n: int) -> np.ndarray:
+        """BM25 scores of the allowed documents only: of each term's postings, those of allowed
+        documents are added up (the same float32 sums, in the same term order, as bm25s' own
+        scores of every document; corpus statistics stay those of the whole index)."""
+        out = np.zeros(n, dtype=np.float32)
+        m = getattr(self.retriever, "scores", None)
+        vocab = getattr(self.retriever, "vocab_dict", None) or {}
+        if not m or not n:
+            return out
+        data, indices, indptr = m["data"], m["indices"], m["indptr"]
+        for t in terms:
+            tid = vocab.get(t)
+            if tid is None or tid + 1 >= len(indptr):
+                continue
+            s, e = int(indptr[tid]), int(indptr[tid + 1])
+            j = local[indices[s:e]]
+            keep = j >= 0
+            out[j[keep]] += data[s:e][keep]
         return out
 
     def scores_for(self, query: str, chunk_ids: Sequence[int]) -> np.ndarray:

@@ -407,7 +407,7 @@ class LocalBackend:
         out = Export(meta, [], [], vecs[:0], [], [])
         order: list[int] = []
         for a in articles:
-            doc = Document(a.source, a.title, a.text, a.url, a.published)  # same id and hash
+            doc = Document(a.source, a.title, a.text, a.url, a.published, tags=a.tags)  # same hash
             chunks = []
             for cid, ch, blob in chunks_of.get(a.id, []):
                 ch = dataclasses.replace(ch, text=a.text[ch.start : ch.end])

@@ -8,6 +8,7 @@ a different passage.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import sqlite3
@@ -21,7 +22,7 @@ from index.errors import (
     IndexCorruptError,
     NewsdeskError,
 )
-from index.models import Article, Chunk, Document, Hit, text_hash
+from index.models import Article, Chunk, Document, Hit, pack_tags, text_hash, unpack_tags
 from index.sqlite_util import immediate, sqlite_error
 from index.storage import titles
 from index.storage.refs import resolve_article
@@ -43,7 +44,8 @@ CREATE TABLE IF NOT EXISTS articles (
     text TEXT NOT NULL,
     content_hash TEXT NOT NULL,
     added_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -72,6 +74,34 @@ class ArticleRow:
     content_hash: str
     added_at: str
     chunk_count: int
+    tags: tuple[str, ...] = ()
+
+
+# article columns as Article(*row) wants them; ``tags`` is unpacked by :func:`_article`
+_ARTICLE = "id, title, source, text, url, published, content_hash, added_at, {count}, tags"
+_ROW = (
+    "a.id, a.title, a.source, a.url, a.published, a.content_hash, a.added_at, "
+    "(SELECT count(*) FROM chunks c WHERE c.article_id = a.id), a.tags"
+)
+
+
+def _article(r: Sequence[object]) -> Article:
+    art = Article(*r[:-1])  # type: ignore[arg-type]
+    return dataclasses.replace(art, tags=unpack_tags(str(r[-1] or "")))
+
+
+def _row(r: Sequence[object]) -> ArticleRow:
+    row = ArticleRow(*r[:-1])  # type: ignore[arg-type]
+    return dataclasses.replace(row, tags=unpack_tags(str(r[-1] or "")))
+
+
+def add_tags_column(c: sqlite3.Connection) -> None:
+    """An index from before tags gains the ``tags`` column (empty); another process may have
+    added it meanwhile, which is fine."""
+    columns = {r[1] for r in c.execute("PRAGMA table_info(articles)")}
+    if columns and "tags" not in columns:
+        with contextlib.suppress(sqlite3.OperationalError):  # "duplicate column": done elsewhere
+            c.execute("ALTER TABLE articles ADD COLUMN tags TEXT NOT NULL DEFAULT ''")
 
 
 class SQLiteFile:
@@ -134,9 +164,13 @@ class Store(SQLiteFile):
         self.data_dir = data_dir
         self._titles_ready = False
 
+    def _opened(self, c: sqlite3.Connection) -> None:
+        add_tags_column(c)  # an index from before tags: every reader may select them
+
     def init_schema(self) -> None:
         try:
             self.conn.executescript(_SCHEMA)
+            add_tags_column(self.conn)
             self._ensure_titles()
         except sqlite3.DatabaseError as e:
             raise database_error(self.path, e) from e
@@ -232,11 +266,9 @@ class Store(SQLiteFile):
 
     def list_articles(self) -> list[ArticleRow]:
         rows = self.conn.execute(
-            "SELECT a.id, a.title, a.source, a.url, a.published, a.content_hash, a.added_at, "
-            "(SELECT count(*) FROM chunks c WHERE c.article_id = a.id) "
-            "FROM articles a ORDER BY a.title COLLATE NOCASE"
+            f"SELECT {_ROW} FROM articles a ORDER BY a.title COLLATE NOCASE"
         ).fetchall()
-        return [ArticleRow(*r) for r in rows]
+        return [_row(r) for r in rows]
 
     def match_titles(self, query: str, limit: int) -> list[ArticleRow]:
         """Titles for autocomplete: prefix, then substring, then fuzzy (index/storage/titles.py)."""
@@ -245,23 +277,19 @@ class Store(SQLiteFile):
             return []
         marks = ",".join("?" * len(ids))
         rows = self.conn.execute(
-            "SELECT a.id, a.title, a.source, a.url, a.published, a.content_hash, a.added_at, "
-            "(SELECT count(*) FROM chunks c WHERE c.article_id = a.id) "
-            f"FROM articles a WHERE a.id IN ({marks})",
-            ids,
+            f"SELECT {_ROW} FROM articles a WHERE a.id IN ({marks})", ids
         ).fetchall()
-        by_id = {r[0]: ArticleRow(*r) for r in rows}
+        by_id = {r[0]: _row(r) for r in rows}
         return [by_id[i] for i in ids if i in by_id]
 
     def get_article(self, article_id: str) -> Article:
+        count = "(SELECT count(*) FROM chunks c WHERE c.article_id = a.id)"
         r = self.conn.execute(
-            "SELECT id, title, source, text, url, published, content_hash, added_at, "
-            "(SELECT count(*) FROM chunks c WHERE c.article_id = a.id) FROM articles a WHERE id=?",
-            (article_id,),
+            f"SELECT {_ARTICLE.format(count=count)} FROM articles a WHERE id=?", (article_id,)
         ).fetchone()
         if r is None:
             raise ArticleNotFoundError.with_id(article_id)
-        return Article(*r)
+        return _article(r)
 
     def find_article(self, ref: str) -> Article:
         """By id, source (path or URL), URL, id prefix or exact title: :func:`resolve_article`."""
@@ -299,20 +327,29 @@ class Store(SQLiteFile):
 
     def all_articles(self) -> Iterator[Article]:
         cur = self.conn.execute(
-            "SELECT id, title, source, text, url, published, content_hash, added_at, 0 "
-            "FROM articles ORDER BY added_at, id"
+            f"SELECT {_ARTICLE.format(count=0)} FROM articles ORDER BY added_at, id"
         )
         for r in cur:
-            yield Article(*r)
+            yield _article(r)
+
+    def catalogue(self) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(id, source, tags) of every article: what a scope selects by (index/search/scope.py)."""
+        rows = self.conn.execute("SELECT id, source, tags FROM articles").fetchall()
+        return [(str(i), str(s), unpack_tags(t)) for i, s, t in rows]
+
+    def passages_of(self, article_ids: Sequence[str]) -> list[int]:
+        """The passage ids of these articles (those of a scope)."""
+        return self.chunk_ids_of(self.conn, article_ids)
 
     @staticmethod
     def upsert_article(c: sqlite3.Connection, doc: Document, when: str) -> None:
         c.execute(
             "INSERT INTO articles(id, title, source, url, published, text, content_hash, "
-            "added_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "added_at, updated_at, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(id) DO UPDATE SET title=excluded.title, url=excluded.url, "
             "published=excluded.published, text=excluded.text, "
-            "content_hash=excluded.content_hash, updated_at=excluded.updated_at",
+            "content_hash=excluded.content_hash, updated_at=excluded.updated_at, "
+            "tags=excluded.tags",
             (
                 doc.article_id,
                 doc.title,
@@ -323,6 +360,7 @@ class Store(SQLiteFile):
                 doc.content_hash,
                 when,
                 when,
+                pack_tags(doc.tags),
             ),
         )
 

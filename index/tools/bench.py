@@ -1,7 +1,6 @@
 """`newsdesk bench`: how fast newsdesk indexes, answers and starts, measured in one run.
 
 Every figure is compared with what the hardware allows, measured in the same run:
-
 - **indexing**: the real pipeline (read files -> chunk -> embed -> store) on a corpus of real
   articles, against a bare ``SentenceTransformer.encode`` of the same passage texts with the same
   batch size (passages/s and their ratio);
@@ -10,7 +9,7 @@ Every figure is compared with what the hardware allows, measured in the same run
   to each ``--sizes`` by *synthetic passages*: the real articles replicated under new sources
   (same text, so BM25 sees each term in proportionally more passages) with their real passage
   vectors perturbed (``v + 0.5 g / sqrt(d)``, renormalised: cosine ~0.89 to the original) and
-  their real sentence vectors;
+  their real sentence vectors; also inside a scope of 1 % of the passages (``bench_scopes``);
 - **vector search alone** at each size: synthetic clustered unit vectors seeded from the real
   passage vectors (topics = real vectors plus noise; each vector a random mix of two topics plus
   noise, which gives nearest-neighbour cosines like the real corpus'; queries = vectors near
@@ -20,11 +19,9 @@ Every figure is compared with what the hardware allows, measured in the same run
 - **re-indexing**: ``newsdesk index`` again on the unchanged corpus (a fresh process; its log
   must not show a model load), and with 1% of the articles changed against the time to embed
   just those passages;
-- **start-up**: a fresh ``newsdesk ask`` process until it has answered (model load reported
-  apart). The Discord bot's start-up (until READY on the loopback fake Discord) is measured by
-  ``tests/perf/bot_startup.py``, run by ``make bench`` after this: the engine never imports the
-  bot or the tests, not even in code it runs from a string.
-
+- **start-up**: a fresh ``newsdesk ask`` process until it has answered (model load apart); the
+  bot's (READY on the loopback fake Discord) is ``tests/perf/bot_startup.py``, run by ``make
+  bench`` after this (the engine never imports the bot or the tests, not even from a string).
 Results print as a table (or JSON with ``--json``) and are saved as JSON (``--out``).
 """
 
@@ -77,6 +74,7 @@ from index.tools.bench_parts import (
     vector_search,
 )
 from index.tools.bench_report import targets
+from index.tools.bench_scopes import scoped_latency
 
 log = logging.getLogger(__name__)
 
@@ -495,6 +493,7 @@ class Bench:
                 enc_t.append(t2 - t1)
                 if self.progress and i % 20 == 0:
                     self.progress(f"questions ({label})", i + 1, len(self.questions))
+            scoped = scoped_latency(pipe, self.questions, self.opts.seed)  # issue 20
         ask, enc = percentiles(ask_t), percentiles(enc_t)
         self.results.setdefault("questions", []).append(
             {
@@ -507,6 +506,7 @@ class Bench:
                 "encode_baseline": baseline,
                 "ratio_p50": round(ask["p50"] / enc["p50"], 3) if enc["p50"] else None,
                 "ratio_p95": round(ask["p95"] / enc["p95"], 3) if enc["p95"] else None,
+                "scoped": scoped,
             }
         )
 

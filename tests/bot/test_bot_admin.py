@@ -72,7 +72,7 @@ async def test_admin_commands_are_registered_for_managers_only(
         synced = {c["name"]: c for c in fake.synced_commands[None]}
         admin = (
             *("add", "remove", "reindex", "stats", "subscribe", "unsubscribe", "subscriptions"),
-            *("feedback", "gaps"),
+            *("feedback", "gaps", "scope"),
         )
         assert set(synced) == {"ask", "search", "article", "brief", *admin}
         for name in admin:

@@ -453,6 +453,7 @@ async def test_cogs_are_extensions_loaded_in_order_and_reloadable(start_bot: Sta
             "ArticlesCog",
             "AdminCog",
             "SubscriptionsCog",
+            "ScopeCog",
             "BriefCog",
             "FeedbackCog",
             "ForumCog",

@@ -205,7 +205,7 @@ def _uncommented_example() -> tuple[dict[str, Any], dict[str, list[str]]]:
 def test_example_documents_exactly_the_model_fields(tmp_path: Path) -> None:
     """Every key of every model is in the example with its default (a key without a literal
     default with an example value), and the example has no key the models lack."""
-    from index.config import FeedSubscription, FolderSubscription, Settings
+    from index.config import FeedSubscription, FolderSubscription, ScopeSettings, Settings
 
     data, tables = _uncommented_example()
     defaults = Settings()
@@ -215,7 +215,7 @@ def test_example_documents_exactly_the_model_fields(tmp_path: Path) -> None:
         if dataclasses.is_dataclass(getattr(defaults, f.name))
     }
     top = {f.name for f in dataclasses.fields(Settings)} - set(sections) - {"config_path"}
-    assert set(data) == top - {"feeds", "folders"} | set(sections)
+    assert set(data) == top - {"feeds", "folders", "scopes"} | set(sections)
     assert data["log_level"] == defaults.log_level and "data_dir" in data
     for name, section in sections.items():
         assert set(data[name]) == {f.name for f in dataclasses.fields(section)}, name
@@ -225,6 +225,7 @@ def test_example_documents_exactly_the_model_fields(tmp_path: Path) -> None:
     assert tables == {
         "feeds": [f.name for f in dataclasses.fields(FeedSubscription)],
         "folders": [f.name for f in dataclasses.fields(FolderSubscription)],
+        "scopes": [f.name for f in dataclasses.fields(ScopeSettings)],
     }
     assert load_settings(_write_data(data, tmp_path)).answer.min_confidence == 0.5
 

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from index.errors import IndexBusyError, IndexCorruptError, NewsdeskError
-from index.models import Chunk, Document, Progress
+from index.models import Chunk, Document, Progress, pack_tags
 from index.storage.base import Snapshot
 from index.storage.lexical import LexicalIndex, Tokens, tokenize
 from index.storage.milvus.collections import (
@@ -200,9 +200,9 @@ class MilvusBackend(MilvusCollections):
         """Undo what a writer that died before its switch left: rows of a generation that was
         never published, and ``dead`` marks it set."""
         g = int(state.get("generation", 0))
-        names = [n for n in self._passage_collections() if self.has(n)] + (
-            [self.c_articles] if self.has(self.c_articles) else []
-        )
+        names = [n for n in self._passage_collections() if self.has(n)] + [
+            n for n in (self.c_articles, self.c_tags) if self.has(n)
+        ]
         for name in names:
             self.call(f"cleaning {name}", self.client.delete, name, filter=f"gen > {g}")
             marked = list(self.scan(name, f"dead > {g}", ["*"]))
@@ -229,13 +229,14 @@ class MilvusBackend(MilvusCollections):
         if current:
             expr = f"(dead != 0 and dead <= {g - 1}) or gen < {prev_floor}"
             self.call(f"cleaning {current}", self.client.delete, current, filter=expr)
-        if self.has(self.c_articles):
-            self.call(
-                f"cleaning {self.c_articles}",
-                self.client.delete,
-                self.c_articles,
-                filter=f"dead != 0 and dead <= {g - 1}",
-            )
+        for versioned in (self.c_articles, self.c_tags):
+            if self.has(versioned):
+                self.call(
+                    f"cleaning {versioned}",
+                    self.client.delete,
+                    versioned,
+                    filter=f"dead != 0 and dead <= {g - 1}",
+                )
 
     def _passage_collections(self) -> list[str]:
         names = self.call("listing collections", self.client.list_collections)
@@ -353,6 +354,7 @@ class MilvusBackend(MilvusCollections):
                 )
                 k += 1
         self._insert(self.c_articles, article_rows)
+        self._write_tags(state, new, touched, [d for d, _ in planned])
         self._insert(name, passage_rows, progress)
         if len(passage_rows) >= FLUSH_ROWS:
             # seal the new rows into an indexed segment (Milvus Lite searches unsealed rows one
@@ -408,6 +410,34 @@ class MilvusBackend(MilvusCollections):
             progress("keyword index", 1, 1)
         log.info("published generation %d to %s: %d passages", new, self.where, passages)
         return Snapshot(new, MilvusVectors(self, new_state, name, dim), lexical)
+
+    def _write_tags(
+        self, state: dict[str, Any], new: int, touched: Sequence[str], docs: Sequence[Document]
+    ) -> None:
+        """The touched articles' tag rows die with their versions; new versions with tags get
+        theirs (the collection is made when the first tagged article is written)."""
+        tagged = [d for d in docs if d.tags]
+        if not tagged and not self.has(self.c_tags):
+            return
+        self.ensure_tags()
+        if touched:
+            expr = f"article_id in {lit_list(touched)} and {self.alive_articles(state)}"
+            old = self.query(self.c_tags, expr, ["*"])
+            for r in old:
+                r["dead"] = new
+            self._upsert(self.c_tags, old)
+        rows = [
+            {
+                "key": f"{d.article_id}:{new}",
+                "article_id": d.article_id,
+                "gen": new,
+                "dead": 0,
+                "tags": pack_tags(d.tags),
+                "v": DUMMY,
+            }
+            for d in tagged
+        ]
+        self._insert(self.c_tags, rows)
 
     # -- verification ------------------------------------------------------------------------
     def check(self, expected_meta: Callable[[], dict[str, str]]) -> list[str]:

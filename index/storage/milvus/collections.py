@@ -11,6 +11,9 @@ data dir:
                           characters (Milvus strings hold at most 65,535 bytes)
 ``<prefix>_passages_<d>`` one row per passage: the vector (dimension ``d``), article id, offsets,
                           the passage's BM25 terms and its packed sentence vectors
+``<prefix>_tags``         the tags of each article version that has any (``,a,b,``), versioned
+                          like the articles (a collection of its own: Milvus Lite cannot add a
+                          field to the articles collection of an existing index)
 
 Why metadata in Milvus rather than a separate SQL database: one system to deploy, back up and
 secure, and a passage's vector, offsets and terms are written in the same row, so they can never
@@ -244,6 +247,32 @@ class MilvusCollections:
     @property
     def c_articles(self) -> str:
         return f"{self.prefix}_articles"
+
+    @property
+    def c_tags(self) -> str:
+        return f"{self.prefix}_tags"
+
+    def ensure_tags(self) -> None:
+        s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        s.add_field("key", DataType.VARCHAR, is_primary=True, max_length=128)
+        s.add_field("article_id", DataType.VARCHAR, max_length=64)
+        for f in ("gen", "dead"):
+            s.add_field(f, DataType.INT64)
+        s.add_field("tags", DataType.VARCHAR, max_length=VARCHAR_MAX)
+        s.add_field("v", DataType.FLOAT_VECTOR, dim=2)
+        self._create(self.c_tags, s, self._dummy_index())
+
+    def tags_of(self, state: dict[str, Any], ids: Sequence[str] | None = None) -> dict[str, str]:
+        """Packed tags by article id, as generation ``state`` has them (``ids``: only those)."""
+        if not state or not self.has(self.c_tags):
+            return {}
+        expr = self.alive_articles(state)
+        if ids is not None:
+            if not ids:
+                return {}
+            expr += f" and article_id in {lit_list(ids)}"
+        rows = self.scan(self.c_tags, expr, ["article_id", "tags"])
+        return {str(r["article_id"]): str(r["tags"]) for r in rows}
 
     def c_passages(self, dimension: int) -> str:
         return f"{self.prefix}_passages_{int(dimension)}"

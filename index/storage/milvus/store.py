@@ -7,6 +7,7 @@ by version; inside :meth:`MilvusStore.read` every call sees one generation.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from index.errors import ArticleNotFoundError, IndexCorruptError
-from index.models import Article, Hit
+from index.models import Article, Hit, unpack_tags
 from index.storage.milvus.collections import (
     ARTICLE_FIELDS,
     MilvusCollections,
@@ -31,7 +32,7 @@ from index.storage.sqlite import (
 from index.storage.titles import MemoryTitles
 
 
-def _article_row(r: dict[str, Any]) -> ArticleRow:
+def _article_row(r: dict[str, Any], tags: str = "") -> ArticleRow:
     """An article head (the part-0 row of the articles collection) as an :class:`ArticleRow`."""
     return ArticleRow(
         r["article_id"],
@@ -42,6 +43,7 @@ def _article_row(r: dict[str, Any]) -> ArticleRow:
         r["content_hash"],
         r["added_at"],
         int(r["chunks"]),
+        unpack_tags(tags),
     )
 
 
@@ -134,7 +136,8 @@ class MilvusStore:
         return int(st.get("articles", 0)), int(st.get("passages", 0))
 
     def list_articles(self) -> list[ArticleRow]:
-        rows = [_article_row(r) for r in self._heads()]
+        tags = self.backend.tags_of(self.state())
+        rows = [_article_row(r, tags.get(r["article_id"], "")) for r in self._heads()]
         return sorted(rows, key=lambda r: (r.title.lower(), r.id))
 
     def match_titles(self, query: str, limit: int) -> list[ArticleRow]:
@@ -152,7 +155,8 @@ class MilvusStore:
                     self._title_rows = {r["article_id"]: r for r in heads}
                 ids = self._titles.match(query, limit)
                 rows = [self._title_rows[i] for i in ids if i in self._title_rows]
-        return [_article_row(r) for r in rows]
+            tags = self.backend.tags_of(st, [r["article_id"] for r in rows])
+        return [_article_row(r, tags.get(r["article_id"], "")) for r in rows]
 
     def get_article(self, article_id: str) -> Article:
         art = self.article(self.state(), article_id)
@@ -220,8 +224,11 @@ class MilvusStore:
             f"article_id in {lit_list(want)} and {self.backend.alive_articles(state)}",
             ARTICLE_FIELDS,
         )
+        tags = self.backend.tags_of(state, want)
         for aid, art_rows in _group(rows).items():
             art, gen, dead = _assemble(art_rows)
+            if aid in tags:
+                art = dataclasses.replace(art, tags=unpack_tags(tags[aid]))
             out[aid] = art
             with self._articles_lock:
                 self._articles[(aid, gen)] = (art, dead, g)
@@ -239,6 +246,36 @@ class MilvusStore:
             return 0
         rows = self._heads(f"article_id in {lit_list(sorted(article_ids))}")
         return sum(int(r["chunks"]) for r in rows)
+
+    def catalogue(self) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(id, source, tags) of every article: what a scope selects by (index/search/scope.py)."""
+        tags = self.backend.tags_of(self.state())
+        heads = (
+            self.backend.scan(
+                self.backend.c_articles,
+                f"part == 0 and {self.backend.alive_articles(self.state())}",
+                ["article_id", "source"],
+            )
+            if self.state() and self.backend.has(self.backend.c_articles)
+            else []
+        )
+        return [
+            (str(r["article_id"]), str(r["source"]), unpack_tags(tags.get(r["article_id"])))
+            for r in heads
+        ]
+
+    def passages_of(self, article_ids: Sequence[str]) -> list[int]:
+        """The passage ids of these articles in this generation (those of a scope)."""
+        name = self._passages()
+        if name is None or not article_ids:
+            return []
+        alive = self.backend.alive_passages(self.state())
+        out: list[int] = []
+        ids = list(article_ids)
+        for i in range(0, len(ids), 1000):
+            expr = f"article_id in {lit_list(ids[i : i + 1000])} and {alive}"
+            out += [int(r["id"]) for r in self.backend.scan(name, expr, ["id"])]
+        return out
 
     def chunk_ids(self) -> list[int]:
         name = self._passages()

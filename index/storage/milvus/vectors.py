@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from index.storage.milvus.collections import MilvusCollections
+from index.storage.allowed import Allowed
+from index.storage.milvus.collections import MilvusCollections, lit_list
 
 
 class MilvusVectors:
@@ -35,10 +36,18 @@ class MilvusVectors:
     def _search_params(self) -> dict[str, Any]:
         return {"metric_type": "IP", "params": self.backend.index_spec()[2]}
 
-    def search_many(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+    def search_many(
+        self, queries: np.ndarray, k: int, allowed: Allowed | None = None
+    ) -> list[list[tuple[int, float]]]:
         q = np.asarray(queries, dtype=np.float32).reshape(len(queries), -1)
         if not self._len or self.collection is None or not len(q):
             return [[] for _ in range(len(q))]
+        expr, n = self.expr, self._len
+        if allowed is not None:  # a scope: Milvus filters by its articles inside the search
+            if not len(allowed):
+                return [[] for _ in range(len(q))]
+            expr = f"{expr} and article_id in {lit_list(allowed.articles)}"
+            n = min(n, len(allowed))
         b = self.backend
         res = b.call(
             "searching",
@@ -46,15 +55,17 @@ class MilvusVectors:
             self.collection,
             data=[row for row in q],
             anns_field="vector",
-            limit=max(1, min(k, self._len, 16_384)),
-            filter=self.expr,
+            limit=max(1, min(k, n, 16_384)),
+            filter=expr,
             search_params=self._search_params(),
             output_fields=["id"],
         )
         return [[(int(h["id"]), float(h["distance"])) for h in hits] for hits in res]
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        return self.search_many(np.asarray(query, dtype=np.float32).reshape(1, -1), k)[0]
+    def search(
+        self, query: np.ndarray, k: int, allowed: Allowed | None = None
+    ) -> list[tuple[int, float]]:
+        return self.search_many(np.asarray(query, dtype=np.float32).reshape(1, -1), k, allowed)[0]
 
     def vectors_of(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
         if not ids or self.collection is None:
