@@ -8,10 +8,11 @@ import datetime as dt
 import json
 import os
 import textwrap
-from typing import TextIO
+from typing import Any, TextIO
 
 from index.cli.commands import cmd_article as cmd_article_card
 from index.cli.commands import open_pipeline
+from index.cli.commands_scopes import cli_selection
 from index.cli.render import plural, shown_path
 from index.config import Settings
 from index.errors import NewsdeskError
@@ -35,6 +36,20 @@ def _item(text: str, first: str, rest: str = "    ") -> str:
     )
 
 
+def _scope_ids(pipe: Any, args: argparse.Namespace) -> frozenset[str] | None:
+    """The articles ``--scope`` / ``--tag`` let in (None: every article)."""
+    selection = cli_selection(pipe, args)
+    if selection is None:
+        return None
+    from index.feeds.scopes import ScopeResolver
+
+    resolver = ScopeResolver(pipe)
+    try:
+        return resolver.article_ids(selection)
+    finally:
+        resolver.close()
+
+
 def cmd_brief(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from index.search.brief import InvalidSinceError, parse_since
 
@@ -45,7 +60,7 @@ def cmd_brief(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         except InvalidSinceError as e:
             raise NewsdeskError(f"--since: {e}") from None
     with open_pipeline(settings) as pipe:
-        brief = pipe.brief(since=since, limit=args.limit)
+        brief = pipe.brief(since=since, limit=args.limit, article_ids=_scope_ids(pipe, args))
     if args.json:
         print(json.dumps(brief.to_json(), ensure_ascii=False), file=out)
         return 0

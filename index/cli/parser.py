@@ -283,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="at most N articles (default 10, at most 100)",
     )
+    add_scope_options(p, "list only")
     p.add_argument("--json", action="store_true", help="JSON output")
 
     p = cmd(

@@ -14,14 +14,14 @@ def add_tag_option(p: argparse.ArgumentParser, help: str) -> None:
     p.add_argument("--tag", action="append", default=[], metavar="TAG", help=f"{help}; repeatable")
 
 
-def add_scope_options(p: argparse.ArgumentParser) -> None:
-    """``--scope NAME`` and ``--tag TAG`` of `ask` and `search`."""
+def add_scope_options(p: argparse.ArgumentParser, what: str = "answer only from") -> None:
+    """``--scope NAME`` and ``--tag TAG`` of `ask`, `search` and `brief`."""
     p.add_argument(
         "--scope",
         metavar="NAME",
-        help="answer only from this [[scopes]] table of the config (`newsdesk scopes` lists them)",
+        help=f"{what} this [[scopes]] table of the config (`newsdesk scopes` lists them)",
     )
-    add_tag_option(p, "answer only from articles with this tag (with --scope: or in it)")
+    add_tag_option(p, f"{what} articles with this tag (with --scope: or in it)")
 
 
 def add_scopes_command(cmd: Cmd) -> None:

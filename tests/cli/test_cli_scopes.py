@@ -162,3 +162,16 @@ def test_subscription_tags(nd: Nd, desk: Path, tmp_path: Path) -> None:
     )
     hits = json.loads(nd("search", "--json", "--scope", "sub", "Tern comet bread", config=cfg2).out)
     assert {p["title"] for p in hits["passages"]} == {"Bakery wins bread prize"}
+
+
+def test_brief_in_a_scope(nd: Nd, desk: Path, tmp_path: Path) -> None:
+    nd("index", str(desk))
+    cfg = config_with(tmp_path, '\n[[scopes]]\nname = "science"\ntags = ["science"]\n')
+    every = json.loads(nd("brief", "--json", config=cfg).out)
+    assert every["total"] == 3
+    scoped = json.loads(nd("brief", "--json", "--scope", "science", config=cfg).out)
+    assert [a["title"] for a in scoped["articles"]] == ["Comet seen over Tern"]
+    tagged = json.loads(nd("brief", "--json", "--tag", "transport", config=cfg).out)
+    assert [a["title"] for a in tagged["articles"]] == ["Ferry line opens"]
+    line = nd("brief", "--scope", "nope", config=cfg).one_error_line()
+    assert "nope" in line
