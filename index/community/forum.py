@@ -71,7 +71,6 @@ class ForumForgetReport:
     forum_posts_kept: int = 0  # claims before the date kept: younger than CLAIM_KEEP_DAYS
 
 
-
 class ForumStore:
     """``forum_posts`` and ``thread_questions``; one connection per thread, created on use."""
 

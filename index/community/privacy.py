@@ -99,7 +99,10 @@ def forget(
     try:
         fb = feedback.forget(user_id=user_id, before=before)  # refuses neither user nor date
         out = Forgotten(
-            fb.answers, fb.votes, by_user=user_id is not None, user_ids_stored=privacy.store_user_ids
+            fb.answers,
+            fb.votes,
+            by_user=user_id is not None,
+            user_ids_stored=privacy.store_user_ids,
         )
         if user_id is None and before is not None:
             fr = forum.forget(before)

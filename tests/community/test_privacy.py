@@ -151,7 +151,8 @@ def test_an_existing_file_gets_the_time_indexes(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / DB_NAME) as c:
         c.executescript(
             "CREATE TABLE forum_posts (thread_id INTEGER PRIMARY KEY, forum_id INTEGER NOT NULL,"
-            " claimed_at REAL NOT NULL, outcome TEXT NOT NULL DEFAULT 'pending', answer_id INTEGER);"
+            " claimed_at REAL NOT NULL, outcome TEXT NOT NULL DEFAULT 'pending',"
+            " answer_id INTEGER);"
             "CREATE TABLE thread_questions (thread_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
             " question TEXT NOT NULL, asked_at REAL NOT NULL, PRIMARY KEY (thread_id, seq));"
         )
