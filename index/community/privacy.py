@@ -57,11 +57,12 @@ class Forgotten:
         ]
         notes: list[str] = []
         if self.by_user:
-            if not self.user_ids_stored:
+            forum = "thread questions and forum post claims"
+            if self.user_ids_stored:
+                notes.append(f"{forum} are not linked to users: --before DATE deletes them")
+            else:
                 notes.append("questions are not linked to users: privacy.store_user_ids is off")
-            notes.append(
-                "thread questions and forum post claims never are: --before DATE deletes them"
-            )
+                notes.append(f"{forum} never are: --before DATE deletes them")
         else:
             parts.append(_count(self.thread_questions, "thread question", "thread questions"))
             parts.append(_count(self.forum_posts, "forum post claim", "forum post claims"))

@@ -234,6 +234,18 @@ def test_privacy_forget_user_leaves_thread_questions(tmp_path: Path) -> None:
     assert rows(tmp_path, "feedback_votes") == 0 and rows(tmp_path, "feedback_answers") == 2
 
 
+def test_forget_user_summary_with_user_ids_stored(tmp_path: Path) -> None:
+    clock = Clock()
+    _community(tmp_path, clock)
+    report = privacy.forget(
+        tmp_path, PrivacySettings(retention_days=0, store_user_ids=True), user_id=5, clock=clock
+    )
+    assert report.summary() == (
+        "deleted 0 logged answers and 1 vote (thread questions and forum post claims are not "
+        "linked to users: --before DATE deletes them)"
+    )
+
+
 def test_privacy_forget_needs_a_user_or_a_date(tmp_path: Path) -> None:
     with pytest.raises(NewsdeskError, match="say what to forget"):
         privacy.forget(tmp_path, PrivacySettings())
