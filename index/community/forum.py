@@ -141,13 +141,6 @@ class ForumStore:
             return ForumForgetReport()
         return self._delete_before(c, self.clock() - days * DAY)
 
-    def prune(self) -> ForumForgetReport:
-        """Delete what ``privacy.retention_days`` no longer keeps (nothing without the file)."""
-        if not self.path.is_file():
-            return ForumForgetReport()
-        with translating(self._error), immediate(self.conn, self._error) as c:
-            return self._prune(c)
-
     def forget(self, before: float) -> ForumForgetReport:
         """Delete the thread questions asked before ``before`` (UNIX time) and the claims made
         before it, except those of the last :data:`CLAIM_KEEP_DAYS` days. Nothing here is
