@@ -150,7 +150,7 @@ class NewsdeskBot(commands.Bot):
         self.load_seconds: float | None = None
         self.ready_seconds: float | None = None
         self.synced: list[str] = []  # sync targets actually PUT at this start ("global", ids)
-        self.threads = ThreadMemory(settings.data_dir)  # questions per thread, for follow-ups
+        self.threads = ThreadMemory(settings.data_dir, settings.privacy)  # for follow-ups
 
     # -- engine access (always in a worker thread) -------------------------------------------------
     async def run_sync(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:

@@ -17,6 +17,7 @@ from pathlib import Path
 import discord
 
 from index.community.forum import ForumStore
+from index.config import PrivacySettings
 from index.models import Answer
 from index.search import followup, smalltalk
 
@@ -34,8 +35,8 @@ CATCH_UP_HOURS = 24.0
 class ThreadMemory:
     """Per thread, the questions the bot answered there (oldest first)."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.store = ForumStore(data_dir)
+    def __init__(self, data_dir: Path, privacy: PrivacySettings | None = None) -> None:
+        self.store = ForumStore(data_dir, privacy)  # privacy.retention_days applies
         self._known: set[int] = set()
 
     async def load(self) -> None:

@@ -143,19 +143,13 @@ def cmd_gaps(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 
 def cmd_forget(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from index.community import privacy
     from index.community.periods import parse_date
 
     before = parse_date(args.before) if args.before is not None else None
-    store = _store(settings)
-    try:
-        report = store.forget(user_id=args.user, before=before)
-    finally:
-        store.close()
+    report = privacy.forget(settings.data_dir, settings.privacy, user_id=args.user, before=before)
     if args.json:
         print(json.dumps(report.to_json()), file=out)
-        return 0
-    note = ""
-    if args.user is not None and not settings.privacy.store_user_ids:
-        note = " (questions are not linked to users: privacy.store_user_ids is off)"
-    print(f"forget: {report.summary()}{note}", file=out)
+    else:
+        print(f"forget: {report.summary()}", file=out)
     return 0

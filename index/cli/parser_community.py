@@ -52,11 +52,13 @@ def add_community_commands(cmd: Cmd) -> None:
     p = cmd(
         "forget",
         "delete logged questions and votes (a user's, or everything before a date)",
-        "Delete from the feedback log: --user ID deletes that Discord user's votes (found also\n"
-        "when only a salted hash of user ids is stored) and, with privacy.store_user_ids, the\n"
-        "questions they asked; --before DATE deletes every question and vote logged before it\n"
-        "(midnight UTC); both together: that user's rows before the date. Prints what was\n"
-        "deleted. The index (articles) is not touched.",
+        "Delete from community.sqlite3: --user ID deletes that Discord user's votes (found\n"
+        "also when only a salted hash of user ids is stored) and, with privacy.store_user_ids,\n"
+        "the questions they asked; --before DATE deletes every logged answer, vote and thread\n"
+        "question from before it (midnight UTC), and the forum post claims older than both the\n"
+        "date and 2 days (a newer claim stops a post being answered twice); both together:\n"
+        "that user's rows before the date. Thread questions and claims store no user id, so\n"
+        "--user cannot find them. Prints what was deleted. The index (articles) is not touched.",
         "examples:\n  newsdesk forget --user 123456789012345678\n"
         "  newsdesk forget --before 2026-01-01\n  newsdesk forget --user 1234 --json",
     )

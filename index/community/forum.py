@@ -10,6 +10,13 @@
   cut at 100 characters, and reading history needs Read Message History and a REST call per
   follow-up. Only the newest :data:`KEEP_QUESTIONS` per thread are kept.
 
+Neither table stores a user id. Retention (``privacy.retention_days``) applies when the file is
+opened and at every write, like the feedback log's: thread questions older than it are deleted,
+and claims older than it *and* older than :data:`CLAIM_KEEP_DAYS` (so a claim outlives the bot's
+catch-up window, :data:`bot.threads.CATCH_UP_HOURS`, and a post is never answered twice);
+:meth:`ForumStore.forget` deletes by date with the same floor for claims.
+:mod:`index.community.privacy` runs this and the feedback log's retention and forget together.
+
 WAL, one connection per thread, short transactions; SQLite errors leave as one message for a
 person (:func:`index.sqlite_util.sqlite_error`).
 """
@@ -20,14 +27,20 @@ import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from index.config import PrivacySettings
 from index.errors import NewsdeskError
 from index.sqlite_util import immediate, sqlite_error, translating
 
 DB_NAME = "community.sqlite3"
 KEEP_QUESTIONS = 10  # per thread: follow-ups use the newest few (index.search.followup)
+DAY = 86400.0
+# a claim is kept at least this long whatever the retention or forget says: longer than the
+# bot's catch-up window for posts made while it was offline (24 hours), so none is answered twice
+CLAIM_KEEP_DAYS = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS forum_posts (
@@ -44,14 +57,33 @@ CREATE TABLE IF NOT EXISTS thread_questions (
     asked_at REAL NOT NULL,
     PRIMARY KEY (thread_id, seq)
 );
+CREATE INDEX IF NOT EXISTS forum_posts_time ON forum_posts(claimed_at);
+CREATE INDEX IF NOT EXISTS thread_questions_time ON thread_questions(asked_at);
 """
+
+
+@dataclass
+class ForumForgetReport:
+    """What :meth:`ForumStore.forget` deleted."""
+
+    thread_questions: int = 0
+    forum_posts: int = 0
+    forum_posts_kept: int = 0  # claims before the date kept: younger than CLAIM_KEEP_DAYS
 
 
 class ForumStore:
     """``forum_posts`` and ``thread_questions``; one connection per thread, created on use."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(
+        self,
+        data_dir: str | Path,
+        privacy: PrivacySettings | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.path = Path(data_dir) / DB_NAME
+        self.privacy = privacy or PrivacySettings()
+        self.clock = clock
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -77,6 +109,8 @@ class ForumStore:
                 c.execute("PRAGMA journal_mode=WAL")
                 c.execute("PRAGMA synchronous=NORMAL")
                 c.executescript(_SCHEMA)
+                with immediate(c, self._error):
+                    self._prune(c)
             with self._lock:
                 self._all.append(c)
             self._local.conn = c
@@ -84,8 +118,42 @@ class ForumStore:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that first deletes what retention no longer keeps."""
         with translating(self._error), immediate(self.conn, self._error) as c:
+            self._prune(c)
             yield c
+
+    # -- retention and forget --------------------------------------------------------------------
+    def _claim_floor(self, before: float) -> float:
+        """``before``, but never later than :data:`CLAIM_KEEP_DAYS` ago (claims outlive it)."""
+        return min(before, self.clock() - CLAIM_KEEP_DAYS * DAY)
+
+    def _delete_before(self, c: sqlite3.Connection, before: float) -> ForumForgetReport:
+        questions = c.execute("DELETE FROM thread_questions WHERE asked_at < ?", (before,))
+        claims = c.execute(
+            "DELETE FROM forum_posts WHERE claimed_at < ?", (self._claim_floor(before),)
+        )
+        return ForumForgetReport(questions.rowcount, claims.rowcount)
+
+    def _prune(self, c: sqlite3.Connection) -> ForumForgetReport:
+        days = self.privacy.retention_days
+        if not days:
+            return ForumForgetReport()
+        return self._delete_before(c, self.clock() - days * DAY)
+
+    def forget(self, before: float) -> ForumForgetReport:
+        """Delete the thread questions asked before ``before`` (UNIX time) and the claims made
+        before it, except those of the last :data:`CLAIM_KEEP_DAYS` days. Nothing here is
+        linked to a user, so there is no forget by user. A missing file stays missing."""
+        if not self.path.is_file():
+            return ForumForgetReport()
+        with self._write() as c:
+            report = self._delete_before(c, before)
+            row = c.execute(
+                "SELECT COUNT(*) FROM forum_posts WHERE claimed_at < ?", (before,)
+            ).fetchone()
+            report.forum_posts_kept = int(row[0])
+        return report
 
     def close(self) -> None:
         with self._lock:
@@ -103,7 +171,7 @@ class ForumStore:
             cur = c.execute(
                 "INSERT OR IGNORE INTO forum_posts (thread_id, forum_id, claimed_at) "
                 "VALUES (?, ?, ?)",
-                (thread_id, forum_id, time.time()),
+                (thread_id, forum_id, self.clock()),
             )
             return cur.rowcount == 1
 
@@ -147,7 +215,7 @@ class ForumStore:
             c.execute(
                 "INSERT INTO thread_questions (thread_id, seq, question, asked_at) "
                 "VALUES (?, ?, ?, ?)",
-                (thread_id, seq, question, time.time()),
+                (thread_id, seq, question, self.clock()),
             )
             c.execute(
                 "DELETE FROM thread_questions WHERE thread_id=? AND seq<=?",

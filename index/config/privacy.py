@@ -1,4 +1,4 @@
-"""``[privacy]``: what the community log (answers, votes, unanswered questions) keeps and for how
+"""``[privacy]``: what the community log (answers, votes, thread questions) keeps and for how
 long; declared here, gathered into ``Settings`` by ``index.config.models``."""
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from index.config.fields import doc
 @dataclass
 class PrivacySettings:
     """
-    The feedback log (README "Privacy"): the bot keeps each answer it sends (the question, the
-    quote, its article, the channel and server) and the 👍 / 👎 votes on it, in community.sqlite3
-    in the data dir; `newsdesk feedback` and `newsdesk gaps` read it, `newsdesk forget` deletes
+    The community log (README "Privacy"): the bot keeps each answer it sends (the question, the
+    quote, its article, the channel and server), the 👍 / 👎 votes on it, the questions asked in
+    its threads (for follow-ups) and which help-forum posts it answered, in community.sqlite3 in
+    the data dir; `newsdesk feedback` and `newsdesk gaps` read it, `newsdesk forget` deletes
     from it.
     """
 
@@ -22,8 +23,9 @@ class PrivacySettings:
         int,
         doc(
             """
-            days a logged answer and its votes are kept; older ones are deleted (checked at every
-            write). 0 = keep them until `newsdesk forget` deletes them
+            days a logged answer, its votes and a thread's questions are kept; older ones are
+            deleted (checked at every write). A forum post's claim is kept at least 2 days, so
+            the post is never answered twice. 0 = keep them until `newsdesk forget` deletes them
             """,
             ge=0,
             le=36500,

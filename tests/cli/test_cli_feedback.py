@@ -105,11 +105,18 @@ def test_forget_user_and_before(nd: Nd, logged: Path) -> None:
     assert r.code == 0
     assert r.out.strip() == (
         "forget: deleted 0 logged answers and 2 votes "
-        "(questions are not linked to users: privacy.store_user_ids is off)"
+        "(questions are not linked to users: privacy.store_user_ids is off; "
+        "thread questions and forum post claims never are: --before DATE deletes them)"
     )
     assert json.loads(nd("feedback", "--json").out)["down"] == 1
     r = nd("forget", "--before", "2999-01-01", "--json")
-    assert json.loads(r.out) == {"answers": 5, "votes": 1}
+    assert json.loads(r.out) == {
+        "answers": 5,
+        "votes": 1,
+        "thread_questions": 0,
+        "forum_posts": 0,
+        "forum_posts_kept": 0,
+    }
     assert json.loads(nd("gaps", "--json").out)["groups"] == []
 
 
