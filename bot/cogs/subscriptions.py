@@ -25,6 +25,7 @@ from discord.ext import commands
 from index.errors import NewsdeskError
 from index.feeds.engine import SyncEngine
 from index.feeds.models import Announcement, SyncResult
+from index.models import normalize_tags
 
 from .. import formatting as fmt
 from .. import formatting_admin as fmt_admin
@@ -161,6 +162,7 @@ class SubscriptionsCog(commands.Cog):
         url="http(s) address of an RSS or Atom feed",
         channel="Announce new articles in this channel (optional)",
         interval="Minutes between checks (default 30)",
+        tags="Tags for its articles, separated by commas (for channel scopes: /scope)",
     )
     @app_commands.default_permissions(manage_guild=True)
     @guild_only()
@@ -171,8 +173,13 @@ class SubscriptionsCog(commands.Cog):
         url: str,
         channel: discord.TextChannel | None = None,
         interval: app_commands.Range[int, 5, 10080] | None = None,
+        tags: app_commands.Range[str, 1, 1000] | None = None,
     ) -> None:
         url = check_url(url)
+        try:
+            tag_list = normalize_tags(t for t in (tags or "").split(",") if t.strip())
+        except ValueError as e:
+            raise InputError(f"Not subscribed: {e}.") from None
         await defer(interaction, ephemeral=False)
         # the first sync of a large feed can outlive the 15-minute interaction token
         job = JobMessage(interaction, "/subscribe", clock=self.bot.clock)
@@ -185,6 +192,7 @@ class SubscriptionsCog(commands.Cog):
                 interval=float(interval) if interval else None,
                 channel=channel.id if channel else None,
                 guild=interaction.guild_id,
+                tags=tag_list,
             )
         await job.finish(fmt_admin.subscribed_message(status, result))
         self.wake()

@@ -583,3 +583,25 @@ async def test_refused_addresses_say_not_allowed_to_discord_users(
             assert secret not in reply.replace("\\", ""), (secret, reply)
     logged = caplog.text
     assert "10.1.2.3" in logged and "fd12:3456::7" in logged and "169.254.169.254" in logged
+
+
+async def test_subscribe_with_tags_tags_its_articles(
+    discord_world: DiscordWorld, start_bot: StartBot, site: FeedSite
+) -> None:
+    fake = discord_world.fake
+    async with start_bot() as bot:
+        await manual_cog(bot)
+        inter = await fake.invoke_command(
+            "subscribe", {"url": site.url, "tags": "#bad"}, **admin_at(discord_world)
+        )
+        await inter.wait_done()
+        assert private_reply(inter).startswith("Not subscribed: bad tag '#bad'")
+        assert await bot.run_sync(cog_of(bot).engine.statuses) == []
+
+        inter = await fake.invoke_command(
+            "subscribe", {"url": site.url, "tags": "Local News, gazette"}, **admin_at(discord_world)
+        )
+        assert (await final_content(fake, inter)).startswith("✅ Subscribed")
+        rows = await bot.run_sync(bot.pipeline.list_articles)
+        fed = [r for r in rows if r.source.startswith("http")]  # the bot's index had files too
+        assert len(fed) == 2 and {tuple(r.tags) for r in fed} == {("gazette", "local-news")}
