@@ -76,7 +76,7 @@ def test_train_reranker_command_writes_a_working_model(nd, tmp_path: Path) -> No
     assert figures["questions"] >= 6 and figures["pairs"] > figures["questions"]
     assert {p.name for p in out.iterdir()} >= {"model.onnx", "tokenizer.json", "reranker.json"}
     meta = json.loads((out / "reranker.json").read_text())
-    assert meta["layers"] == 1 and meta["train_max_len"] == 48 and meta["max_len"] == 96
+    assert meta["layers"] == 1 and meta["train_max_len"] == 48 and meta["max_len"] == 80
     scorer = OnnxReranker(out)
     logits = scorer.score("Who is the baker?", [pair_text("Lyon", "The baker is Paul Martin.")] * 2)
     assert logits.shape == (2,) and np.all(np.isfinite(logits))
