@@ -185,14 +185,17 @@ class NewsdeskBot(commands.Bot):
         question: str,
         on_update: Callable[[GeneratedAnswer], None] | None = None,
         channel: object = None,
+        context: Sequence[str] = (),
     ) -> GeneratedAnswer:
-        """A streamed, verified written answer ([llm]); the extractive one if that fails."""
+        """A streamed, verified written answer ([llm]); the extractive one if that fails.
+        ``context``: the thread's earlier questions, for a follow-up."""
+        kwargs: dict[str, Any] = {"stream": True, "on_update": on_update}
         scope = await self.scope_for(channel)
-        if scope is None:
-            return await self.pipeline.agenerate(question, stream=True, on_update=on_update)
-        return await self.pipeline.agenerate(
-            question, stream=True, on_update=on_update, scope=scope
-        )
+        if scope is not None:
+            kwargs["scope"] = scope
+        if context:
+            kwargs["context"] = list(context)
+        return await self.pipeline.agenerate(question, **kwargs)
 
     async def search(self, query: str, k: int = 5, channel: object = None) -> list[Hit]:
         scope = await self.scope_for(channel)

@@ -20,6 +20,7 @@ from index.community.forum import ForumStore
 from index.config import PrivacySettings
 from index.models import Answer
 from index.search import followup, smalltalk
+from index.written.generate import GeneratedAnswer
 
 from . import formatting as fmt
 
@@ -113,9 +114,17 @@ def follow_up_line(based_on: str) -> str:
 def answer_embed(answer: Answer) -> discord.Embed:
     """:func:`fmt.answer_embed`, with the follow-up line first when the answer built on an
     earlier question of the thread."""
-    embed = fmt.answer_embed(answer)
-    if answer.follows_up:
-        line = follow_up_line(answer.follows_up)
+    return _with_follow_up(fmt.answer_embed(answer), answer.follows_up)
+
+
+def generated_embed(gen: GeneratedAnswer) -> discord.Embed:
+    """:func:`fmt.generated_embed` (a written answer), with the follow-up line likewise."""
+    return _with_follow_up(fmt.generated_embed(gen), gen.answer.follows_up)
+
+
+def _with_follow_up(embed: discord.Embed, based_on: str | None) -> discord.Embed:
+    if based_on:
+        line = follow_up_line(based_on)
         embed.description = f"{line}\n\n{embed.description or ''}".rstrip()
         embed = fmt.enforce_limits(embed)
     return embed

@@ -513,6 +513,7 @@ class Pipeline:
         stream: bool = False,
         on_update: Callable[[GeneratedAnswer], None] | None = None,
         scope: Selection | None = None,
+        context: Sequence[str] = (),
     ) -> GeneratedAnswer:
         """:meth:`generate` on a running event loop; ``ask`` runs in a worker thread. With
         ``stream``, ``on_update`` sees the verified answer grow (on the loop)."""
@@ -521,7 +522,7 @@ class Pipeline:
         if not self.settings.llm.enabled:
             raise ConfigError(gen.LLM_OFF)
         t0 = time.perf_counter()
-        answer = await asyncio.to_thread(self.ask, question, k, mode, scope=scope)
+        answer = await asyncio.to_thread(self.ask, question, k, mode, context, scope)
         return await gen.generate(
             answer, self.settings.llm, stream=stream, on_update=on_update, t0=t0
         )

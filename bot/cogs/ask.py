@@ -70,10 +70,12 @@ class AskCog(commands.Cog):
             async def show(gen: GeneratedAnswer) -> None:
                 view = await self._view(gen.answer, interaction) if gen.final else None
                 await interaction.edit_original_response(
-                    embed=fmt.generated_embed(gen), allowed_mentions=NO_MENTIONS, view=view
+                    embed=threads.generated_embed(gen), allowed_mentions=NO_MENTIONS, view=view
                 )
 
-            await self._written_answer(question, show, interaction.channel)
+            followed = await self._written_answer(question, show, interaction.channel)
+            if followed and not private and interaction.channel_id is not None:
+                await self.bot.threads.remember(interaction.channel_id, question)
             return
         context = await self.bot.threads.context(interaction.channel)  # a follow-up in a thread
         answer = await self.bot.ask(question, interaction.channel, context)
@@ -225,16 +227,19 @@ class AskCog(commands.Cog):
         question: str,
         show: Callable[[GeneratedAnswer], Awaitable[None]],
         channel: object = None,
-    ) -> None:
+    ) -> bool:
         """Stream a verified written answer into ``show`` (≤ 1 edit per stream_interval); the
-        extractive answer when the endpoint fails. Errors of ``ask`` itself propagate."""
+        extractive answer when the endpoint fails. Errors of ``ask`` itself propagate. True when
+        it followed up on the thread's earlier questions."""
+        context = await self.bot.threads.context(channel)  # a follow-up in a thread
         relay: Relay[GeneratedAnswer] = Relay(show, interval=self.bot.stream_interval)
         try:
-            gen = await self.bot.generate(question, relay.update, channel)
+            gen = await self.bot.generate(question, relay.update, channel, context)
         except BaseException:
             await relay.close()
             raise
         await relay.finish(gen)
+        return bool(context)
 
     async def _written_reply(self, message: discord.Message, question: str) -> None:
         """A message question: the first state is sent as the reply, later ones edit it."""
@@ -242,7 +247,7 @@ class AskCog(commands.Cog):
 
         async def show(gen: GeneratedAnswer) -> None:
             nonlocal sent
-            embed = fmt.generated_embed(gen)
+            embed = threads.generated_embed(gen)
             view = await self._view(gen.answer, message) if gen.final else None
             if sent is None:
                 sent = await self._deliver(message, question, embed, view)
@@ -256,6 +261,8 @@ class AskCog(commands.Cog):
             await self._written_answer(question, show, message.channel)
         except Exception as e:  # NewsdeskError → its message; anything else → a logged ref
             await self._reply(message, content=describe_error(e, "a message question"))
+            return
+        await self.bot.threads.remember_sent(sent, question)  # for follow-ups in its thread
 
     async def _typing(self, channel: discord.abc.Messageable) -> None:
         try:

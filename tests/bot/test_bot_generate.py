@@ -266,3 +266,28 @@ async def test_engine_errors_are_reported_as_usual(
             assert "nothing is indexed yet" in fake.messages[ch][0]["content"]
     assert fake_llm.requests == []
     assert fake.unexpected == [] and fake.errors == []
+
+
+async def test_a_written_follow_up_in_a_bot_thread_builds_on_the_earlier_question(
+    discord_world: DiscordWorld, start_bot: StartBot, fake_llm: FakeOpenAI, bot_settings: Settings
+) -> None:
+    fake, ch = discord_world.fake, discord_world.channel
+    bot_settings.discord.reply_in_thread = True
+    bot_settings.discord.message_content = True
+    fake_llm.reply = faithful
+    async with start_bot():
+        q = await fake.send_message(ch, discord_world.user, BREAD_Q, mention_bot=True)
+        tid = int(q["id"])
+        await fake.wait_for(lambda: "Written by" in str(fake.messages[tid]), timeout=15)
+        assert "Following up on" not in description(fake.messages[tid][0])
+        await fake.send_message(tid, discord_world.user, "and who was the baker?")
+        await fake.wait_for(
+            lambda: len(fake.messages[tid]) == 2 and "Written by" in str(fake.messages[tid][1]),
+            timeout=15,
+        )
+        text = description(fake.messages[tid][1])
+        assert text.startswith(f"*Following up on: “{BREAD_Q}”*")
+        assert STARTER in text  # the written answer, built on the bakery passage
+        # the follow-up's retrieval read the earlier question's words: the bakery passage
+        assert any("Lyon" in text for _title, text in fake_llm.requests[-1].passages.values())
+    assert fake.unexpected == [] and fake.errors == []
