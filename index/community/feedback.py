@@ -21,25 +21,23 @@ Answer ids never repeat (AUTOINCREMENT), so a button on a deleted answer cannot 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import secrets
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from index.community.db import CommunityDB
 from index.config import PrivacySettings
 from index.errors import IndexCorruptError, NewsdeskError
 from index.models import Answer
 from index.sqlite_util import immediate, sqlite_error, translating
 
-DB_NAME = "community.sqlite3"
 DAY = 86400.0
 
 _SCHEMA = """
@@ -204,9 +202,11 @@ def feedback_error(path: Path, e: sqlite3.DatabaseError) -> NewsdeskError:
     )
 
 
-class FeedbackStore:
+class FeedbackStore(CommunityDB):
     """``community.sqlite3``'s feedback tables: one connection per thread, opened on first use
     (a data dir without the file is read as an empty log and never creates it)."""
+
+    SCHEMA = _SCHEMA
 
     def __init__(
         self,
@@ -215,66 +215,12 @@ class FeedbackStore:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.path = Path(data_dir) / DB_NAME
-        self.privacy = privacy or PrivacySettings()
-        self.clock = clock
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        super().__init__(data_dir, privacy, clock=clock)
         self._salt: bytes | None = None
 
     # -- connections ---------------------------------------------------------------------------
     def _error(self, e: sqlite3.DatabaseError) -> Exception:
         return feedback_error(self.path, e)
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        c = getattr(self._local, "conn", None)
-        if c is None:
-            c = self._connect()
-            self._local.conn = c
-        return c
-
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with translating(self._error):
-            c = sqlite3.connect(
-                self.path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            c.execute("PRAGMA journal_mode=WAL")
-            c.execute("PRAGMA synchronous=NORMAL")
-            c.execute("PRAGMA foreign_keys=ON")
-            c.execute("PRAGMA busy_timeout=30000")
-            c.executescript(_SCHEMA)
-            with immediate(c, self._error):
-                self._prune(c)
-        with self._lock:
-            self._all.append(c)
-        return c
-
-    def close(self) -> None:
-        with self._lock:
-            for c in self._all:
-                with contextlib.suppress(Exception):
-                    c.close()
-            self._all.clear()
-        self._local = threading.local()
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that first deletes what retention no longer keeps."""
-        with translating(self._error), immediate(self.conn, self._error) as c:
-            self._prune(c)
-            yield c
-
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection | None]:
-        """The connection, or None while no log exists (reading never creates the file)."""
-        if not self.path.is_file():
-            yield None
-            return
-        with translating(self._error):
-            yield self.conn
 
     def _prune(self, c: sqlite3.Connection) -> int:
         days = self.privacy.retention_days

@@ -23,19 +23,14 @@ person (:func:`index.sqlite_util.sqlite_error`).
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from index.config import PrivacySettings
+from index.community.db import CommunityDB
 from index.errors import NewsdeskError
-from index.sqlite_util import immediate, sqlite_error, translating
+from index.sqlite_util import sqlite_error, translating
 
-DB_NAME = "community.sqlite3"
 KEEP_QUESTIONS = 10  # per thread: follow-ups use the newest few (index.search.followup)
 DAY = 86400.0
 # a claim is kept at least this long whatever the retention or forget says: longer than the
@@ -71,22 +66,10 @@ class ForumForgetReport:
     forum_posts_kept: int = 0  # claims before the date kept: younger than CLAIM_KEEP_DAYS
 
 
-class ForumStore:
+class ForumStore(CommunityDB):
     """``forum_posts`` and ``thread_questions``; one connection per thread, created on use."""
 
-    def __init__(
-        self,
-        data_dir: str | Path,
-        privacy: PrivacySettings | None = None,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.path = Path(data_dir) / DB_NAME
-        self.privacy = privacy or PrivacySettings()
-        self.clock = clock
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+    SCHEMA = _SCHEMA
 
     def _error(self, e: sqlite3.DatabaseError) -> Exception:
         return sqlite_error(
@@ -96,32 +79,6 @@ class ForumStore:
             damaged="cannot use {path} ({text}): move it away to start the community data afresh",
             damaged_error=NewsdeskError,
         )
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        c: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if c is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with translating(self._error):
-                c = sqlite3.connect(
-                    self.path, timeout=30, isolation_level=None, check_same_thread=False
-                )
-                c.execute("PRAGMA journal_mode=WAL")
-                c.execute("PRAGMA synchronous=NORMAL")
-                c.executescript(_SCHEMA)
-                with immediate(c, self._error):
-                    self._prune(c)
-            with self._lock:
-                self._all.append(c)
-            self._local.conn = c
-        return c
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that first deletes what retention no longer keeps."""
-        with translating(self._error), immediate(self.conn, self._error) as c:
-            self._prune(c)
-            yield c
 
     # -- retention and forget --------------------------------------------------------------------
     def _claim_floor(self, before: float) -> float:
@@ -154,14 +111,6 @@ class ForumStore:
             ).fetchone()
             report.forum_posts_kept = int(row[0])
         return report
-
-    def close(self) -> None:
-        with self._lock:
-            for c in self._all:
-                with contextlib.suppress(Exception):
-                    c.close()
-            self._all.clear()
-        self._local = threading.local()
 
     # -- forum posts -----------------------------------------------------------------------------
     def claim_post(self, thread_id: int, forum_id: int) -> bool:

@@ -15,11 +15,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from index.community.db import DB_NAME
 from index.errors import NewsdeskError
 from index.models import Scope
 from index.sqlite_util import immediate, sqlite_error, translating
-
-DB_NAME = "community.sqlite3"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scope_bindings (

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from index.community.feedback import DB_NAME
+from index.community.db import DB_NAME
 from index.config import Settings
 from tests.conftest import DiscordWorld
 from tests.fakes.discord import CommandNotAvailable

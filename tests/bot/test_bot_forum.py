@@ -12,7 +12,8 @@ from typing import Any
 import discord
 import pytest
 
-from index.community.forum import DB_NAME, ForumStore
+from index.community.db import DB_NAME
+from index.community.forum import ForumStore
 from index.config import Settings
 from tests.conftest import DiscordWorld
 from tests.fakes.discord.common import P_SEND_MESSAGES_IN_THREADS

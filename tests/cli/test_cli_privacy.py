@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from index.community.forum import DB_NAME, ForumStore
+from index.community.db import DB_NAME
+from index.community.forum import ForumStore
 from index.config import PrivacySettings
 from tests.conftest import Nd
 

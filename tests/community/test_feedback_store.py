@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.community.feedback import DB_NAME, AnswerGoneError, FeedbackStore
+from index.community.db import DB_NAME
+from index.community.feedback import AnswerGoneError, FeedbackStore
 from index.config import PrivacySettings
 from index.errors import NewsdeskError
 from index.models import Answer, Quote

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from index.community import privacy
+from index.community.db import DB_NAME
 from index.community.feedback import FeedbackStore
-from index.community.forum import CLAIM_KEEP_DAYS, DB_NAME, ForumStore
+from index.community.forum import CLAIM_KEEP_DAYS, ForumStore
 from index.config import PrivacySettings
 from index.errors import NewsdeskError
 from index.models import Answer

@@ -6,7 +6,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from index.community.forum import DB_NAME, KEEP_QUESTIONS, ForumStore
+from index.community.db import DB_NAME
+from index.community.forum import KEEP_QUESTIONS, ForumStore
 
 
 def test_a_post_is_claimed_once_even_after_a_restart(tmp_path: Path) -> None:
