@@ -13,6 +13,7 @@ import errno
 import logging
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -131,3 +132,56 @@ def translating(translate: Translate) -> Iterator[None]:
         raise
     except sqlite3.DatabaseError as e:
         raise translate(e) from e
+
+
+class SQLiteFile:
+    """A SQLite file in WAL mode, one connection per thread (all closed together)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            c = self._connect()
+            self._local.conn = c
+        return c
+
+    def _db_error(self, e: sqlite3.DatabaseError) -> Exception:
+        """The one-line error for a failure on this file (a subclass words it)."""
+        raise NotImplementedError
+
+    def _opened(self, c: sqlite3.Connection) -> None:
+        """Called with each new connection (e.g. to create the schema once)."""
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            c = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            c.execute("PRAGMA journal_mode=WAL")
+            c.execute("PRAGMA synchronous=NORMAL")
+            c.execute("PRAGMA foreign_keys=ON")
+            c.execute("PRAGMA busy_timeout=30000")
+            self._opened(c)
+        except sqlite3.DatabaseError as e:
+            raise self._db_error(e) from e
+        with self._all_lock:
+            self._all.append(c)
+        return c
+
+    def close(self) -> None:
+        with self._all_lock:
+            for c in self._all:
+                with contextlib.suppress(Exception):
+                    c.close()
+            self._all.clear()
+        self._local = threading.local()
