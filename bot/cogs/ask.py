@@ -251,6 +251,8 @@ class AskCog(commands.Cog):
             view = await self._view(gen.answer, message) if gen.final else None
             if sent is None:
                 sent = await self._deliver(message, question, embed, view)
+                # remembered before the answer is final, so a quick follow-up finds it
+                await self.bot.threads.remember_sent(sent, question)
                 return
             try:
                 await sent.edit(embed=embed, allowed_mentions=NO_MENTIONS, view=view)
@@ -261,8 +263,6 @@ class AskCog(commands.Cog):
             await self._written_answer(question, show, message.channel)
         except Exception as e:  # NewsdeskError → its message; anything else → a logged ref
             await self._reply(message, content=describe_error(e, "a message question"))
-            return
-        await self.bot.threads.remember_sent(sent, question)  # for follow-ups in its thread
 
     async def _typing(self, channel: discord.abc.Messageable) -> None:
         try:
