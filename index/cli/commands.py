@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from index.cli.render import plural, progress_bars, shown_path, stderr_line, wrap
 from index.config import Settings
 from index.errors import SourceError
+from index.models import Article
 from index.text import human_bytes
 
 log = logging.getLogger("newsdesk")
@@ -173,16 +174,7 @@ def cmd_article(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
         a = pipe.get_article(args.ref)
     opening = a.text.strip().split("\n\n", 1)[0]
     if args.json:
-        data = {
-            "id": a.id,
-            "title": a.title,
-            "source": a.source,
-            "url": a.url,
-            "published": a.published,
-            "passages": a.chunk_count,
-            "tags": list(a.tags),
-            "opening": opening,
-        }
+        data = article_json(a)
         if args.text:
             data["text"] = a.text
         print(json.dumps(data, ensure_ascii=False), file=out)
@@ -190,8 +182,29 @@ def cmd_article(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     if args.text:  # exactly the stored text: quotes' offsets point into it
         print(a.text, file=out)
         return 0
-    print(f"{a.title}\n  id        {a.id}\n  source    {a.url or shown_path(a.source)}", file=out)
-    print(f"  date      {a.published or 'unknown'}\n  passages  {a.chunk_count}", file=out)
-    print(f"  tags      {', '.join(a.tags)}\n" if a.tags else "", file=out)
+    print(article_head(a), file=out)
     print(wrap(opening, "  "), file=out)
     return 0
+
+
+def article_json(a: Article) -> dict[str, Any]:
+    """The article card of `article --json` (and of `article --summary --json`)."""
+    return {
+        "id": a.id,
+        "title": a.title,
+        "source": a.source,
+        "url": a.url,
+        "published": a.published,
+        "passages": a.chunk_count,
+        "tags": list(a.tags),
+        "opening": a.text.strip().split("\n\n", 1)[0],
+    }
+
+
+def article_head(a: Article) -> str:
+    """The card's head lines (title, id, source, date, passages, tags), then a blank line."""
+    tags = f"\n  tags      {', '.join(a.tags)}" if a.tags else ""
+    return (
+        f"{a.title}\n  id        {a.id}\n  source    {a.url or shown_path(a.source)}\n"
+        f"  date      {a.published or 'unknown'}\n  passages  {a.chunk_count}{tags}\n"
+    )

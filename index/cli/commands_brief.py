@@ -10,8 +10,8 @@ import os
 import textwrap
 from typing import Any, TextIO
 
+from index.cli.commands import article_head, article_json, open_pipeline
 from index.cli.commands import cmd_article as cmd_article_card
-from index.cli.commands import open_pipeline
 from index.cli.commands_scopes import cli_selection
 from index.cli.render import plural, shown_path
 from index.config import Settings
@@ -94,19 +94,12 @@ def cmd_article(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     a = s.article
     if args.json:
         data = {
-            "id": a.id,
-            "title": a.title,
-            "source": a.source,
-            "url": a.url,
-            "published": a.published,
-            "passages": a.chunk_count,
-            "opening": a.text.strip().split("\n\n", 1)[0],
+            **article_json(a),
             "summary": [x.to_json() for x in s.sentences],
         }
         print(json.dumps(data, ensure_ascii=False), file=out)
         return 0
-    print(f"{a.title}\n  id        {a.id}\n  source    {a.url or shown_path(a.source)}", file=out)
-    print(f"  date      {a.published or 'unknown'}\n  passages  {a.chunk_count}\n", file=out)
+    print(article_head(a), file=out)
     n = len(s.sentences)
     print(f"  Summary ({plural(n, 'sentence')}, verbatim, in article order):", file=out)
     for x in s.sentences:
