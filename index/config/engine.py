@@ -175,6 +175,19 @@ class AnswerSettings:
     max_chars: Annotated[
         int, doc("a quote may join two adjacent sentences up to this many characters", ge=80)
     ] = 400
+    pair_ratio: Annotated[
+        float,
+        doc(
+            """
+            the sentence right before or after the best one joins the quote (same paragraph,
+            together at most max_chars) when the reranker gives it at least this share of the best
+            one's probability; 1 = always quote one sentence
+            """,
+            ge=0,
+            le=1,
+            must="between 0 and 1 (1 = one sentence only)",
+        ),
+    ] = 0.3
     max_question_chars: Annotated[
         int,
         doc(

@@ -212,6 +212,7 @@ class Reranked:
     order: list[int]  # hit indexes, best sentence first; unscored hits keep their order after
     best: Candidate | None = None
     scored: list[Candidate] = field(default_factory=list)
+    joined: Candidate | None = None  # the neighbouring sentence quoted with ``best``, if any
 
 
 def shortlist(cands: Sequence[Candidate], k: int) -> list[int]:
@@ -282,12 +283,16 @@ def rerank_select(
     k: int = 10,
     passage_cos: Sequence[float] | None = None,
     combiner: Combiner | None = None,
+    pair_ratio: float = 1.0,
 ) -> Reranked:
-    """The best sentence of the top passages by the learned scorer (one sentence, verbatim).
+    """The best sentence of the top passages by the learned scorer, verbatim.
 
     ``passage_cos[i]``: cosine between the question and hit ``i``'s passage vector. With a
     ``combiner`` the cross-encoder's logit is one of its features; without, the logit alone
-    decides."""
+    decides. The sentence right before or after the best one joins the quote when the scorer
+    gives it at least ``pair_ratio`` x the best one's probability (same paragraph, together at
+    most ``max_chars``; ``pair_ratio`` 1 = one sentence only): when the scorer cannot tell two
+    neighbours apart, the quote shows both rather than bet on one."""
     w = weights or AnswerWeights()
     cands = candidates(hits, w.passages, lookup, q_vec)
     if not cands:
@@ -325,14 +330,49 @@ def rerank_select(
         ]
         c.score = combiner(c.features) if combiner is not None else float(logit)
         scored.append(c)
-    best = max(scored, key=lambda c: c.score)
+    bi = max(picked, key=lambda i: cands[i].score)
+    best = cands[bi]
     per_hit: dict[int, float] = {}
     for c in scored:
         per_hit[c.hit_index] = max(per_hit.get(c.hit_index, -1e9), c.score)
     order = sorted(per_hit, key=lambda h: -per_hit[h])
     order += [h for h in range(len(hits)) if h not in per_hit]
-    quote = _quote(hits[best.hit_index], best.start, best.end, sigmoid(best.score), max_chars)
-    return Reranked(quote, sigmoid(best.score), order, best, scored)
+    joined = _neighbour(cands, bi, set(picked), hits, pair_ratio, max_chars)
+    start, end = best.start, best.end
+    if joined is not None:
+        start, end = min(start, joined.start), max(end, joined.end)
+    quote = _quote(hits[best.hit_index], start, end, sigmoid(best.score), max_chars)
+    return Reranked(quote, sigmoid(best.score), order, best, scored, joined)
+
+
+def _neighbour(
+    cands: Sequence[Candidate],
+    bi: int,
+    scored: set[int],
+    hits: Sequence[Hit],
+    ratio: float,
+    max_chars: int,
+) -> Candidate | None:
+    """The scored sentence right before or after ``cands[bi]`` in the same paragraph whose
+    probability is at least ``ratio`` x the best one's and that fits in ``max_chars`` with it
+    (the likelier of the two when both qualify), or None."""
+    if ratio >= 1.0:
+        return None
+    best = cands[bi]
+    hit = hits[best.hit_index]
+    floor = ratio * sigmoid(best.score)
+    out: Candidate | None = None
+    for j in (bi - 1, bi + 1):
+        if j not in scored or cands[j].hit_index != best.hit_index:
+            continue
+        o = cands[j]
+        a, b = (o, best) if j < bi else (best, o)
+        between = hit.text[a.end - hit.start : b.start - hit.start]
+        if between.strip() or _para_break(hit, a, b) or b.end - a.start > max_chars:
+            continue  # not adjacent, a paragraph break between them, or too long together
+        if sigmoid(o.score) >= floor and (out is None or o.score > out.score):
+            out = o
+    return out
 
 
 _WH = r"(?:who|whom|whose|what|when|where|why|which|how|did|does|do|is|was|were|are|has|had|can)"
@@ -362,7 +402,7 @@ def second_part(
     if len(parts) < 2 or r.best is None or not r.scored:
         return []
     out: list[tuple[Quote, float]] = []
-    used = {(r.best.hit_index, r.best.start)}
+    used = {(c.hit_index, c.start) for c in (r.best, r.joined) if c is not None}
     texts = [pair_text(hits[c.hit_index].title, c.text) for c in r.scored]
     for part in parts:
         logits = scorer.score(part, texts)

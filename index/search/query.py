@@ -211,6 +211,7 @@ def answer_query(
             k=settings.answer.rerank_candidates,
             passage_cos=cos,
             combiner=sc.combiner,
+            pair_ratio=settings.answer.pair_ratio,
         )
         quote, confidence = reranked.quote, reranked.confidence
         if quote is not None and confidence >= sc.min_confidence:

@@ -129,8 +129,64 @@ def test_a_quote_never_spans_a_blank_line(paras: list[list[str]], sep: str) -> N
         quote, _ = select(q, [h], EMB.embed_query(q), lookup_for([h]), idf)
         assert quote is not None
         assert "\n\n" not in quote.text and "\n \n" not in quote.text
-        r = ask(q, [h], KeywordScorer({q: "rained"}))
-        assert r.quote is not None and "\n" not in r.quote.text
+        for ratio in (1.0, 0.0):  # one sentence; any scored neighbour may join
+            r = ask(q, [h], KeywordScorer({q: "rained"}), pair_ratio=ratio)
+            assert r.quote is not None and "\n" not in r.quote.text
+            assert r.quote.text == h.text[r.quote.start - h.start : r.quote.end - h.start]
+
+
+class GradedScorer:
+    """A fake cross-encoder giving a fixed logit to the texts containing a phrase (-4 else)."""
+
+    def __init__(self, logits: dict[str, float]) -> None:
+        self.logits = logits
+
+    def score(self, question: str, texts: Sequence[str]) -> np.ndarray:
+        def one(t: str) -> float:
+            sentence = t.split(" | ")[1] if " | " in t else t  # not the context sentence
+            return max([v for k, v in self.logits.items() if k in sentence], default=-4.0)
+
+        return np.array([one(t) for t in texts], dtype=np.float32)
+
+
+def _sig(x: float) -> float:
+    return float(1 / (1 + np.exp(-x)))
+
+
+@pytest.mark.parametrize(
+    ("neighbour", "ratio", "joined"),
+    [(1.0, 0.3, True), (-2.0, 0.3, False), (1.0, 1.0, False), (-2.0, 0.1, True)],
+)
+def test_a_neighbour_the_scorer_rates_close_to_the_best_joins_the_quote(
+    neighbour: float, ratio: float, joined: bool
+) -> None:
+    h = make_hit(TEXT, start=100)
+    q = "Who opened the bridge?"
+    r = ask(q, [h], GradedScorer({"mayor": 2.0, "harbour": neighbour}), pair_ratio=ratio)
+    assert r.quote is not None
+    one = "The mayor opened the new bridge at noon."
+    two = "The harbour was busy on Monday. " + one
+    assert r.quote.text == (two if joined else one)
+    assert r.quote.start == 100 + TEXT.index(r.quote.text)
+    assert r.quote.end == r.quote.start + len(r.quote.text)
+    assert r.confidence == pytest.approx(_sig(2.0), rel=1e-4)  # the best sentence's alone
+    assert (r.joined is not None) == joined
+
+
+def test_the_likelier_neighbour_joins_and_only_within_max_chars_and_the_paragraph() -> None:
+    h = make_hit(TEXT)
+    q = "Who opened the bridge?"
+    mayor = "The mayor opened the new bridge at noon."
+    r = ask(q, [h], GradedScorer({"mayor": 2.0, "harbour": 0.0, "Fishermen": 1.0}),
+            pair_ratio=0.2)  # fmt: skip
+    assert r.quote is not None
+    assert r.quote.text == mayor + " Fishermen sold their catch at dawn."
+    tight = ask(q, [h], GradedScorer({"mayor": 2.0, "Fishermen": 1.0}), pair_ratio=0.2,
+                max_chars=60)  # fmt: skip
+    assert tight.quote is not None and tight.quote.text == mayor
+    split = make_hit("The harbour was busy on Monday.\n\nThe mayor opened the new bridge at noon.")
+    r2 = ask(q, [split], GradedScorer({"mayor": 2.0, "harbour": 1.9}), pair_ratio=0.0)
+    assert r2.quote is not None and r2.quote.text == mayor
 
 
 def test_question_parts() -> None:
@@ -158,6 +214,16 @@ def test_multi_part_question_quotes_two_places() -> None:
     assert r.quote is not None and "began" in r.quote.text
     more = second_part(q, [h], r, s, 400)
     assert [m.text for m, _p in more] == ["The embargo was lifted in March 1974."]
+
+
+def test_a_part_answered_by_the_joined_neighbour_is_not_quoted_again() -> None:
+    text = "The embargo began in October 1973. It was lifted in March 1974."
+    h = make_hit(text)
+    q = "When did the embargo start and when did it end?"
+    s = GradedScorer({"began": 2.0, "lifted": 1.5})
+    r = ask(q, [h], s, pair_ratio=0.3)
+    assert r.quote is not None and r.quote.text == text
+    assert second_part(q, [h], r, s, 400) == []
 
 
 @pytest.mark.parametrize(
