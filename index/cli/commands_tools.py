@@ -89,6 +89,7 @@ def cmd_train_reranker(args: argparse.Namespace, settings: Settings, out: TextIO
         max_len=args.max_len,
         max_minutes=max(0.0, args.max_minutes),
         seed=args.seed,
+        precision=args.precision,
     )
     say = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     if args.combiner_only:

@@ -369,6 +369,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="fit the training schedule into this many minutes (default: one epoch)",
     )
+    p.add_argument(
+        "--precision",
+        choices=("auto", "bf16", "fp32"),
+        default="auto",
+        help="matrix products in bfloat16 (weights stay float32) or float32; auto: bf16 where the "
+        "CPU has bf16 instructions (default auto)",
+    )
     p.add_argument("--seed", type=int, default=13, help="random seed (default 13)")
     p.add_argument(
         "--no-combiner",

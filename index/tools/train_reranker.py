@@ -42,7 +42,7 @@ from index.storage.lexical import tokenize
 
 log = logging.getLogger(__name__)
 
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 
 
 @dataclass
@@ -64,6 +64,10 @@ class TrainOptions:
     holdout_articles: int = 12
     threads: int = 2
     max_minutes: float = 0.0  # stop early after this much training time (0 = no limit)
+    # "auto": bfloat16 matrix products (autocast, fp32 weights) where the CPU has bf16
+    # instructions (AVX512-BF16 / AMX): 1.5x the steps per minute here, so more questions fit
+    precision: str = "auto"
+    freeze_embeddings: bool = True  # the word-embedding table stays as shipped (10 % faster)
 
 
 @dataclass
@@ -258,7 +262,7 @@ def _batches(
 def train(opts: TrainOptions, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Build the data, train, export and write ``opts.out``; returns the figures."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from index.embedding.base import DEFAULT_MODEL, resolve_model_path
 
@@ -278,21 +282,17 @@ def train(opts: TrainOptions, progress: Callable[[str], None] | None = None) -> 
     if not examples:
         raise ConfigError(f"{opts.data}: no usable training questions")
     say(f"{len(groups):,} questions, {len(examples):,} pairs; {len(held):,} held-out questions")
-    base = str(resolve_model_path(DEFAULT_MODEL))
-    tok = AutoTokenizer.from_pretrained(base)
-    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
-    if opts.layers and opts.layers < len(model.bert.encoder.layer):
-        model.bert.encoder.layer = model.bert.encoder.layer[: opts.layers]
-        model.config.num_hidden_layers = opts.layers
+    tok = AutoTokenizer.from_pretrained(str(resolve_model_path(DEFAULT_MODEL)))
+    model, trained = _model(opts)
+    bf16 = _bf16(opts.precision)
+    say(f"precision: {'bfloat16 autocast' if bf16 else 'float32'}")
     full_steps = max(1, int(len(examples) * opts.epochs / opts.batch))
     plan = {"steps": full_steps}
     listwise = opts.listwise
     # the fresh head learns at a higher rate than the pre-trained body: with one rate for both
     # the loss sat at the label prior for hundreds of steps
-    head = [p for n, p in model.named_parameters() if n.startswith(("classifier", "bert.pooler"))]
-    body = [
-        p for n, p in model.named_parameters() if not n.startswith(("classifier", "bert.pooler"))
-    ]
+    head = [p for n, p in trained if n.startswith(("classifier", "bert.pooler"))]
+    body = [p for n, p in trained if not n.startswith(("classifier", "bert.pooler"))]
     optim = torch.optim.AdamW(
         [{"params": body, "lr": opts.lr}, {"params": head, "lr": opts.head_lr}],
         weight_decay=0.01,
@@ -318,7 +318,8 @@ def train(opts: TrainOptions, progress: Callable[[str], None] | None = None) -> 
                 return_tensors="pt",
             )
             labels = torch.tensor([e.label for e in batch], dtype=torch.float32)
-            logits = model(**enc).logits.view(-1)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                logits = model(**enc).logits.view(-1).float()
             # pointwise BCE keeps the sigmoid a probability (abstention); the listwise term
             # (softmax over each question's candidates, positive first) teaches the ranking
             loss = loss_fn(logits, labels)
@@ -329,7 +330,7 @@ def train(opts: TrainOptions, progress: Callable[[str], None] | None = None) -> 
                     at += len(g)
                 loss = loss + listwise * torch.stack(ce).mean()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_([p for _n, p in trained], 1.0)
             optim.step()
             sched.step()
             optim.zero_grad()
@@ -368,6 +369,40 @@ def train(opts: TrainOptions, progress: Callable[[str], None] | None = None) -> 
     _export(model, tok, opts, figures, say)
     figures["total_minutes"] = round((time.perf_counter() - t_start) / 60, 1)
     return figures
+
+
+def _model(opts: TrainOptions) -> tuple[Any, list[tuple[str, Any]]]:
+    """The bundled weights cut to ``opts.layers`` with a fresh one-logit head, and the
+    (name, parameter) pairs the optimiser trains (all but a frozen word-embedding table)."""
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    from index.embedding.base import DEFAULT_MODEL, resolve_model_path
+
+    base = str(resolve_model_path(DEFAULT_MODEL))
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # its load report lists the new head as "MISSING": expected
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
+    finally:
+        hf_logging.set_verbosity(level)
+    if opts.layers and opts.layers < len(model.bert.encoder.layer):
+        model.bert.encoder.layer = model.bert.encoder.layer[: opts.layers]
+        model.config.num_hidden_layers = opts.layers
+    if opts.freeze_embeddings:
+        model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    return model, [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+
+
+def _bf16(precision: str) -> bool:
+    """Whether to train with bfloat16 autocast: "bf16", "fp32", or "auto" (where the CPU has
+    bfloat16 instructions; emulated bf16 elsewhere would be slower than fp32)."""
+    import torch
+
+    if precision in ("bf16", "fp32"):
+        return precision == "bf16"
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, n, lambda: False)()) for n in probes)
 
 
 def _held_out_accuracy(model: Any, tok: Any, groups: list[list[Example]], max_len: int) -> float:
