@@ -359,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, type=Path, metavar="DIR", help="SQuAD-format folder")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="model folder to write")
     p.add_argument(
-        "--questions", type=_size, default=16000, help="training questions (default 16000)"
+        "--questions", type=_size, default=24000, help="training questions (default 24000)"
     )
     p.add_argument("--layers", type=_size, default=6, help="transformer layers (default 6)")
     p.add_argument("--max-len", type=_size, default=64, help="tokens per pair (default 64)")

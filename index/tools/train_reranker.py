@@ -49,7 +49,7 @@ RECIPE_VERSION = "2"
 class TrainOptions:
     data: Path
     out: Path
-    questions: int = 16000
+    questions: int = 24000
     layers: int = 6
     max_len: int = 64
     # tokens read at question time: 80 takes 0.81x the time of 96 (docs/quality.md)
