@@ -77,7 +77,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 
 def cmd_train_reranker(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    from index.tools.train_reranker import TrainOptions, fit_combiner, train
+    from index.tools.combiner_fit import fit_combiner
+    from index.tools.train_reranker import TrainOptions, train
 
     if not args.data.is_dir():
         raise SourceError(str(args.data), "no such folder")

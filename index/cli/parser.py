@@ -351,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the shipped model was trained on), starting from the bundled all-MiniLM-L6-v2\n"
         "weights cut to --layers layers. Writes model.onnx (int8), tokenizer.json and\n"
         "reranker.json to --out; point answer.reranker at that folder to use it. The shipped\n"
-        "model took about 60 minutes on 2 CPU cores (see index/data/reranker/MODEL_CARD.md);\n"
+        "model took about 51 minutes on 2 CPU cores (see index/data/reranker/MODEL_CARD.md);\n"
         "then calibrate its threshold with `newsdesk eval --leave-out --calibrate`.",
         "examples:\n  newsdesk train-reranker --data squad-train --out my-reranker\n"
         "  newsdesk train-reranker --data squad-train --out tiny --questions 200 --layers 2",
@@ -363,19 +363,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--layers", type=_size, default=6, help="transformer layers (default 6)")
     p.add_argument("--max-len", type=_size, default=64, help="tokens per pair (default 64)")
-    p.add_argument(
-        "--max-minutes",
-        type=float,
-        default=0.0,
-        help="fit the training schedule into this many minutes (default: one epoch)",
-    )
-    p.add_argument(
-        "--precision",
-        choices=("auto", "bf16", "fp32"),
-        default="auto",
-        help="matrix products in bfloat16 (weights stay float32) or float32; auto: bf16 where the "
-        "CPU has bf16 instructions (default auto)",
-    )
+    minutes = "fit the training schedule into this many minutes (default: one epoch)"
+    p.add_argument("--max-minutes", type=float, default=0.0, help=minutes)
+    bf16 = "matrix products in bfloat16 (weights stay float32) or float32; auto: bf16 where the "
+    bf16 += "CPU has bf16 instructions (default auto)"
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto", help=bf16)
     p.add_argument("--seed", type=int, default=13, help="random seed (default 13)")
     p.add_argument(
         "--no-combiner",
@@ -383,11 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip fitting the combiner (cross-encoder logit + sentence and passage features) "
         "on the held-out articles",
     )
-    p.add_argument(
-        "--combiner-only",
-        action="store_true",
-        help="only (re)fit the combiner of the model already in --out",
-    )
+    only = "only (re)fit the combiner of the model already in --out"
+    p.add_argument("--combiner-only", action="store_true", help=only)
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
     p = cmd(

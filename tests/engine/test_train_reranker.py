@@ -119,3 +119,40 @@ def test_frozen_word_embeddings_and_precision_choice(tmp_path: Path) -> None:
     assert len(model.bert.encoder.layer) == 1
     assert all(p.requires_grad for _n, p in trained)
     assert isinstance(model.bert.embeddings.word_embeddings.weight, torch.nn.Parameter)
+
+
+@pytest.mark.slow
+def test_combiner_only_refits_the_combiner_on_held_out_articles(nd, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`--combiner-only` indexes the held-out articles, asks their questions as is and left
+    out, and writes a logistic combiner over the documented features that the question path
+    loads (8 articles: 2 held out)."""
+    from index.search.answer import FEATURES, Combiner
+
+    root = tmp_path / "squad"
+    (root / "articles").mkdir(parents=True)
+    towns = ["Arlen", "Brisk", "Corvo", "Dunmere", "Eskby", "Farrow", "Galt", "Hollin"]
+    with (root / "qa.jsonl").open("w", encoding="utf-8") as f:
+        for n, town in enumerate(towns):
+            text = (
+                f"{town} is a harbour town in the north. Its mayor is Anna {town}son. "
+                f"The ferry to {town} costs {n + 3} euros. The town fair is held in May."
+            )
+            slug = town.lower()
+            (root / "articles" / f"{slug}.txt").write_text(f"{town}\n\n{text}\n", encoding="utf-8")
+            for q, a in [(f"Who is the mayor of {town}?", f"Anna {town}son"),
+                         (f"How much is the ferry to {town}?", f"{n + 3} euros")]:  # fmt: skip
+                row = {"question": q, "answers": [a], "article": slug, "paragraph": 0}
+                f.write(json.dumps(row) + "\n")
+    out = tmp_path / "model"
+    args = ["--data", str(root), "--out", str(out), "--questions", "12", "--layers", "1"]
+    r = nd("train-reranker", *args, "--max-len", "48", "--no-combiner", "--precision", "fp32")
+    assert r.code == 0, r.err
+    assert "combiner" not in json.loads((out / "reranker.json").read_text())
+    r = nd("train-reranker", *args, "--combiner-only", "--json")
+    assert r.code == 0, r.err
+    figures = json.loads(r.out)
+    assert figures["questions"] == 4 and figures["sentences"] > 4
+    meta = json.loads((out / "reranker.json").read_text())
+    comb = Combiner.from_meta(meta)
+    assert comb is not None and len(comb.weights) == len(FEATURES)
+    assert meta["combiner"]["fitted_on"] == "4 questions of 2 held-out training articles"
