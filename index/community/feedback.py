@@ -24,8 +24,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,6 @@ from typing import Any
 import numpy as np
 
 from index.community.db import CommunityDB
-from index.config import PrivacySettings
 from index.errors import IndexCorruptError, NewsdeskError
 from index.models import Answer
 from index.sqlite_util import immediate, sqlite_error, translating
@@ -207,16 +204,7 @@ class FeedbackStore(CommunityDB):
     (a data dir without the file is read as an empty log and never creates it)."""
 
     SCHEMA = _SCHEMA
-
-    def __init__(
-        self,
-        data_dir: str | Path,
-        privacy: PrivacySettings | None = None,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(data_dir, privacy, clock=clock)
-        self._salt: bytes | None = None
+    _salt: bytes | None = None  # read from the file on first use (:meth:`_salt_bytes`)
 
     # -- connections ---------------------------------------------------------------------------
     def _error(self, e: sqlite3.DatabaseError) -> Exception:

@@ -8,17 +8,15 @@ config, not stored here.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from index.community.db import DB_NAME
+from index.community.db import CommunityDB
 from index.errors import NewsdeskError
 from index.models import Scope
-from index.sqlite_util import immediate, sqlite_error, translating
+from index.sqlite_util import sqlite_error
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scope_bindings (
@@ -53,12 +51,10 @@ class Binding:
         }
 
 
-class ScopeBindings:
-    """The ``scope_bindings`` table; a short-lived connection per call (the bot calls it from
-    worker threads, a question reads one row)."""
+class ScopeBindings(CommunityDB):
+    """The ``scope_bindings`` table (nothing to prune: a binding lasts until cleared)."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.path = Path(data_dir) / DB_NAME
+    SCHEMA = _SCHEMA
 
     def _error(self, e: sqlite3.DatabaseError) -> NewsdeskError:
         return sqlite_error(
@@ -69,24 +65,8 @@ class ScopeBindings:
             "(the channel scope bindings are lost, the articles are not)",
         )
 
-    @contextlib.contextmanager
-    def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
-        with translating(self._error):
-            if not write and not self.path.is_file():
-                yield sqlite3.connect(":memory:")  # nothing bound yet: an empty view
-                return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            c = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            try:
-                c.execute("PRAGMA journal_mode=WAL")
-                c.execute("PRAGMA busy_timeout=30000")
-                c.executescript(_SCHEMA)
-                yield c
-            finally:
-                c.close()
-
     def set(self, channel: int, guild: int | None, scope: Scope, when: str) -> Binding:
-        with self._connect(write=True) as c, immediate(c, self._error):
+        with self._write() as c:
             c.execute(
                 "INSERT INTO scope_bindings(channel, guild, name, feeds, folders, tags, articles, "
                 "set_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(channel) DO UPDATE SET "
@@ -110,14 +90,16 @@ class ScopeBindings:
         """Remove the binding of ``channel``; False when it had none."""
         if not self.path.is_file():
             return False
-        with self._connect(write=True) as c, immediate(c, self._error):
+        with self._write() as c:
             return c.execute("DELETE FROM scope_bindings WHERE channel=?", (channel,)).rowcount > 0
 
     def get(self, channels: Sequence[int]) -> Binding | None:
         """The binding of the first of ``channels`` that has one (a thread, then its parent)."""
-        if not channels or not self.path.is_file():
+        if not channels:
             return None
-        with self._connect() as c:
+        with self._read() as c:
+            if c is None:
+                return None
             marks = ",".join("?" * len(channels))
             rows = {
                 r[0]: r
@@ -133,8 +115,8 @@ class ScopeBindings:
 
     def all(self, guild: int | None = None) -> list[Binding]:
         """Every binding (``guild``: only that server's), by channel."""
-        with self._connect() as c:
-            if not self.path.is_file():
+        with self._read() as c:
+            if c is None:
                 return []
             rows = c.execute("SELECT * FROM scope_bindings ORDER BY channel").fetchall()
         out = [_binding(r) for r in rows]

@@ -65,6 +65,7 @@ class ScopeResolver:
 
     def close(self) -> None:
         self._subs.close()
+        self.bindings.close()
 
     # -- names and bindings ------------------------------------------------------------------
     def named(self, name: str) -> Scope:
