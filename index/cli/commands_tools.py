@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from index.cli.render import plural, progress_bars
 from index.config import Settings
-from index.errors import SourceError
+from index.errors import ConfigError, SourceError
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
@@ -82,6 +82,11 @@ def cmd_train_reranker(args: argparse.Namespace, settings: Settings, out: TextIO
 
     if not args.data.is_dir():
         raise SourceError(str(args.data), "no such folder")
+    if not 0 <= args.freeze_layers < args.layers:
+        raise ConfigError(
+            f"--freeze-layers {args.freeze_layers}: must be 0 to {args.layers - 1} "
+            f"(--layers {args.layers}: at least one layer trains)"
+        )
     opts = TrainOptions(
         data=args.data,
         out=args.out,
@@ -91,6 +96,7 @@ def cmd_train_reranker(args: argparse.Namespace, settings: Settings, out: TextIO
         max_minutes=max(0.0, args.max_minutes),
         seed=args.seed,
         precision=args.precision,
+        freeze_layers=max(0, args.freeze_layers),
     )
     say = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     if args.combiner_only:

@@ -368,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     bf16 = "matrix products in bfloat16 (weights stay float32) or float32; auto: bf16 where the "
     bf16 += "CPU has bf16 instructions (default auto)"
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto", help=bf16)
+    frozen = "keep the lowest N layers as shipped (no backward pass through them: faster steps, "
+    frozen += "more questions in the same time; default 0)"
+    p.add_argument("--freeze-layers", type=int, default=0, metavar="N", help=frozen)
     p.add_argument("--seed", type=int, default=13, help="random seed (default 13)")
     p.add_argument(
         "--no-combiner",

@@ -68,6 +68,8 @@ class TrainOptions:
     # instructions (AVX512-BF16 / AMX): 1.5x the steps per minute here, so more questions fit
     precision: str = "auto"
     freeze_embeddings: bool = True  # the word-embedding table stays as shipped (10 % faster)
+    # the lowest N transformer layers stay as shipped: no backward pass through them
+    freeze_layers: int = 0
 
 
 @dataclass
@@ -373,7 +375,8 @@ def train(opts: TrainOptions, progress: Callable[[str], None] | None = None) -> 
 
 def _model(opts: TrainOptions) -> tuple[Any, list[tuple[str, Any]]]:
     """The bundled weights cut to ``opts.layers`` with a fresh one-logit head, and the
-    (name, parameter) pairs the optimiser trains (all but a frozen word-embedding table)."""
+    (name, parameter) pairs the optimiser trains (all but a frozen word-embedding table and
+    the ``opts.freeze_layers`` lowest layers with the embeddings under them)."""
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
@@ -391,6 +394,10 @@ def _model(opts: TrainOptions) -> tuple[Any, list[tuple[str, Any]]]:
         model.config.num_hidden_layers = opts.layers
     if opts.freeze_embeddings:
         model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    if opts.freeze_layers > 0:
+        model.bert.embeddings.requires_grad_(False)  # below a frozen layer: nothing to learn
+        for layer in model.bert.encoder.layer[: opts.freeze_layers]:
+            layer.requires_grad_(False)
     return model, [(n, p) for n, p in model.named_parameters() if p.requires_grad]
 
 

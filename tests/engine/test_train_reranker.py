@@ -121,6 +121,26 @@ def test_frozen_word_embeddings_and_precision_choice(tmp_path: Path) -> None:
     assert isinstance(model.bert.embeddings.word_embeddings.weight, torch.nn.Parameter)
 
 
+def test_frozen_lower_layers_are_not_trained(tmp_path: Path) -> None:
+    """--freeze-layers N: the N lowest layers and the embeddings under them get no gradient;
+    the layers above, the pooler and the head still train."""
+    from index.tools.train_reranker import TrainOptions, _model
+
+    _m, trained = _model(TrainOptions(data=tmp_path, out=tmp_path, layers=3, freeze_layers=2))
+    names = {n for n, _p in trained}
+    assert not any(n.startswith(("bert.embeddings.", "bert.encoder.layer.0.")) for n in names)
+    assert not any(n.startswith("bert.encoder.layer.1.") for n in names)
+    assert any(n.startswith("bert.encoder.layer.2.") for n in names)
+    assert "classifier.weight" in names
+
+
+def test_train_reranker_refuses_freezing_every_layer(nd, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = make_squad(tmp_path / "squad")
+    r = nd("train-reranker", "--data", str(data), "--out", str(tmp_path / "m"),
+           "--layers", "2", "--freeze-layers", "2")  # fmt: skip
+    assert r.code != 0 and "--freeze-layers" in r.one_error_line()
+
+
 @pytest.mark.slow
 def test_combiner_only_refits_the_combiner_on_held_out_articles(nd, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """`--combiner-only` indexes the held-out articles, asks their questions as is and left
