@@ -20,7 +20,8 @@ DB_NAME = "community.sqlite3"
 
 class CommunityDB(SQLiteFile):
     """Base of the stores in ``community.sqlite3``. A subclass gives its ``SCHEMA`` (``CREATE
-    ... IF NOT EXISTS``), its error wording (:meth:`_error`) and its retention (:meth:`_prune`)."""
+    ... IF NOT EXISTS``), its error wording (:meth:`_db_error`) and its retention
+    (:meth:`_prune`)."""
 
     SCHEMA = ""
 
@@ -35,25 +36,19 @@ class CommunityDB(SQLiteFile):
         self.privacy = privacy or PrivacySettings()
         self.clock = clock
 
-    def _error(self, e: sqlite3.DatabaseError) -> Exception:
-        raise NotImplementedError
-
-    def _db_error(self, e: sqlite3.DatabaseError) -> Exception:
-        return self._error(e)
-
     def _prune(self, c: sqlite3.Connection) -> Any:
         """Delete what retention no longer keeps (inside a write transaction)."""
         return None
 
     def _opened(self, c: sqlite3.Connection) -> None:
         c.executescript(self.SCHEMA)
-        with immediate(c, self._error):
+        with immediate(c, self._db_error):
             self._prune(c)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction that first deletes what retention no longer keeps."""
-        with translating(self._error), immediate(self.conn, self._error) as c:
+        with translating(self._db_error), immediate(self.conn, self._db_error) as c:
             self._prune(c)
             yield c
 
@@ -63,5 +58,5 @@ class CommunityDB(SQLiteFile):
         if not self.path.is_file():
             yield None
             return
-        with translating(self._error):
+        with translating(self._db_error):
             yield self.conn

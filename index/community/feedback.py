@@ -207,7 +207,7 @@ class FeedbackStore(CommunityDB):
     _salt: bytes | None = None  # read from the file on first use (:meth:`_salt_bytes`)
 
     # -- connections ---------------------------------------------------------------------------
-    def _error(self, e: sqlite3.DatabaseError) -> Exception:
+    def _db_error(self, e: sqlite3.DatabaseError) -> Exception:
         return feedback_error(self.path, e)
 
     def _prune(self, c: sqlite3.Connection) -> int:
@@ -355,7 +355,7 @@ class FeedbackStore(CommunityDB):
         """Delete what ``privacy.retention_days`` no longer keeps; the number of answers."""
         if not self.path.is_file():
             return 0
-        with translating(self._error), immediate(self.conn, self._error) as c:
+        with translating(self._db_error), immediate(self.conn, self._db_error) as c:
             return self._prune(c)
 
     # -- reading ---------------------------------------------------------------------------------

@@ -71,7 +71,7 @@ class ForumStore(CommunityDB):
 
     SCHEMA = _SCHEMA
 
-    def _error(self, e: sqlite3.DatabaseError) -> Exception:
+    def _db_error(self, e: sqlite3.DatabaseError) -> Exception:
         return sqlite_error(
             self.path,
             e,
@@ -134,7 +134,7 @@ class ForumStore(CommunityDB):
 
     def post_outcome(self, thread_id: int) -> str | None:
         """None for a post never claimed; otherwise pending / answered / abstained / failed."""
-        with translating(self._error):
+        with translating(self._db_error):
             row = self.conn.execute(
                 "SELECT outcome FROM forum_posts WHERE thread_id=?", (thread_id,)
             ).fetchone()
@@ -145,7 +145,7 @@ class ForumStore(CommunityDB):
         if not thread_ids:
             return set()
         marks = ",".join("?" * len(thread_ids))
-        with translating(self._error):
+        with translating(self._db_error):
             rows = self.conn.execute(
                 f"SELECT thread_id FROM forum_posts WHERE thread_id IN ({marks})",
                 list(thread_ids),
@@ -174,7 +174,7 @@ class ForumStore(CommunityDB):
     def questions(self, thread_id: int) -> list[str]:
         """The thread's remembered questions, oldest first ([] for a thread the bot never
         answered in)."""
-        with translating(self._error):
+        with translating(self._db_error):
             rows = self.conn.execute(
                 "SELECT question FROM thread_questions WHERE thread_id=? ORDER BY seq",
                 (thread_id,),
@@ -183,6 +183,6 @@ class ForumStore(CommunityDB):
 
     def threads(self) -> set[int]:
         """Every thread the bot answered a question in."""
-        with translating(self._error):
+        with translating(self._db_error):
             rows = self.conn.execute("SELECT DISTINCT thread_id FROM thread_questions").fetchall()
         return {r[0] for r in rows}

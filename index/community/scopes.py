@@ -56,7 +56,7 @@ class ScopeBindings(CommunityDB):
 
     SCHEMA = _SCHEMA
 
-    def _error(self, e: sqlite3.DatabaseError) -> NewsdeskError:
+    def _db_error(self, e: sqlite3.DatabaseError) -> NewsdeskError:
         return sqlite_error(
             self.path,
             e,
