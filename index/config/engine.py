@@ -156,6 +156,18 @@ class AnswerSettings:
     rerank_candidates: Annotated[
         int, doc("candidate sentences the reranker reads per question", ge=1, le=100)
     ] = 10
+    rerank_passages: Annotated[
+        int,
+        doc(
+            """
+            the reranker reads the best sentences of this many top passages (and can bring any of
+            them to the top of the passages shown); more than the older score's 5, so a right
+            passage ranked 6th-8th can still be quoted and move up; more is slower
+            """,
+            ge=1,
+            le=50,
+        ),
+    ] = 8
     min_confidence: (
         Annotated[
             float,

@@ -38,10 +38,6 @@ if TYPE_CHECKING:
 
 # abstention threshold of the older scorer (answer.reranker = "none"), calibrated on squad-dev
 LEGACY_MIN_CONFIDENCE = 0.42
-# passages whose sentences the answer reranker considers (their best one each at least): more
-# than the 5 of the older score, so a right passage ranked 6th-8th can still be quoted and
-# move up (hit@5 0.981 -> see docs/quality.md)
-RERANK_PASSAGES = 8
 
 
 @dataclass(frozen=True)
@@ -185,7 +181,7 @@ def answer_query(
     scorer = sc.scorer
     w = answer_mod.AnswerWeights()
     if scorer is not None:  # the reranker reads the best sentences of more passages
-        w = dataclasses.replace(w, passages=RERANK_PASSAGES)
+        w = dataclasses.replace(w, passages=settings.answer.rerank_passages)
     found = hits(
         store,
         settings.retrieval,
