@@ -154,20 +154,28 @@ class AnswerSettings:
         ),
     ] = "bundled"
     rerank_candidates: Annotated[
-        int, doc("candidate sentences the reranker reads per question", ge=1, le=100)
-    ] = 10
+        int,
+        doc(
+            """
+            sentences the reranker reads per question, besides the best of each passage (9 with
+            rerank_passages 10 keeps the 5-minute DEV batch: docs/quality.md)
+            """,
+            ge=1,
+            le=100,
+        ),
+    ] = 9
     rerank_passages: Annotated[
         int,
         doc(
             """
             the reranker reads the best sentences of this many top passages (and can bring any of
             them to the top of the passages shown); more than the older score's 5, so a right
-            passage ranked 6th-8th can still be quoted and move up; more is slower
+            passage ranked 6th-10th can still be quoted and move up; more is slower
             """,
             ge=1,
             le=50,
         ),
-    ] = 8
+    ] = 10
     min_confidence: (
         Annotated[
             float,

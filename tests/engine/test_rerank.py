@@ -401,3 +401,31 @@ def test_ask_embeds_the_corrected_question_and_answers_the_one_asked(
         assert [h.chunk_id for h in typo.passages] == [h.chunk_id for h in right.passages]
     finally:
         p.close()
+
+
+@pytest.mark.parametrize("passages", [2, 6])
+def test_the_reranker_reads_the_best_sentence_of_each_of_rerank_passages(
+    tmp_path: Path, passages: int
+) -> None:
+    """answer.rerank_passages: the shortlist holds the best sentence of every one of the top
+    N passages and nothing from below them."""
+    from index.config import load_settings
+    from index.pipeline import Pipeline
+
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"council-{i}.txt").write_text(
+            f"Council meeting {i}\n\nThe city council met on Monday to discuss budget item {i}. "
+            f"The mayor said the library would open {i + 2} days later. Residents asked about "
+            "parking near the harbour and the price of the ferry.",
+            encoding="utf-8",
+        )
+    s = load_settings(data_dir=tmp_path / "d")
+    s.answer.rerank_passages = passages
+    with Pipeline(s, EMB) as p:
+        p.add([str(folder)])
+        p.ask("When will the library open after the council met?")
+        r = p.last_reranked
+    assert r is not None
+    assert {c.hit_index for c in r.scored} == set(range(passages))
