@@ -292,6 +292,19 @@ def test_missing_model_folder_is_one_clear_error(tmp_path: Path) -> None:
         OnnxReranker(tmp_path)
 
 
+def council_meetings(folder: Path, n: int) -> Path:
+    """``n`` short look-alike articles (a council meeting each) in ``folder``."""
+    folder.mkdir()
+    for i in range(n):
+        (folder / f"other-{i}.txt").write_text(
+            f"Council meeting {i}\n\nThe city council met on Monday {i} to discuss the budget. "
+            f"The mayor said the library would open {i} days later. Residents asked about "
+            "parking near the harbour and the price of the ferry.",
+            encoding="utf-8",
+        )
+    return folder
+
+
 def test_verdicts_unchanged_when_unrelated_articles_are_added(
     tmp_path: Path, corpus_dir: Path
 ) -> None:
@@ -306,15 +319,7 @@ def test_verdicts_unchanged_when_unrelated_articles_are_added(
         "How old is the sourdough starter?",
         "What is the population of Miami?",
     ]
-    others = tmp_path / "others"
-    others.mkdir()
-    for i in range(12):
-        (others / f"other-{i}.txt").write_text(
-            f"Council meeting {i}\n\nThe city council met on Monday {i} to discuss the budget. "
-            f"The mayor said the library would open {i} days later. Residents asked about "
-            "parking near the harbour and the price of the ferry.",
-            encoding="utf-8",
-        )
+    others = council_meetings(tmp_path / "others", 12)
     verdicts = []
     for name, sources in (
         ("alone", [corpus_dir / "bakery.html"]),
@@ -412,15 +417,7 @@ def test_the_reranker_reads_the_best_sentence_of_each_of_rerank_passages(
     from index.config import load_settings
     from index.pipeline import Pipeline
 
-    folder = tmp_path / "articles"
-    folder.mkdir()
-    for i in range(12):
-        (folder / f"council-{i}.txt").write_text(
-            f"Council meeting {i}\n\nThe city council met on Monday to discuss budget item {i}. "
-            f"The mayor said the library would open {i + 2} days later. Residents asked about "
-            "parking near the harbour and the price of the ferry.",
-            encoding="utf-8",
-        )
+    folder = council_meetings(tmp_path / "articles", 12)
     s = load_settings(data_dir=tmp_path / "d")
     s.answer.rerank_passages = passages
     with Pipeline(s, EMB) as p:
