@@ -212,17 +212,17 @@ async def test_follow_ups_in_a_bot_thread_use_context_after_a_restart_and_in_sla
     async with start_bot():
         q = await fake.send_message(ch, discord_world.user, CHESS_Q, mention_bot=True)
         tid = int(q["id"])
-        await fake.wait_for(lambda: fake.messages[tid], timeout=8)
+        await fake.wait_for(lambda: fake.messages[tid], timeout=20)
         assert FOLLOWING not in description(fake.messages[tid][0])
         # "when was that?" is no small talk in a thread with a question
         await fake.send_message(tid, discord_world.user, "when was that?")
-        await fake.wait_for(lambda: len(fake.messages[tid]) == 2, timeout=8)
+        await fake.wait_for(lambda: len(fake.messages[tid]) == 2, timeout=20)
         text = description(fake.messages[tid][1])
         assert text.startswith(f"{FOLLOWING}{CHESS_Q}”*")
         assert "Chess champion keeps her title" in text
         # a question that stands on its own is asked as it is
         await fake.send_message(tid, discord_world.user, BREAD_Q)
-        await fake.wait_for(lambda: len(fake.messages[tid]) == 3, timeout=8)
+        await fake.wait_for(lambda: len(fake.messages[tid]) == 3, timeout=20)
         assert FOLLOWING not in description(fake.messages[tid][2])
         assert "Lyon" in description(fake.messages[tid][2])
     async with start_bot():  # the thread's questions survive a restart
@@ -234,7 +234,7 @@ async def test_follow_ups_in_a_bot_thread_use_context_after_a_restart_and_in_sla
             channel_id=tid,
         )
         await inter.wait_done()
-        await fake.wait_for(lambda: inter.original and inter.original.get("embeds"), timeout=8)
+        await fake.wait_for(lambda: inter.original and inter.original.get("embeds"), timeout=20)
         text = description(inter.original)
         assert text.startswith(f"{FOLLOWING}{BREAD_Q}”*")  # the newest anchor
         # the same /ask outside the thread: no context
@@ -246,7 +246,7 @@ async def test_follow_ups_in_a_bot_thread_use_context_after_a_restart_and_in_sla
             channel_id=ch,
         )
         await plain.wait_done()
-        await fake.wait_for(lambda: plain.original and plain.original.get("embeds"), timeout=8)
+        await fake.wait_for(lambda: plain.original and plain.original.get("embeds"), timeout=20)
         assert FOLLOWING not in description(plain.original)
     store = ForumStore(bot_settings.data_dir)
     assert store.questions(tid) == [CHESS_Q, "when was that?", BREAD_Q, "and who was the baker?"]
