@@ -96,7 +96,7 @@ def cmd_train_reranker(args: argparse.Namespace, settings: Settings, out: TextIO
         max_minutes=max(0.0, args.max_minutes),
         seed=args.seed,
         precision=args.precision,
-        freeze_layers=max(0, args.freeze_layers),
+        freeze_layers=args.freeze_layers,
     )
     say = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     if args.combiner_only:
