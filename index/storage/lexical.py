@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from index.storage.allowed import Allowed
+from index.storage.spelling import Speller
 
 log = logging.getLogger(__name__)
 
@@ -54,27 +55,6 @@ def _stopwords() -> frozenset[str]:
 
         _STOPWORDS = frozenset(STOPWORDS_EN)
     return _STOPWORDS
-
-
-_KNOWN: frozenset[str] | None = None
-
-
-def known_words() -> frozenset[str]:
-    """English words spelt right: the whole lower-case words of the bundled WordPiece vocabulary
-    (about 22,000, from the tokenizer shipped with the answer reranker). A question word the
-    index has never seen but that is in this list is a real word the articles do not use, not a
-    typo: it is never "corrected" into a look-alike ("year" is not turned into "yeast" because a
-    tiny corpus lacks it). Empty when the file is missing (then every unknown word may be
-    corrected)."""
-    global _KNOWN
-    if _KNOWN is None:
-        path = Path(__file__).parent.parent / "data" / "reranker" / "tokenizer.json"
-        try:
-            vocab = json.loads(path.read_text(encoding="utf-8"))["model"]["vocab"]
-            _KNOWN = frozenset(w for w in vocab if w.isalpha() and w.islower())
-        except (OSError, ValueError, KeyError, TypeError):
-            _KNOWN = frozenset()
-    return _KNOWN
 
 
 def _bm25s() -> Any:
@@ -233,8 +213,7 @@ class LexicalIndex:
         # twice (top list, then exact scores of the fused candidates)
         self._scores: OrderedDict[tuple[str, ...], np.ndarray] = OrderedDict()
         self._scores_lock = threading.Lock()
-        self._corrections: dict[str, str | None] = {}
-        self._vocab_list: list[str] | None = None
+        self._speller: Speller | None = None
 
     def idf(self, term: str) -> float:
         """BM25 idf of a (stemmed) term; unseen terms get the highest idf."""
@@ -245,90 +224,66 @@ class LexicalIndex:
             v = self._idf[term] = math.log(1.0 + (n - d + 0.5) / (d + 0.5))
         return v
 
+    def speller(self) -> Speller:
+        """Spelling corrections against this index's terms (index/storage/spelling.py)."""
+        if self._speller is None:
+            vocab = getattr(self.retriever, "vocab_dict", None) or {}
+            self._speller = Speller(vocab, self.df, _stemmer().stemWord, _stopwords())
+        return self._speller
+
     def _terms(self, query: str) -> tuple[str, ...]:
-        """The query's terms in the vocabulary; a misspelt one ("mooon", "Apolo") is replaced
-        by the closest indexed term (see :meth:`correct`)."""
+        """The query's terms in the vocabulary; a misspelt word ("mooon", "Apolo") is replaced
+        by its correction (:meth:`spell`)."""
         vocab = getattr(self.retriever, "vocab_dict", None) or {}
         terms = tokenize([query])[0]
         if all(t in vocab for t in terms):
             return tuple(terms)
         stop = _stopwords()
+        speller = self.speller()
         words = [w for w in _TOKEN.findall(query.lower()) if w not in stop]
-        known = known_words()
         out = []
         for w, t in zip(words, _stemmer().stemWords(words), strict=True):
             if t in vocab:
                 out.append(t)
-            elif w not in known:  # a real word the articles lack stays unmatched
-                fixed = self.correct(t)
-                if fixed is not None:
-                    out.append(fixed)
+            elif speller.misspelt(w):  # a real word the articles lack stays unmatched
+                fixed = speller.word(w)
+                if fixed is not None and (ft := speller.stem(fixed)) in vocab:
+                    out.append(ft)
         return tuple(out)
 
     def spell(self, text: str) -> str:
         """``text`` with each misspelt word replaced by its correction, for the readers of the
         question that see words rather than terms (the embedder, the answer reranker):
-        "When did Apolo 11 land on the mooon" -> "When did Apollo 11 land on the moon".
+        "When did Apolo 11 land on the mooon" -> "When did Apollo 11 land on the moon",
+        "What party had a vitory" -> "What party had a victory".
 
-        A word is misspelt when it is not an English word (:func:`known_words`), its stemmed
-        term is not indexed and :meth:`correct` finds one that is; the new word is the
-        corrected stem plus what the stemmer cut off the old one ("atmosferic" -> "atmospher" +
-        "ic"), capitalised like the old one. Stopwords, short and numeric words are never
-        touched, and a text with no misspelt word comes back as is.
+        A word is misspelt when it is not an English word (:func:`known_words`), not a
+        stopword, and its stemmed term is not indexed; its correction is an English word or an
+        indexed term one or two edits away (index/storage/spelling.py), capitalised like the
+        word typed. Short and numeric words are never touched, and a text with no misspelt word
+        comes back as is.
         """
         vocab = getattr(self.retriever, "vocab_dict", None) or {}
         if not vocab:
             return text
-        stop = _stopwords()
-        stemmer = _stemmer()
-        known = known_words()
+        speller = self.speller()
 
         def fix(m: re.Match[str]) -> str:
             word = m.group(0)
             low = word.lower()
-            if low in stop or len(low) < 4 or not low.isalpha() or low in known:
+            if not speller.misspelt(low):
                 return word
-            stem = stemmer.stemWord(low)
-            if stem in vocab:
+            new = speller.word(low)
+            if new is None:
                 return word
-            fixed = self.correct(stem)
-            if fixed is None:
-                return word
-            new = fixed + (low[len(stem) :] if low.startswith(stem) else "")
             return new[:1].upper() + new[1:] if word[:1].isupper() else new
 
         return _TOKEN.sub(fix, text)
 
     def correct(self, term: str) -> str | None:
-        """The indexed term closest to an unknown ``term`` by edit distance (1 for terms of 4-5
-        letters, 2 from 6), with the same first letter (people rarely mistype it); ties go to
-        the more frequent term. None for short, numeric or far-off terms. Cached per index."""
-        if len(term) < 4 or not term.isalpha():
-            return None
-        with self._scores_lock:
-            if term in self._corrections:
-                return self._corrections[term]
-        from rapidfuzz import process
-        from rapidfuzz.distance import Levenshtein
-
-        if self._vocab_list is None:
-            vocab = getattr(self.retriever, "vocab_dict", None) or {}
-            self._vocab_list = [t for t in vocab if t]
-        limit = 1 if len(term) <= 5 else 2
-        found = process.extract(
-            term,
-            self._vocab_list,
-            scorer=Levenshtein.distance,
-            score_cutoff=limit,
-            limit=20,
-        )
-        best = [(d, -self.df.get(t, 0), t) for t, d, _ in found if t[:1] == term[:1]]
-        fixed = min(best)[2] if best else None
-        with self._scores_lock:
-            if len(self._corrections) > 4096:
-                self._corrections.clear()
-            self._corrections[term] = fixed
-        return fixed
+        """The indexed term closest to an unknown (stemmed) ``term``: one edit away for terms of
+        4-5 letters, two from 6, same first letter; None for short, numeric or far-off terms."""
+        return self.speller().term(term)
 
     def _all_scores(self, terms: tuple[str, ...]) -> np.ndarray:
         """BM25 score of every document for ``terms`` (all in the vocabulary), cached."""
