@@ -43,6 +43,7 @@ CHOICES_LIMIT = 25
 # Our own, smaller budgets: their sum stays below EMBED_TOTAL_LIMIT whatever the input.
 QUESTION_TITLE_CHARS = EMBED_TITLE_LIMIT
 QUOTE_CHARS = 1500
+SEARCHED_AS_CHARS = 200  # the corrected question in the footer
 SOURCE_LINE_CHARS = 600
 PASSAGE_NAME_CHARS = 200
 PASSAGE_VALUE_CHARS = 400
@@ -275,6 +276,8 @@ def answer_embed(answer: Answer) -> discord.Embed:
     """ONE embed: the quote, its article (linked), 2–3 further passages, the time taken."""
     title = fit(answer.question, QUESTION_TITLE_CHARS) or "Question"
     footer = f"Answered in {_duration(answer.elapsed_ms)}"
+    if answer.searched_as:  # misspelt words were corrected: say what was searched
+        footer = f"Searched for “{fit(answer.searched_as, SEARCHED_AS_CHARS)}” · {footer}"
     q = answer.quote
     if answer.smalltalk:  # "help", "thanks", "hi": how to ask, never a random quote
         from index.search.smalltalk import REPLIES

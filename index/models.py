@@ -245,6 +245,9 @@ class Answer:
     query_vector: Any = field(default=None, repr=False, compare=False)
     # a follow-up in a thread: the earlier question its retrieval built on (index.search.followup)
     follows_up: str | None = None
+    # the question with its misspelt words corrected, as it was searched ("When did Apolo 11
+    # land on the mooon" -> "When did Apollo 11 land on the moon"); None when nothing was
+    searched_as: str | None = None
 
     @property
     def abstained(self) -> bool:
@@ -262,6 +265,7 @@ class Answer:
             "passages": [p.to_json() for p in self.passages],
             "elapsed_ms": round(self.elapsed_ms, 2),
             **({"follows_up": self.follows_up} if self.follows_up else {}),
+            **({"searched_as": self.searched_as} if self.searched_as else {}),
         }
 
 

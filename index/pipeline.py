@@ -52,6 +52,7 @@ from index.search.query import (
     load_scorer,
     require_content,
     search_passages,
+    searched_as,
     validate_question,
 )
 from index.search.rerank import Scorer
@@ -444,6 +445,7 @@ class Pipeline:
             query = self._query(spelt, q_vec, k, mode, asked=asked, started=t0, scope=(scope, snap))
             ans = self._answer(query, snap)
             ans.question, ans.follows_up = q, fu.based_on
+            ans.searched_as = searched_as(q, spelt if fu.based_on is None else None, snap)
             return ans
 
     @_db_errors
@@ -484,7 +486,8 @@ class Pipeline:
                         qs, v, k, mode, asked=q, exclude=ex, started=time.perf_counter() - per
                     )
                     try:
-                        out[i] = self._answer(one, snap)
+                        out[i] = ans = self._answer(one, snap)
+                        ans.searched_as = searched_as(q, qs, snap)
                     except NewsdeskError as e:
                         out[i] = e
         return out

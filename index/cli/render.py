@@ -120,6 +120,8 @@ def format_answer(ans: Answer, show_passages: bool = True, full: bool = False) -
         from index.search.smalltalk import REPLIES
 
         return wrap(REPLIES.get(ans.smalltalk, REPLIES["noise"]), "")
+    if ans.searched_as:  # misspelt words were corrected: say what was searched
+        lines.append(wrap(f"Searched for: “{ans.searched_as}”", ""))
     if ans.follows_up:  # a follow-up: which earlier question its search built on
         lines.append(wrap(f"Following up on: “{ans.follows_up}”", ""))
     if ans.quote is None:

@@ -98,6 +98,13 @@ def validate_question(question: str, limit: int, what: str = "question") -> str:
     return q
 
 
+def searched_as(asked: str, spelt: str | None, snap: Snapshot) -> str | None:
+    """``asked`` with its misspelt words corrected (``spelt`` when that is already it), for the
+    answer to say what was searched; None when spelling changed nothing."""
+    fixed = spelt if spelt is not None else snap.lexical.spell(asked)
+    return fixed if fixed != asked else None
+
+
 def require_content(snap: Snapshot) -> None:
     """Nothing indexed yet: an error that says to add articles, not an empty answer."""
     if len(snap.lexical) == 0 and len(snap.vectors) == 0:

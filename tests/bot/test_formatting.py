@@ -256,9 +256,13 @@ def answers(draw: st.DrawFn) -> Answer:
             score=0.9,
             chunk_id=h.chunk_id,
         )
-        return Answer(question, quote, hits, elapsed_ms=elapsed, confidence=0.9)
-    suggestions = draw(st.lists(any_text, max_size=5))
-    return Answer(question, None, hits, elapsed_ms=elapsed, suggestions=suggestions)
+        ans = Answer(question, quote, hits, elapsed_ms=elapsed, confidence=0.9)
+    else:
+        suggestions = draw(st.lists(any_text, max_size=5))
+        ans = Answer(question, None, hits, elapsed_ms=elapsed, suggestions=suggestions)
+    # the question as searched, misspellings corrected: typed by a stranger too
+    ans.searched_as = draw(st.one_of(st.none(), any_text, st.just("@everyone " * 1000)))
+    return ans
 
 
 @given(answers())
@@ -271,7 +275,11 @@ def test_answer_embed_limits_and_safety(answer: Answer) -> None:
         ours.add(fmt.safe_url(answer.quote.link) or "")
     for text in embed_texts(e):
         assert_safe(text, ours)  # the only masked links are ours, to the articles' own URLs
-    assert e.footer.text and e.footer.text.startswith("Answered in ")
+    assert e.footer.text
+    if answer.searched_as:
+        assert e.footer.text.startswith("Searched for “") and " · Answered in " in e.footer.text
+    else:
+        assert e.footer.text.startswith("Answered in ")
     if answer.quote is None:
         assert (e.description or "").startswith(fmt.NOT_FOUND)
         assert not e.fields
@@ -305,6 +313,12 @@ def test_answer_embed_layout() -> None:
     assert e2.description is not None and e2.description.endswith("— **Notes** (ma.txt)")
     assert "/srv/private" not in e2.description
     assert e2.footer.text == "Answered in 2.5 s"
+    # misspelt words were corrected: the footer says what was searched
+    typo = Answer("When did Apolo land on the mooon?", quote, hits, elapsed_ms=41.6)
+    typo.searched_as = "When did Apollo land on the moon?"
+    e3 = fmt.answer_embed(typo)
+    assert e3.title == "When did Apolo land on the mooon?"
+    assert e3.footer.text == "Searched for “When did Apollo land on the moon?” · Answered in 42 ms"
 
 
 def test_not_found_embed_suggests_closest_articles() -> None:

@@ -69,6 +69,21 @@ def test_batch_mode_one_object_per_line(nd, corpus_dir: Path) -> None:  # type: 
     assert rows[3]["question"] == "chess?" and "error" not in rows[3]
 
 
+def test_a_corrected_misspelling_is_shown_as_searched(nd, corpus_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    nd("index", str(corpus_dir))
+    typed, meant = "Which move did the oponent resign on?", "Which move did the opponent resign on?"
+    r = nd("ask", typed)
+    assert r.code == 0 and f"Searched for: “{meant}”" in r.out and "move 61" in r.out
+    o = json.loads(nd("ask", "--json", typed).out)
+    assert o["question"] == typed and o["searched_as"] == meant and "move 61" in o["answer"]["text"]
+    assert "searched_as" not in json.loads(nd("ask", "--json", meant).out)  # nothing corrected
+    rows = [
+        json.loads(x) for x in nd("ask", "--json", stdin=f"{typed}\n{meant}\n").out.split("\n") if x
+    ]
+    assert [row.get("searched_as") for row in rows] == [meant, None]
+    assert "Searched for" not in nd("ask", meant).out
+
+
 def test_remove_and_articles(nd, corpus_dir: Path) -> None:  # type: ignore[no-untyped-def]
     nd("index", str(corpus_dir))
     r = nd("remove", "Bakery wins bread prize")

@@ -401,6 +401,11 @@ def test_ask_embeds_the_corrected_question_and_answers_the_one_asked(
         typo = p.ask("Who is the bakker in Lyonn?")
         assert emb.queries[-1] == "Who is the baker in Lyon?"
         assert typo.question == "Who is the bakker in Lyonn?"
+        assert typo.searched_as == "Who is the baker in Lyon?" and right.searched_as is None
+        assert typo.to_json()["searched_as"] == typo.searched_as
+        assert "searched_as" not in right.to_json()
+        [many] = p.ask_many(["Who is the bakker in Lyonn?"])
+        assert not isinstance(many, Exception) and many.searched_as == typo.searched_as
         assert right.quote is not None and typo.quote is not None
         assert typo.quote.text == right.quote.text
         assert [h.chunk_id for h in typo.passages] == [h.chunk_id for h in right.passages]
