@@ -72,6 +72,23 @@ async def test_mention_is_answered_with_one_embed(
     assert fake.unexpected == [] and fake.errors == []
 
 
+async def test_a_misspelt_question_says_what_was_searched_in_the_footer(
+    discord_world: DiscordWorld, start_bot: StartBot
+) -> None:
+    fake, ch = discord_world.fake, discord_world.channel
+    typed = BREAD_Q.replace("prize", "prizze")
+    assert typed != BREAD_Q
+    async with start_bot():
+        await fake.send_message(ch, discord_world.user, typed, mention_bot=True)
+        await fake.wait_for(lambda: fake.messages[ch], timeout=5)
+        (embed,) = fake.messages[ch][0]["embeds"]
+        assert embed["title"] == typed  # the question as asked
+        assert embed["description"].startswith("> “A small bakery in Lyon won")
+        assert embed["footer"]["text"].startswith(f"Searched for “{BREAD_Q}” · Answered in ")
+        assert_no_pings(fake)
+    assert fake.unexpected == [] and fake.errors == []
+
+
 async def test_smalltalk_never_gets_a_quote(
     discord_world: DiscordWorld, start_bot: StartBot
 ) -> None:
