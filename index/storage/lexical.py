@@ -47,6 +47,11 @@ def _stemmer() -> Any:
     return stemmer
 
 
+def _stem(word: str) -> str:
+    """``word``'s Snowball stem, with this thread's stemmer."""
+    return str(_stemmer().stemWord(word))
+
+
 def _stopwords() -> frozenset[str]:
     global _STOPWORDS
     if _STOPWORDS is None:
@@ -228,7 +233,7 @@ class LexicalIndex:
         """Spelling corrections against this index's terms (index/storage/spelling.py)."""
         if self._speller is None:
             vocab = getattr(self.retriever, "vocab_dict", None) or {}
-            self._speller = Speller(vocab, self.df, _stemmer().stemWord, _stopwords())
+            self._speller = Speller(vocab, self.df, _stem, _stopwords())
         return self._speller
 
     def _terms(self, query: str) -> tuple[str, ...]:

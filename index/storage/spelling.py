@@ -24,7 +24,7 @@ import functools
 import json
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 _KNOWN: frozenset[str] | None = None
@@ -61,13 +61,18 @@ def known_stems(stem: Callable[[str], str]) -> frozenset[str]:
     return _KNOWN_STEMS
 
 
-@functools.cache
-def _known_by_initial() -> dict[str, list[str]]:
+def _by_initial(words: Iterable[str]) -> dict[str, list[str]]:
+    """``words`` grouped by their first letter (a correction keeps the first letter)."""
     out: dict[str, list[str]] = {}
-    for w in sorted(known_words()):
-        if len(w) >= 3:
+    for w in words:
+        if w:
             out.setdefault(w[0], []).append(w)
     return out
+
+
+@functools.cache
+def _known_by_initial() -> dict[str, list[str]]:
+    return _by_initial(w for w in sorted(known_words()) if len(w) >= 3)
 
 
 @functools.cache
@@ -169,6 +174,8 @@ class Speller:
             if t in self.vocab:
                 ranked.append((dist, _far_key(word, cand), -self.df.get(t, 0), cand))
         best = min(ranked) if ranked else None
+        if best is not None and best[0] <= 1:  # no indexed term is closer (the stem is not one)
+            return best[3]
         stem = self.stem(word)
         fixed = self.term(stem)
         if fixed is not None:
@@ -186,11 +193,7 @@ class Speller:
         from rapidfuzz.distance import OSA
 
         if self._terms is None:
-            by: dict[str, list[str]] = {}
-            for t in self.vocab:
-                if t:
-                    by.setdefault(t[0], []).append(t)
-            self._terms = by
+            self._terms = _by_initial(self.vocab)
         found = process.extract(
             term,
             self._terms.get(term[:1], []),
