@@ -246,7 +246,8 @@ class Answer:
     # a follow-up in a thread: the earlier question its retrieval built on (index.search.followup)
     follows_up: str | None = None
     # the question with its misspelt words corrected, as it was searched ("When did Apolo 11
-    # land on the mooon" -> "When did Apollo 11 land on the moon"); None when none was
+    # land on the mooon" -> "When did Apollo 11 land on the moon"); None when no word was
+    # corrected
     searched_as: str | None = None
 
     @property

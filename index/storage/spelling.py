@@ -174,7 +174,9 @@ class Speller:
             if t in self.vocab:
                 ranked.append((dist, _far_key(word, cand), -self.df.get(t, 0), cand))
         best = min(ranked) if ranked else None
-        if best is not None and best[0] <= 1:  # no indexed term is closer (the stem is not one)
+        # a misspelt word's stem is not indexed, so the nearest indexed stem is at least one
+        # edit from it and cannot be strictly closer than an English word one edit away
+        if best is not None and best[0] <= 1:
             return best[3]
         stem = self.stem(word)
         fixed = self.term(stem)
