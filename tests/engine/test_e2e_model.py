@@ -96,3 +96,82 @@ def test_verdicts_do_not_depend_on_what_else_is_indexed(tmp_path: Path, real_emb
     assert verdicts[0] == verdicts[1]
     assert verdicts[0][:3] == [False, False, False]
     assert verdicts[0][-2:] == [True, True]  # nothing indexed answers these
+
+
+LOCAL_NEWS = {
+    "council.txt": (
+        "Council approves new water rates after long debate\n\n"
+        "Residents of Millbrook will pay more for water starting in January after the city "
+        "council voted 5-2 on Tuesday night to approve a rate increase.\n\n"
+        "The average household bill will rise by $4.20 a month, according to the city's "
+        "utilities director, Karen Ostrowski. She told the council the increase was needed to "
+        "replace pipes that are more than 80 years old.\n\n"
+        "Council member Dave Reyes, who voted against the plan, said the city should have "
+        'looked for state grants first. "We are asking families to pay for decades of '
+        'neglect," Reyes said.\n\n'
+        "The council also approved a contract with Hartwell Engineering to design a new "
+        "treatment plant. The plant is expected to cost $18 million and open in 2028.\n"
+    ),
+    "storm.txt": (
+        "Storm knocks out power to 30,000 homes along the coast\n\n"
+        "A fast-moving storm brought winds of up to 70 miles per hour to the coast on Sunday, "
+        "toppling trees and leaving about 30,000 homes without power.\n\n"
+        "Bayshore Electric said crews from three neighbouring states were helping to restore "
+        "service. A spokesperson for the utility, Marcus Lee, said most customers should have "
+        "power back by Wednesday.\n\n"
+        "The ferry between Port Alden and Gull Island was cancelled for the day. A one-way "
+        "ticket normally costs $12 for adults and $6 for children.\n\n"
+        "No serious injuries were reported. The county opened a shelter at Lincoln High School "
+        "for residents whose homes were damaged.\n"
+    ),
+    "zoo.txt": (
+        "City zoo welcomes a baby giraffe\n\n"
+        "The Riverside Zoo announced on Friday the birth of a female giraffe calf, the first "
+        "born at the zoo in twelve years.\n\n"
+        "The calf weighed 140 pounds at birth and stood nearly six feet tall. Keepers have "
+        "named her Poppy after a vote by local schoolchildren.\n\n"
+        "Zoo director Samuel Okafor said the mother, Zuri, and the calf were both healthy.\n\n"
+        "The zoo is open daily from 9 a.m. to 5 p.m. and admission is free for members.\n"
+    ),
+}
+
+LOCAL_QUESTIONS = {
+    "Who is the utilities director?": "Karen Ostrowski",
+    "How much does the ferry cost?": "$12",
+    "How much will the average water bill rise?": "$4.20",
+    "How did the council vote?": "5-2",
+    "Who voted against the plan?": "Reyes",
+    "How much will the treatment plant cost?": "$18 million",
+    "When will the new plant open?": "2028",
+    "Which company will design the treatment plant?": "Hartwell",
+    "How strong were the winds?": "70 miles per hour",
+    "How many homes lost power?": "30,000",
+    "When should power be restored?": "Wednesday",
+    "Where is the shelter?": "Lincoln High School",
+    "What is the giraffe called?": "Poppy",  # quotes the birth, not the name, today
+    "How much did the calf weigh?": "140 pounds",
+    "Who is the zoo director?": "Okafor",
+    "When is the zoo open?": "9 a.m.",
+    "What is the mother giraffe's name?": "Zuri",
+}
+
+
+def test_short_local_news_is_answered_not_declined(tmp_path: Path, real_embedder) -> None:  # type: ignore[no-untyped-def]
+    """Issue 16: on short local news, plain factual questions whose answer is in the first
+    passage were declined about half the time. Three short articles written for this test
+    (none of them seen in training); what they do not say is still declined."""
+    folder = tmp_path / "news"
+    folder.mkdir()
+    for name, text in LOCAL_NEWS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    with Pipeline(load_settings(data_dir=tmp_path / "data"), real_embedder) as p:
+        p.add([str(folder)])
+        right = []
+        for q, want in LOCAL_QUESTIONS.items():
+            ans = p.ask(q)
+            right.append(ans.quote is not None and want in ans.quote.text)
+        assert right[:2] == [True, True]  # the issue's two examples
+        assert sum(right) >= len(right) - 2, right
+        for q in ("What is the population of Miami?", "Who won the football match?",
+                  "What is the capital of Peru?"):  # fmt: skip
+            assert p.ask(q).quote is None, q
