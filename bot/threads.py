@@ -5,13 +5,19 @@ help-forum posts it answered (:mod:`bot.cogs.forum`). Their questions are stored
 ``<data_dir>/community.sqlite3`` (:class:`index.community.forum.ForumStore`), so a follow-up
 after a restart still has its context; the set of such thread ids is cached in memory so that
 deciding whether a message is a question never waits for the disk.
+
+Discord shows an answer to everyone before its response reaches the bot, so a quick follow-up
+can arrive while the bot is still posting the answer and storing its question. The posting is
+wrapped in :meth:`ThreadMemory.delivering`; :meth:`ThreadMemory.context` waits for it (at most
+``SETTLE_SECONDS``), so the follow-up sees the question it follows.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from pathlib import Path
 
 import discord
@@ -31,6 +37,9 @@ FOLLOW_UP_CHARS = 300  # the earlier question shown above a follow-up's answer
 # this many per forum, the newest, created in the last CATCH_UP_HOURS
 CATCH_UP_POSTS = 10
 CATCH_UP_HOURS = 24.0
+# how long a message in a thread waits for an answer still being posted there (and its question
+# stored) before it is read without that context
+SETTLE_SECONDS = 15.0
 
 
 class ThreadMemory:
@@ -39,6 +48,7 @@ class ThreadMemory:
     def __init__(self, data_dir: Path, privacy: PrivacySettings | None = None) -> None:
         self.store = ForumStore(data_dir, privacy)  # privacy.retention_days applies
         self._known: set[int] = set()
+        self._delivering: dict[int, list[asyncio.Event]] = {}  # thread id -> answers in flight
 
     async def load(self) -> None:
         """Read which threads have questions (once, at start)."""
@@ -50,9 +60,42 @@ class ThreadMemory:
     def knows(self, thread_id: int) -> bool:
         return thread_id in self._known
 
+    @contextlib.asynccontextmanager
+    async def delivering(self, thread_id: int | None) -> AsyncIterator[None]:
+        """Around posting an answer to thread ``thread_id`` (None: not a thread) and remembering
+        its question: :meth:`context` for that thread waits until the block is left."""
+        if thread_id is None:
+            yield
+            return
+        done = asyncio.Event()
+        self._delivering.setdefault(thread_id, []).append(done)
+        try:
+            yield
+        finally:
+            done.set()
+            waiting = self._delivering.get(thread_id, [])
+            if done in waiting:
+                waiting.remove(done)
+            if not waiting:
+                self._delivering.pop(thread_id, None)
+
+    async def settle(self, thread_id: int) -> None:
+        """Wait (at most SETTLE_SECONDS) for the answers being posted to the thread."""
+        waiting = list(self._delivering.get(thread_id, ()))
+        if not waiting:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SETTLE_SECONDS):
+                for done in waiting:
+                    await done.wait()
+
     async def context(self, channel: object) -> list[str]:
-        """The earlier questions of ``channel`` when it is a thread the bot answered in."""
-        if not isinstance(channel, discord.Thread) or channel.id not in self._known:
+        """The earlier questions of ``channel`` when it is a thread the bot answered in (after
+        any answer still being posted there)."""
+        if not isinstance(channel, discord.Thread):
+            return []
+        await self.settle(channel.id)
+        if channel.id not in self._known:
             return []
         try:
             return await asyncio.to_thread(self.store.questions, channel.id)

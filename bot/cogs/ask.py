@@ -79,13 +79,15 @@ class AskCog(commands.Cog):
             return
         context = await self.bot.threads.context(interaction.channel)  # a follow-up in a thread
         answer = await self.bot.ask(question, interaction.channel, context)
-        await interaction.edit_original_response(
-            embed=threads.answer_embed(answer),
-            allowed_mentions=NO_MENTIONS,
-            view=await self._view(answer, interaction),
-        )
-        if context and not private and interaction.channel_id is not None:
-            await self.bot.threads.remember(interaction.channel_id, question)
+        remember = bool(context) and not private and interaction.channel_id is not None
+        async with self.bot.threads.delivering(interaction.channel_id if remember else None):
+            await interaction.edit_original_response(
+                embed=threads.answer_embed(answer),
+                allowed_mentions=NO_MENTIONS,
+                view=await self._view(answer, interaction),
+            )
+            if remember and interaction.channel_id is not None:
+                await self.bot.threads.remember(interaction.channel_id, question)
 
     @app_commands.command(name="search", description="List the passages that best match a query")
     @app_commands.describe(query="Words or a question to look for")
@@ -165,6 +167,8 @@ class AskCog(commands.Cog):
         if is_forum_starter(message, self.bot.settings.discord.forum_channels):
             return  # a new post of a help forum: bot.cogs.forum answers it
         mentioned = self._mentions_me(message)
+        if isinstance(message.channel, discord.Thread):  # an answer still being posted there
+            await self.bot.threads.settle(message.channel.id)
         if not self._is_question_place(message, mentioned):
             return
         question = self.question_text(message)
@@ -205,8 +209,9 @@ class AskCog(commands.Cog):
             await self._reply(message, content=describe_error(e, "a message question"))
             return
         view = await self._view(answer, message)
-        sent = await self._deliver(message, question, threads.answer_embed(answer), view)
-        await self.bot.threads.remember_sent(sent, question)
+        async with self.bot.threads.delivering(self._answer_thread(message)):
+            sent = await self._deliver(message, question, threads.answer_embed(answer), view)
+            await self.bot.threads.remember_sent(sent, question)
 
     async def _view(
         self, answer: Answer, where: discord.Message | discord.Interaction
@@ -250,9 +255,10 @@ class AskCog(commands.Cog):
             embed = threads.generated_embed(gen)
             view = await self._view(gen.answer, message) if gen.final else None
             if sent is None:
-                sent = await self._deliver(message, question, embed, view)
-                # remembered before the answer is final, so a quick follow-up finds it
-                await self.bot.threads.remember_sent(sent, question)
+                async with self.bot.threads.delivering(self._answer_thread(message)):
+                    sent = await self._deliver(message, question, embed, view)
+                    # remembered before the answer is final, so a quick follow-up finds it
+                    await self.bot.threads.remember_sent(sent, question)
                 return
             try:
                 await sent.edit(embed=embed, allowed_mentions=NO_MENTIONS, view=view)
@@ -269,6 +275,14 @@ class AskCog(commands.Cog):
             await channel.typing()
         except discord.HTTPException as e:
             log.debug("typing indicator failed in %s: %s", getattr(channel, "id", "?"), e)
+
+    def _answer_thread(self, message: discord.Message) -> int | None:
+        """The thread the answer to ``message`` goes to: the one :meth:`_deliver` opens (its id
+        is the message's), the thread it was asked in, or None."""
+        ch = message.channel
+        if self.bot.settings.discord.reply_in_thread and isinstance(ch, discord.TextChannel):
+            return message.id
+        return ch.id if isinstance(ch, discord.Thread) else None
 
     async def _deliver(
         self,

@@ -198,13 +198,15 @@ class ForumCog(commands.Cog):
             log.warning("forum post %s not answered: %s", thread.id, e)
             return
         log.info("forum post %s in %s (%d chars)", thread.id, thread.parent_id, len(question))
-        outcome, sent = await self._send_answer(thread, question)
-        try:
-            await self.bot.run_sync(store.finish_post, thread.id, outcome, sent)
-        except Exception as e:
-            log.warning("could not record forum post %s as %s: %s", thread.id, outcome, e)
-        if outcome == "answered":
-            await self.bot.threads.remember(thread.id, question)
+        # the poster's quick follow-up waits for the answer and its question (bot.threads)
+        async with self.bot.threads.delivering(thread.id):
+            outcome, sent = await self._send_answer(thread, question)
+            try:
+                await self.bot.run_sync(store.finish_post, thread.id, outcome, sent)
+            except Exception as e:
+                log.warning("could not record forum post %s as %s: %s", thread.id, outcome, e)
+            if outcome == "answered":
+                await self.bot.threads.remember(thread.id, question)
 
     async def _send_answer(self, thread: discord.Thread, question: str) -> tuple[str, int | None]:
         """Post the answer in the thread: (outcome, the answer's message id)."""

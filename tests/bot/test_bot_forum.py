@@ -253,6 +253,47 @@ async def test_follow_ups_in_a_bot_thread_use_context_after_a_restart_and_in_sla
     store.close()
 
 
+async def test_a_follow_up_sent_before_the_bot_heard_back_from_discord_has_its_context(
+    discord_world: DiscordWorld, start_bot: StartBot, bot_settings: Settings
+) -> None:
+    """The answer shows in the thread before Discord's response reaches the bot (latency); a
+    follow-up typed in that gap is still a follow-up, not small talk dropped for lack of
+    context -- and the thread's questions are stored in the order they were asked."""
+    fake, ch = discord_world.fake, discord_world.channel
+    bot_settings.discord.reply_in_thread = True
+    bot_settings.discord.message_content = True
+    fake.delay_responses("POST", r"/channels/\d+/messages", 1.5)
+    async with start_bot():
+        q = await fake.send_message(ch, discord_world.user, CHESS_Q, mention_bot=True)
+        tid = int(q["id"])
+        await fake.wait_for(lambda: fake.messages[tid], timeout=20)
+        await fake.send_message(tid, discord_world.user, "when was that?")  # at once
+        await fake.wait_for(lambda: len(fake.messages[tid]) == 2, timeout=20)
+        text = description(fake.messages[tid][1])
+        assert text.startswith(f"{FOLLOWING}{CHESS_Q}”*")
+        assert "Chess champion keeps her title" in text
+        await asyncio.sleep(1.6)  # the second answer's response, then its question stored
+    store = ForumStore(bot_settings.data_dir)
+    assert store.questions(tid) == [CHESS_Q, "when was that?"]
+    store.close()
+
+
+async def test_the_posters_quick_follow_up_waits_for_the_answer_being_posted(
+    discord_world: DiscordWorld, start_bot: StartBot, forum: int
+) -> None:
+    """A poster's follow-up that arrives while the bot is still hearing back about its answer
+    is answered with the post as context (it is no longer dropped as 'not a question place')."""
+    fake = discord_world.fake
+    fake.delay_responses("POST", r"/channels/\d+/messages", 1.5)
+    async with start_bot():
+        tid, _ = await fake.create_forum_post(forum, discord_world.user, "Chess", CHESS_Q)
+        await fake.wait_for(lambda: fake.messages[tid], timeout=20)
+        await fake.send_message(tid, discord_world.user, "and the prize?")  # at once
+        await fake.wait_for(lambda: len(fake.messages[tid]) == 2, timeout=20)
+        text = description(fake.messages[tid][1])
+        assert text.startswith(f"{FOLLOWING}Chess: {CHESS_Q}”*")
+
+
 def test_run_check_describes_forum_mode(bot_settings: Settings) -> None:
     from bot.client import intent_warnings
     from bot.preflight import describe, required_permissions

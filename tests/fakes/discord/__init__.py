@@ -115,6 +115,9 @@ class FakeDiscord(
         self.clock_offset = 0.0  # added to time.monotonic() by now(); see advance_clock()
         self.expired_token_requests: list[tuple[str, str]] = []  # (method, path) answered 401
         self.bot_permissions = BOT_ROLE_PERMISSIONS
+        # network latency: (method, path regex, seconds) -- a matching request takes effect at
+        # once (others see it) but its response reaches the bot only after the delay
+        self.response_delays: list[tuple[str, re.Pattern[str], float]] = []
 
         self._last_id = 0
         self.port = 0

@@ -3,6 +3,7 @@ for users, the gateway URL, guilds, channels, messages, threads and reactions.""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import json
@@ -167,7 +168,17 @@ class RestMixin:
         self.request_log.append(record)
         response = await self._route(request, method, path, body, files)
         record.status = response.status
+        for delay_method, pattern, seconds in self.response_delays:
+            if delay_method == method and pattern.fullmatch(path):
+                await asyncio.sleep(seconds)
+                break
         return response
+
+    def delay_responses(self, method: str, path: str, seconds: float) -> None:
+        """Simulate latency: the response to ``method`` on a path matching the regex ``path``
+        (e.g. ``r"/channels/\\d+/messages"``) reaches the client ``seconds`` after the request
+        took effect -- a gateway event the request caused can arrive first, as on Discord."""
+        self.response_delays.append((method, re.compile(path), seconds))
 
     async def _route(
         self, request: web.Request, method: str, path: str, body: Any, files: list[_Upload]
