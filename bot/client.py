@@ -297,6 +297,7 @@ class NewsdeskBot(commands.Bot):
         await super().start(token, reconnect=reconnect)
 
     async def close(self) -> None:
+        await self.threads.drain()  # answers on their way to a thread: their questions kept
         await super().close()
         self.scopes.close()
         self.feedback.close()
@@ -309,6 +310,9 @@ class NewsdeskBot(commands.Bot):
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
         name = interaction.command.qualified_name if interaction.command else "?"
+        if self.is_closed():  # shut down mid-command: nobody to tell, and no traceback
+            log.info("/%s was not finished: the bot shut down", name)
+            return
         await send_error(interaction, describe_error(error, f"/{name}"))
 
     # -- command sync ------------------------------------------------------------------------------

@@ -79,6 +79,17 @@ class ThreadMemory:
             if not waiting:
                 self._delivering.pop(thread_id, None)
 
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Wait (at most ``timeout`` s) for every answer being posted to a thread, so that a
+        shutdown does not lose the question of an answer already on its way."""
+        waiting = [done for events in self._delivering.values() for done in events]
+        if not waiting:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                for done in waiting:
+                    await done.wait()
+
     async def settle(self, thread_id: int) -> None:
         """Wait (at most SETTLE_SECONDS) for the answers being posted to the thread."""
         waiting = list(self._delivering.get(thread_id, ()))

@@ -169,7 +169,7 @@ async def test_a_job_reports_by_dm_then_only_in_the_log_when_nothing_else_works(
 ) -> None:
     fake, ch, admin = discord_world.fake, discord_world.channel, discord_world.admin
     fake.set_permission_overwrite(ch, fake.application_id, deny=SEND_MESSAGES)
-    async with start_bot(pipeline=gated_pipeline):
+    async with start_bot(pipeline=gated_pipeline) as bot:
         inter = await fake.invoke_command("reindex", **admin_at(discord_world))
         await fake.wait_for(lambda: inter.edits >= 1, timeout=5)
         fake.advance_clock(TOKEN_LIFETIME + 60)
@@ -180,6 +180,10 @@ async def test_a_job_reports_by_dm_then_only_in_the_log_when_nothing_else_works(
         )
         assert len(bot_messages(fake, dm)) == 1 and bot_messages(fake, ch) == []
         assert len(fake.expired_token_requests) == 1
+        # the DM shows before the bot hears back and ends the job: a second /reindex now
+        # would be refused as "being updated"
+        admin_cog = bot.get_cog("AdminCog")
+        await fake.wait_for(lambda: admin_cog._busy is None, timeout=10)
 
         # now the admin accepts no DMs either: one try each, then the log has the result
         fake.closed_dms.add(admin)

@@ -50,6 +50,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import os
 import re
 import socket
 import time
@@ -118,6 +119,16 @@ class FakeDiscord(
         # network latency: (method, path regex, seconds) -- a matching request takes effect at
         # once (others see it) but its response reaches the bot only after the delay
         self.response_delays: list[tuple[str, re.Pattern[str], float]] = []
+        # FAKEDISCORD_LATENCY=0.3: every message create/edit and interaction response is
+        # answered that late (a stress run for races; see docs/reliability.md)
+        latency = float(os.environ.get("FAKEDISCORD_LATENCY") or 0)
+        if latency > 0:
+            for method, path in (
+                ("POST", r"/channels/\d+/messages"),
+                ("PATCH", r"/.*"),
+                ("POST", r"/interactions/.*"),
+            ):
+                self.response_delays.append((method, re.compile(path), latency))
 
         self._last_id = 0
         self.port = 0
