@@ -82,23 +82,11 @@ class ThreadMemory:
     async def drain(self, timeout: float = 5.0) -> None:
         """Wait (at most ``timeout`` s) for every answer being posted to a thread, so that a
         shutdown does not lose the question of an answer already on its way."""
-        waiting = [done for events in self._delivering.values() for done in events]
-        if not waiting:
-            return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                for done in waiting:
-                    await done.wait()
+        await _wait_all([done for events in self._delivering.values() for done in events], timeout)
 
     async def settle(self, thread_id: int) -> None:
         """Wait (at most SETTLE_SECONDS) for the answers being posted to the thread."""
-        waiting = list(self._delivering.get(thread_id, ()))
-        if not waiting:
-            return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(SETTLE_SECONDS):
-                for done in waiting:
-                    await done.wait()
+        await _wait_all(list(self._delivering.get(thread_id, ())), SETTLE_SECONDS)
 
     async def context(self, channel: object) -> list[str]:
         """The earlier questions of ``channel`` when it is a thread the bot answered in (after
@@ -134,6 +122,16 @@ class ThreadMemory:
 
     def close(self) -> None:
         self.store.close()
+
+
+async def _wait_all(events: Sequence[asyncio.Event], timeout: float) -> None:
+    """Until every event is set, or ``timeout`` seconds have passed."""
+    if not events:
+        return
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            for done in events:
+                await done.wait()
 
 
 def is_forum_starter(message: discord.Message, forum_ids: Collection[int]) -> bool:
