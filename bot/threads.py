@@ -73,11 +73,10 @@ class ThreadMemory:
             yield
         finally:
             done.set()
-            waiting = self._delivering.get(thread_id, [])
-            if done in waiting:
-                waiting.remove(done)
+            waiting = self._delivering[thread_id]
+            waiting.remove(done)
             if not waiting:
-                self._delivering.pop(thread_id, None)
+                del self._delivering[thread_id]
 
     async def drain(self, timeout: float = 5.0) -> None:
         """Wait (at most ``timeout`` s) for every answer being posted to a thread, so that a

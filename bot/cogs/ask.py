@@ -79,15 +79,15 @@ class AskCog(commands.Cog):
             return
         context = await self.bot.threads.context(interaction.channel)  # a follow-up in a thread
         answer = await self.bot.ask(question, interaction.channel, context)
-        remember = bool(context) and not private and interaction.channel_id is not None
-        async with self.bot.threads.delivering(interaction.channel_id if remember else None):
+        thread_id = interaction.channel_id if context and not private else None
+        async with self.bot.threads.delivering(thread_id):
             await interaction.edit_original_response(
                 embed=threads.answer_embed(answer),
                 allowed_mentions=NO_MENTIONS,
                 view=await self._view(answer, interaction),
             )
-            if remember and interaction.channel_id is not None:
-                await self.bot.threads.remember(interaction.channel_id, question)
+            if thread_id is not None:
+                await self.bot.threads.remember(thread_id, question)
 
     @app_commands.command(name="search", description="List the passages that best match a query")
     @app_commands.describe(query="Words or a question to look for")
@@ -276,12 +276,19 @@ class AskCog(commands.Cog):
         except discord.HTTPException as e:
             log.debug("typing indicator failed in %s: %s", getattr(channel, "id", "?"), e)
 
+    def _opens_thread(self, message: discord.Message) -> bool:
+        """Whether :meth:`_deliver` answers ``message`` in a new thread (whose id is the
+        message's)."""
+        return self.bot.settings.discord.reply_in_thread and isinstance(
+            message.channel, discord.TextChannel
+        )
+
     def _answer_thread(self, message: discord.Message) -> int | None:
-        """The thread the answer to ``message`` goes to: the one :meth:`_deliver` opens (its id
-        is the message's), the thread it was asked in, or None."""
-        ch = message.channel
-        if self.bot.settings.discord.reply_in_thread and isinstance(ch, discord.TextChannel):
+        """The thread the answer to ``message`` goes to: the one :meth:`_deliver` opens, the
+        thread it was asked in, or None."""
+        if self._opens_thread(message):
             return message.id
+        ch = message.channel
         return ch.id if isinstance(ch, discord.Thread) else None
 
     async def _deliver(
@@ -291,14 +298,15 @@ class AskCog(commands.Cog):
         embed: discord.Embed,
         view: discord.ui.View | None = None,
     ) -> discord.Message | None:
-        ch = message.channel
-        if self.bot.settings.discord.reply_in_thread and isinstance(ch, discord.TextChannel):
+        if self._opens_thread(message):
             try:
                 thread = await message.create_thread(
                     name=fmt.thread_name(question), auto_archive_duration=1440
                 )
             except discord.HTTPException as e:
-                log.warning("could not open a thread in %s (%s); replying in place", ch.id, e)
+                log.warning(
+                    "could not open a thread in %s (%s); replying in place", message.channel.id, e
+                )
             else:
                 try:
                     return await thread.send(
