@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -46,9 +45,11 @@ async def test_settle_waits_only_for_its_own_thread_and_gives_up(
     other = asyncio.create_task(memory.settle(2))  # another thread: no wait
     await asyncio.sleep(0)
     assert other.done()
-    t0 = time.monotonic()
-    await memory.settle(1)  # a delivery that never ends: given up after SETTLE_SECONDS
-    assert time.monotonic() - t0 >= 0.2 and not stuck.is_set()
+    waiting = asyncio.create_task(memory.settle(1))  # its own thread: it waits ...
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    await waiting  # ... for a delivery that never ends: given up after SETTLE_SECONDS
+    assert 1 in memory._delivering and not stuck.is_set()
     stuck.set()
     await task
     assert memory._delivering == {}  # nothing left behind
